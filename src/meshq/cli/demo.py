@@ -1,0 +1,69 @@
+"""``meshq demo``: the first thing a newcomer types."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from meshq.cli.main import State
+
+DEMO_QUEUE = "demo"
+DEMO_JOBS = 20
+#: the job that fails on purpose, to show what a failure looks like
+DEMO_FAILING = 13
+DEMO_COMMAND = (
+    'sleep "0.$((RANDOM % 8))"; '
+    'echo "hello from $MESHQ_JOB (index $MESHQ_INDEX) on $(hostname)"; '
+    f'if [ "$MESHQ_INDEX" = {DEMO_FAILING} ]; then echo "failing on purpose" >&2; exit 3; fi'
+)
+
+
+@click.command()
+@click.option("--max-parallel", "--max_parallel", "max_parallel", type=click.IntRange(min=1),
+              default=4, show_default=True, help="How many demo jobs run at once.")
+@click.pass_context
+def demo(ctx: click.Context, max_parallel: int) -> int:
+    """Create a demo queue of 20 short jobs (one fails on purpose) and run it here.
+
+    The queue is made anew each time; its files go under meshq's data folder.
+    """
+    from meshq.cli.progress import reporter_for_terminal
+    from meshq.errors import NotFound
+    from meshq.model import Status
+    from meshq.store.connection import data_home
+
+    state: State = ctx.find_object(State)  # type: ignore[assignment]
+    mq: Any = state.mq
+    try:
+        mq.queue(DEMO_QUEUE)
+        asyncio.run(mq.delete(DEMO_QUEUE))
+    except NotFound:
+        pass
+    experiment = str(data_home() / "experiments")
+    mq.create_queue(DEMO_QUEUE, experiment)
+    mq.add(DEMO_QUEUE, f"job[1-{DEMO_JOBS}]", DEMO_COMMAND, host="localhost")
+    click.echo(f"meshq demo: {DEMO_JOBS} jobs on this machine, {max_parallel} at a time; "
+               f"job{DEMO_FAILING} fails on purpose", err=True)
+    result = asyncio.run(mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(),
+                                     handle_signals=True))
+    counts = mq.counts(DEMO_QUEUE)
+    click.echo("")
+    click.echo(f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
+               f"(store: {mq.store.path})")
+    click.echo(f"job files: {experiment}/{DEMO_QUEUE}/JOB/")
+    click.echo("")
+    click.echo("Next, try:")
+    click.echo(f"  meshq queue status {DEMO_QUEUE}")
+    click.echo(f"  meshq queue list {DEMO_QUEUE} --status=fail")
+    click.echo(f"  meshq queue logs {DEMO_QUEUE} job{DEMO_FAILING} --stderr")
+    click.echo(f"  meshq queue show {DEMO_QUEUE} job{DEMO_FAILING}")
+    click.echo(f"  meshq queue reset {DEMO_QUEUE} --status=fail && "
+               f"meshq queue run fifo {DEMO_QUEUE} --max_parallel=4")
+    as_planned = (
+        counts.get(Status.END, 0) == DEMO_JOBS - 1 and counts.get(Status.FAIL, 0) == 1
+        and not result.interrupted
+    )
+    # the one failure is the point of the demo: success means it went as planned
+    return 0 if as_planned else 1

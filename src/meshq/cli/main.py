@@ -1,0 +1,104 @@
+"""The ``meshq`` entry point: the command groups, the global options, and
+the one place where errors become a line on stderr and an exit status.
+
+Imports of the queue machinery happen inside the commands, so that
+``meshq --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import click
+
+from meshq.errors import MeshqError
+
+if TYPE_CHECKING:
+    from meshq.api import Meshq
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class State:
+    """What the global options say, and the API handle made from them."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self._mq: Meshq | None = None
+
+    @property
+    def mq(self) -> Meshq:
+        if self._mq is None:
+            from meshq.api import Meshq
+
+            self._mq = Meshq(self.db)
+        return self._mq
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--db", envvar="MESHQ_DB", metavar="PATH",
+              help="The state store file [default: $MESHQ_HOME/meshq.db, else "
+                   "~/.local/share/meshq/meshq.db].")
+@click.version_option(package_name="meshq")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """meshq: one queue of shell jobs, run on this machine and on any host ssh reaches.
+
+    \b
+    First steps:
+      meshq demo                                   run a small demo queue here
+      meshq queue create sweep
+      meshq queue add sweep --name='job[1-10]' --host=localhost \\
+                            --command='python train.py --seed=$MESHQ_INDEX'
+      meshq queue run fifo sweep --max_parallel=4
+      meshq queue status sweep
+    """
+    ctx.obj = State(db)
+
+
+def _register() -> None:
+    from meshq.cli import demo, queue
+
+    cli.add_command(queue.queue)
+    cli.add_command(queue.queues)
+    cli.add_command(demo.demo)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 failed jobs or
+    host errors, 2 bad input)."""
+    try:
+        status = cli.main(args=list(argv) if argv is not None else None, prog_name="meshq",
+                          standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        return 2
+    except click.UsageError as err:
+        where = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        click.echo(f"meshq: error: {err.format_message()}{where}", err=True)
+        return 2
+    except click.exceptions.Exit as err:
+        return int(err.exit_code)
+    except click.Abort:
+        click.echo("meshq: aborted", err=True)
+        return 130
+    except MeshqError as err:
+        click.echo(f"meshq: error: {err}", err=True)
+        return err.exit_code
+    except KeyboardInterrupt:
+        click.echo("meshq: interrupted; jobs already started run on", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    # a command returns an int when its outcome is not a plain success
+    # (a run with failed jobs returns 1)
+    return status if isinstance(status, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

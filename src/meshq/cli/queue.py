@@ -1,0 +1,307 @@
+"""``meshq queue …`` and ``meshq queues``: the seed's queue commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from meshq.cli.main import State
+from meshq.cli.render import OUTPUT_OPTION, emit, table
+from meshq.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JOB_COLUMNS = ("name", "status", "host", "exit_code", "attempts", "started", "ended", "command")
+JOB_HEADERS = {"exit_code": "exit", "attempts": "tries"}
+
+
+def _mq(ctx: click.Context) -> Any:
+    state: State = ctx.find_object(State)  # type: ignore[assignment]
+    return state.mq
+
+
+def experiment_check(fn: F) -> F:
+    """The seed lets every queue command name the experiment; meshq stores
+    it with the queue, so a given one must be the queue's."""
+    return click.option(
+        "--experiment", metavar="DIR",
+        help="The queue's experiment folder (checked against the stored one).",
+    )(fn)
+
+
+def _check_experiment(mq: Any, queue: str, experiment: str | None) -> None:
+    if experiment is None:
+        return
+    stored = mq.queue(queue).experiment
+    if os.path.abspath(os.path.expanduser(experiment)) != stored:
+        raise UsageError(
+            f"queue {queue!r} lives in {stored}, not {experiment}: drop --experiment "
+            "or name the right folder"
+        )
+
+
+def _statuses(text: str | None) -> list[Any] | None:
+    if text is None:
+        return None
+    from meshq.model import Status
+
+    return [Status.parse(s) for s in text.split(",") if s.strip()]
+
+
+@click.group()
+def queue() -> None:
+    """Create queues, add jobs, run them, and follow them."""
+
+
+@click.command()
+@OUTPUT_OPTION
+@click.pass_context
+def queues(ctx: click.Context, fmt: str) -> None:
+    """List every queue with its job counts per state."""
+    from meshq.model import Status
+
+    rows = []
+    for summary in _mq(ctx).queues():
+        row: dict[str, Any] = {"queue": summary.queue.name, "jobs": summary.total}
+        row.update({s.value: summary.counts.get(s, 0) for s in Status})
+        row["experiment"] = summary.queue.experiment
+        rows.append(row)
+    shown = [s.value for s in Status if any(r[s.value] for r in rows)]
+    emit(rows, fmt, ["queue", "jobs", *shown, "experiment"])
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--experiment", default="./experiment", show_default=True, metavar="DIR",
+              help="The folder under which each job gets its own directory, on every host.")
+@click.pass_context
+def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
+    """Create an empty queue."""
+    q = _mq(ctx).create_queue(queue_name, experiment)
+    click.echo(f"created queue {q.name} (experiment {q.experiment})")
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--name", required=True, help="Job name or pattern: job[1-10], job[01-04], a,b,c.")
+@click.option("--command", "command_text", required=True,
+              help="The shell command each job runs (the seed's \"'sleep 10'\" works too).")
+@click.option("--input", "input_", metavar="PATH", help="Input location, exported as MESHQ_INPUT.")
+@click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
+@click.option("--status", help="First state: ready (needs a host) or undefined.")
+@click.option("--gpu", metavar="IDS", help="GPU ids for CUDA_VISIBLE_DEVICES, e.g. 0 or 0,1.")
+@click.option("--user", help="User on the host.")
+@click.option("--host", help="Host to run on: localhost (or local) for this machine.")
+@click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
+@click.option("--log", metavar="FILE", help="File for the job's state log [NAME.log].")
+@click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
+@click.option("--directory", metavar="DIR", help="Working directory [the job's own directory].")
+@click.option("--timeout", metavar="SECONDS", help="Kill the job after this long (state timeout).")
+@experiment_check
+@click.pass_context
+def add(ctx: click.Context, queue_name: str, name: str, command_text: str, input_: str | None,
+        output: str | None, status: str | None, gpu: str | None, user: str | None,
+        host: str | None, shell: str | None, log: str | None, pyenv: str | None,
+        directory: str | None, timeout: str | None, experiment: str | None) -> None:
+    """Add jobs to a queue; NAME patterns add many at once.
+
+    Each job sees MESHQ_QUEUE, MESHQ_JOB, MESHQ_INDEX (what the pattern gave it:
+    7 for job7, 07 for job07) and MESHQ_ATTEMPT, so one command serves a sweep:
+
+    \b
+      meshq queue add sweep --name='job[1-100]' --host=localhost \\
+          --command='python train.py --seed=$MESHQ_INDEX'
+    """
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    added = mq.add(queue_name, name, command_text, input=input_, output=output, status=status,
+                   gpu=gpu, user=user, host=host, shell=shell, log=log, pyenv=pyenv,
+                   directory=directory, timeout=timeout)
+    from meshq.names import collapse
+
+    shown = collapse(added) if len(added) > 1 else added[0]
+    click.echo(f"added {len(added)} job(s) to {queue_name}: {shown}")
+
+
+@queue.command(name="list")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--status", help="Only jobs in these states (comma separated).")
+@click.option("--name", help="Only these jobs: a pattern (job[1-5]), a glob (job*) or a part.")
+@OUTPUT_OPTION
+@experiment_check
+@click.pass_context
+def list_(ctx: click.Context, queue_name: str, status: str | None, name: str | None, fmt: str,
+          experiment: str | None) -> None:
+    """List a queue's jobs in queue order."""
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    jobs = mq.jobs(queue_name, status=_statuses(status), name=name)
+    emit([j.to_dict() for j in jobs], fmt, JOB_COLUMNS, headers=JOB_HEADERS)
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@OUTPUT_OPTION
+@click.pass_context
+def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
+    """Count the jobs per state, and name them, grouped by state."""
+    from meshq.names import collapse
+
+    groups = _mq(ctx).by_status(queue_name)
+    rows = [{"status": s.value, "count": len(names), "jobs": collapse(names)}
+            for s, names in groups.items()]
+    if fmt == "table":
+        total = sum(r["count"] for r in rows)
+        table(rows, ["status", "count", "jobs"], title=f"{queue_name}: {total} job(s)",
+              wide=("jobs",))
+    else:
+        emit(rows, fmt, ["status", "count", "jobs"])
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("job_name", metavar="JOB")
+@OUTPUT_OPTION
+@click.pass_context
+def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
+    """Every field of one job, and its state history."""
+    mq = _mq(ctx)
+    job = mq.job(queue_name, job_name)
+    history = [e.to_dict() for e in mq.history(queue_name, job_name)]
+    record = {**job.to_dict(), "history": history}
+    if fmt != "table":
+        emit([record], fmt, [])
+        return
+    width = max(len(k) for k in record)
+    for key, value in record.items():
+        if key != "history":
+            click.echo(f"{key:<{width}}  {'' if value is None else value}")
+    click.echo("")
+    table(history, ["time", "old", "new", "attempt", "detail"], title="history")
+
+
+@queue.group()
+def run() -> None:
+    """Run a queue with a scheduler."""
+
+
+@run.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--max-parallel", "--max_parallel", "max_parallel", type=click.IntRange(min=1),
+              default=1, show_default=True, help="How many jobs run at once.")
+@experiment_check
+@click.pass_context
+def fifo(ctx: click.Context, queue_name: str, max_parallel: int,
+         experiment: str | None) -> int:
+    """Run the ready jobs in queue order on the host each is pinned to.
+
+    Jobs with no host are skipped (give them --host, or use fifo_multi).
+    Exits 0 when every job it ran ended with exit code 0, else 1. Ctrl-C stops
+    starting jobs; the running ones go on (see 'meshq queue refresh').
+    """
+    from meshq.cli.progress import reporter_for_terminal
+
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    reporter = reporter_for_terminal()
+    result = asyncio.run(mq.run_fifo(queue_name, max_parallel, reporter=reporter,
+                                     handle_signals=True))
+    return _summarize(queue_name, result)
+
+
+def _summarize(queue_name: str, result: Any) -> int:
+    parts = [f"{n} {s.value}" for s, n in sorted(result.finished.items())]
+    click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job ran"), err=True)
+    if result.interrupted:
+        click.echo(f"stopped with {result.still_running} job(s) still running: "
+                   f"'meshq queue refresh {queue_name}' records how they end", err=True)
+    return 0 if result.ok else 1
+
+
+def _print_moves(moves: list[Any]) -> None:
+    for m in moves:
+        click.echo(f"{m.name}\told_status:{m.old.value}\tnew_status:{m.new.value}")
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--name", required=True, help="The job(s) to kill: a name or pattern.")
+@click.pass_context
+def kill(ctx: click.Context, queue_name: str, name: str) -> None:
+    """Kill running jobs, with every process they started."""
+    moves = asyncio.run(_mq(ctx).kill(queue_name, name))
+    _print_moves(moves)
+    if not moves:
+        click.echo("no job was running", err=True)
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--name", help="Only these jobs (name or pattern).")
+@click.option("--status", help="Only jobs in this state.")
+@experiment_check
+@click.pass_context
+def reset(ctx: click.Context, queue_name: str, name: str | None, status: str | None,
+          experiment: str | None) -> None:
+    """Make jobs runnable again: kill if running, remove the job directory,
+    back to ready (undefined without a host). With no option: every job not
+    in end."""
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    _print_moves(asyncio.run(mq.reset(queue_name, name, status)))
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--name", help="Only these jobs (name or pattern); without it, the whole queue.")
+@experiment_check
+@click.pass_context
+def delete(ctx: click.Context, queue_name: str, name: str | None,
+           experiment: str | None) -> None:
+    """Delete jobs, or the whole queue: running jobs are killed and job
+    directories removed."""
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    n = asyncio.run(mq.delete(queue_name, name))
+    what = f"queue {queue_name}" if name is None else f"{n} job(s) from {queue_name}"
+    click.echo(f"deleted {what}" + (f" ({n} job(s))" if name is None else ""))
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@experiment_check
+@click.pass_context
+def refresh(ctx: click.Context, queue_name: str, experiment: str | None) -> None:
+    """Read the true state of running jobs from their hosts (after a crash
+    of meshq, say) and record it."""
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    moves = asyncio.run(mq.refresh(queue_name))
+    _print_moves(moves)
+    if not moves:
+        click.echo(f"{queue_name}: every job's state is up to date", err=True)
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.argument("job_name", metavar="JOB")
+@click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.pass_context
+def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool,
+         follow: bool) -> None:
+    """Print a job's output."""
+    mq = _mq(ctx)
+
+    async def copy() -> None:
+        out = sys.stdout.buffer
+        async for chunk in mq.logs(queue_name, job_name, stderr=stderr, follow=follow):
+            out.write(chunk)
+            out.flush()
+
+    asyncio.run(copy())

@@ -1,0 +1,1 @@
+"""Hosts: the transport interface, this machine, and the host agent."""

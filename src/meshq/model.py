@@ -1,0 +1,226 @@
+"""The domain model: job states, the one table of allowed transitions, and
+plain records for queues, jobs and hosts. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from meshq.errors import TransitionError, UsageError
+
+
+class Status(enum.StrEnum):
+    """Where a job is in its life. The names are the seed's, plus
+    ``fail`` and ``timeout``."""
+
+    #: created, no host assigned yet
+    UNDEFINED = "undefined"
+    #: has a host (or may be given one by the scheduler) and waits to run
+    READY = "ready"
+    #: claimed by a run and its launch sent; the job has not reported yet
+    RUN = "run"
+    #: the job's wrapper wrote that the command started
+    START = "start"
+    #: the command exited with status 0
+    END = "end"
+    #: the command exited with a non-zero status (kept in ``exit_code``)
+    FAIL = "fail"
+    #: killed on request (``meshq queue kill`` / reset / delete)
+    KILL = "kill"
+    #: ran past its time limit and was killed
+    TIMEOUT = "timeout"
+    #: the launch itself failed (host unreachable, wrapper refused)
+    FAIL_START = "fail_start"
+    #: the job started but its process vanished, or its host died
+    CRASH = "crash"
+
+    @classmethod
+    def parse(cls, text: str) -> Status:
+        """The state called ``text``; a :class:`UsageError` naming the
+        valid states otherwise."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(s.value for s in cls)
+            raise UsageError(f"unknown state {text!r}: use one of {valid}") from None
+
+
+WAITING = frozenset({Status.UNDEFINED, Status.READY})
+ACTIVE = frozenset({Status.RUN, Status.START})
+FINISHED = frozenset(
+    {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT, Status.FAIL_START, Status.CRASH}
+)
+#: states a job can still leave only through a host (kill, refresh)
+RUNNING = ACTIVE
+
+_ANY_REST = frozenset(WAITING | FINISHED)
+
+#: Every allowed status change, and nothing else. ``run → ready`` puts back a
+#: job whose launch was lost before it started; ``crash → end/fail/…`` lets a
+#: refresh correct a host that was only unreachable for a while; a finished
+#: or waiting job may go back to waiting (reset).
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.UNDEFINED: frozenset({Status.READY, Status.RUN}),
+    Status.READY: frozenset({Status.UNDEFINED, Status.RUN}),
+    Status.RUN: frozenset(
+        {
+            Status.START, Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT,
+            Status.FAIL_START, Status.CRASH, Status.READY,
+        }
+    ),
+    Status.START: frozenset(
+        {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT, Status.CRASH}
+    ),
+    Status.END: frozenset(WAITING),
+    Status.FAIL: frozenset(WAITING),
+    Status.KILL: frozenset(WAITING),
+    Status.TIMEOUT: frozenset(WAITING),
+    Status.FAIL_START: frozenset(WAITING),
+    Status.CRASH: frozenset(WAITING | {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT}),
+}
+
+
+def sources_of(target: Status) -> frozenset[Status]:
+    """All states from which ``target`` may be reached."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+def check_transition(old: Status, new: Status) -> None:
+    """Raise :class:`TransitionError` unless ``old → new`` is in the table."""
+    if new not in TRANSITIONS[old]:
+        raise TransitionError(f"a job in state {old} cannot become {new}")
+
+
+def utc_iso(epoch: float | None) -> str | None:
+    """``epoch`` seconds as ISO 8601 in UTC (``None`` stays ``None``)."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+LOCAL_HOST_NAMES = frozenset({"localhost", "local"})
+#: the name under which this machine is stored as a host
+LOCALHOST = "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A named, ordered set of jobs and the folder their directories live in."""
+
+    id: int
+    name: str
+    experiment: str
+    created: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a user asks for when adding a job; everything but the name is
+    shared by every job a name pattern expands to."""
+
+    command: str
+    shell: str = "bash"
+    directory: str | None = None
+    input: str | None = None
+    output: str | None = None
+    log: str | None = None
+    gpu: str | None = None
+    pyenv: str | None = None
+    user: str | None = None
+    host: str | None = None
+    timeout: float | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as the store holds it."""
+
+    id: int
+    queue: str
+    name: str
+    #: what the name pattern gave this job (``07`` for ``job07``)
+    index: str
+    command: str
+    shell: str
+    directory: str | None
+    input: str | None
+    output: str
+    log: str
+    gpu: str | None
+    pyenv: str | None
+    user: str | None
+    host: str | None
+    timeout: float | None
+    status: Status
+    exit_code: int | None
+    pid: int | None
+    #: an opaque token of the job process's start time: guards against pid reuse
+    pstart: str | None
+    attempts: int
+    submitted: float
+    started: float | None
+    ended: float | None
+    error: str | None
+    experiment: str = field(default="")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["status"] = Status(values["status"])
+        return cls(**values)
+
+    def evolve(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    @property
+    def is_local(self) -> bool:
+        return self.host in LOCAL_HOST_NAMES
+
+    @property
+    def err_file(self) -> str:
+        return f"{self.name}.err"
+
+    @property
+    def job_dir(self) -> str:
+        """The job's own directory on its host: ``EXPERIMENT/QUEUE/NAME``."""
+        return f"{self.experiment}/{self.queue}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: times as ISO 8601 strings in UTC."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["status"] = self.status.value
+        for key in ("submitted", "started", "ended"):
+            out[key] = utc_iso(out[key])
+        out.pop("id")
+        out["job_dir"] = self.job_dir
+        out["directory"] = self.directory or self.job_dir
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of a job's append-only history."""
+
+    time: float
+    old: Status | None
+    new: Status
+    attempt: int
+    detail: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": utc_iso(self.time),
+            "old": self.old.value if self.old else None,
+            "new": self.new.value,
+            "attempt": self.attempt,
+            "detail": self.detail,
+        }

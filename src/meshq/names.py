@@ -1,0 +1,149 @@
+"""Name patterns (``job[1-10]``, ``red,red0[1-3]``, ``a[0-1]b[0-1]``) and the
+rules every queue, job and host name must follow.
+
+Ranges are parsed by python-hostlist, so meshq reads a pattern exactly as
+Slurm and pdsh users expect. This module adds what hostlist does not give:
+the *index* each name came from (``07`` for ``job07``), which a job sees as
+``MESHQ_INDEX``, and a size check before anything is expanded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import product
+
+import hostlist
+
+from meshq.errors import UsageError
+
+#: one name: starts with a letter or digit; letters, digits, ``.``, ``_``, ``-``
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+DEFAULT_MAX_NAMES = 1_000_000
+
+
+def max_names() -> int:
+    """How many names one pattern may give (``MESHQ_MAX_NAMES``, default 1,000,000)."""
+    raw = os.environ.get("MESHQ_MAX_NAMES", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_NAMES
+
+
+def check_name(name: str, what: str = "job name") -> str:
+    """Return ``name`` if it is a safe name, else raise :class:`UsageError`.
+
+    A safe name can be a folder name and a shell word on any host: no ``/``,
+    no ``..``, no spaces or shell characters.
+    """
+    if not _NAME.fullmatch(name) or name in {".", ".."} or ".." in name:
+        raise UsageError(
+            f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit, at most 128 characters, no '..')"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Expanded:
+    """One name a pattern gave, with the index it came from."""
+
+    name: str
+    index: str
+
+
+def _split_top_level(pattern: str) -> list[str]:
+    """Split on the commas that are outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(pattern):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+        elif ch == "," and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    if depth != 0:
+        raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+    parts.append(pattern[start:])
+    return parts
+
+
+def _range_values(rangelist: str, pattern: str) -> list[str]:
+    """The values of one bracket's range list, in order, as hostlist reads them."""
+    try:
+        # hostlist expands names, not bare ranges: give it a throwaway prefix.
+        values = hostlist.expand_hostlist(f"x[{rangelist}]", allow_duplicates=True)
+    except hostlist.BadHostlist as err:
+        raise UsageError(f"invalid name pattern {pattern!r}: {err}") from None
+    return [v[1:] for v in values]
+
+
+def _count(rangelist: str) -> int:
+    """How many values ``rangelist`` has, without expanding it."""
+    total = 0
+    for part in rangelist.split(","):
+        low, sep, high = part.partition("-")
+        if sep and low.strip().isdigit() and high.strip().isdigit():
+            total += max(int(high) - int(low) + 1, 1)
+        else:
+            total += 1
+    return total
+
+
+def expand(pattern: str, *, what: str = "job name", limit: int | None = None) -> list[Expanded]:
+    """Expand a name pattern into validated, distinct names in pattern order.
+
+    Raises :class:`UsageError` for a malformed pattern, an invalid or repeated
+    name, or more than ``limit`` names (default :func:`max_names`).
+    """
+    pattern = pattern.strip()
+    if not pattern:
+        raise UsageError(f"empty {what} pattern: give a name such as job1 or job[1-10]")
+    limit = limit if limit is not None else max_names()
+    items = _split_top_level(pattern)
+    size = 0
+    for item in items:
+        n = 1
+        for rangelist in _BRACKET.findall(item):
+            n *= _count(rangelist)
+        size += n
+    if size > limit:
+        raise UsageError(
+            f"name pattern {pattern!r} gives {size:,} names, more than the limit of {limit:,}: "
+            "split it, or raise MESHQ_MAX_NAMES"
+        )
+    out: list[Expanded] = []
+    seen: set[str] = set()
+    for item in items:
+        for exp in _expand_item(item, pattern):
+            check_name(exp.name, what)
+            if exp.name in seen:
+                raise UsageError(f"name pattern {pattern!r} gives {exp.name!r} twice")
+            seen.add(exp.name)
+            out.append(exp)
+    return out
+
+
+def _expand_item(item: str, pattern: str) -> Iterator[Expanded]:
+    literals = _BRACKET.split(item)[::2]
+    groups = [_range_values(r, pattern) for r in _BRACKET.findall(item)]
+    if "[" in "".join(literals) or "]" in "".join(literals):
+        raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+    if not groups:
+        yield Expanded(item, item)
+        return
+    for combo in product(*groups):
+        name = literals[0] + "".join(v + lit for v, lit in zip(combo, literals[1:], strict=True))
+        yield Expanded(name, ",".join(combo))
+
+
+def collapse(names: list[str]) -> str:
+    """The shortest pattern that names exactly ``names`` (``job[1-5,9]``)."""
+    if not names:
+        return ""
+    return str(hostlist.collect_hostlist(names))

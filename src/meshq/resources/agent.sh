@@ -1,0 +1,113 @@
+# meshq host agent: one bash process per host and run, fed by the manager.
+#
+# The manager starts it with `bash --noprofile --norc -c AGENT`, locally or
+# through one ssh channel, so a host needs nothing installed but bash and
+# a job costs no new connection, channel or login shell. (wrapper.sh is
+# prepended to this text.)
+#
+# Requests arrive on stdin as NUL-terminated fields, so no user text is ever
+# parsed by a shell; the first field names the operation:
+#   L KEY ATTEMPT JOBDIR WORKDIR SHELL COMMAND GPU PYENV TIMEOUT QUEUE NAME INDEX OUT LOG ERR INPUT
+#       launch a job (its events follow as S/E/F lines)
+#   A KEY ATTEMPT PID PSTART JOBDIR LOG   is the job alive? what does its log say?
+#   K KEY ATTEMPT PID PSTART JOBDIR LOG GRACE   kill the job's process group
+#   D KEY JOBDIR                          remove a job directory
+#   P KEY                                 ping
+# Replies and events go to stdout, one tab-separated line each:
+#   R PROTOCOL HOSTNAME BASH_VERSION      once, when ready
+#   S KEY ATTEMPT PID PSTART TIME         the command started
+#   E KEY ATTEMPT STATE EXIT_CODE TIME    it ended (STATE: end, fail, kill, timeout)
+#   F KEY ATTEMPT MESSAGE                 it could not be started
+#   A KEY ATTEMPT ALIVE LOGLINES          ALIVE 1/0; LOGLINES: this attempt's log lines, joined by |
+#   K KEY ATTEMPT RESULT                  killed, or gone (was not running)
+#   D KEY RESULT                          ok, or the error
+#   P KEY pong
+
+set -m          # every job gets its own process group
+exec 3>&1       # the wrappers' line back to the manager
+trap '' PIPE    # a manager that went away must not take us along mid-write
+# bash reports each finished background job on stderr; nobody reads those
+exec 2>/dev/null
+
+meshq_alive() {
+    # is PID still the process that started at PSTART?
+    [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 1
+    meshq_pstart "$1"
+    [[ $REPLY == "$2" ]]
+}
+
+meshq_log_lines() {
+    # this attempt's lines of the state log, joined by |
+    local kind att rest out=""
+    [[ -r $1 ]] || { REPLY=""; return; }
+    while read -r kind att rest; do
+        [[ $att == "$2" ]] || continue
+        out+="${out:+|}$kind $att $rest"
+    done < "$1"
+    REPLY=${out//$'\t'/ }
+}
+
+meshq_check() {
+    local key=$1 attempt=$2 pid=$3 pstart=$4 jobdir=$5 log=$6 alive=0
+    meshq_expand_home "$jobdir"; jobdir=$REPLY
+    meshq_alive "$pid" "$pstart" && alive=1
+    meshq_log_lines "$jobdir/$log" "$attempt"
+    meshq_notify A "$key" "$attempt" "$alive" "$REPLY"
+}
+
+meshq_kill() {
+    local key=$1 attempt=$2 pid=$3 pstart=$4 jobdir=$5 log=$6 grace=$7 i
+    meshq_expand_home "$jobdir"; jobdir=$REPLY
+    if ! meshq_alive "$pid" "$pstart"; then
+        meshq_notify K "$key" "$attempt" gone
+        return
+    fi
+    : > "$jobdir/.meshq-kill-$attempt"
+    meshq_now
+    printf 'kill %s %s\n' "$attempt" "$REPLY" >> "$jobdir/$log"
+    kill -TERM -- "-$pid" 2>/dev/null
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 -- "-$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null
+    meshq_notify K "$key" "$attempt" killed
+}
+
+meshq_remove() {
+    local key=$1 jobdir=$2 msg
+    meshq_expand_home "$jobdir"; jobdir=$REPLY
+    # the manager builds job directories from validated names; refuse
+    # anything that could not be one, whatever the caller meant
+    if [[ $jobdir != */* || $jobdir == */ || $jobdir == *"/../"* || $jobdir == */.. ]]; then
+        meshq_notify D "$key" "refused to remove $jobdir"
+        return
+    fi
+    if msg=$(rm -rf -- "$jobdir" 2>&1); then
+        meshq_notify D "$key" ok
+    else
+        meshq_notify D "$key" "${msg//[$'\t\n']/ }"
+    fi
+}
+
+meshq_read() {
+    # read N NUL-terminated fields into the array F
+    local i
+    F=()
+    for ((i = 0; i < $1; i++)); do
+        IFS= read -r -d '' "F[i]" || return 1
+    done
+}
+
+meshq_hostname=$(hostname 2>/dev/null || uname -n)
+meshq_notify R 1 "$meshq_hostname" "$BASH_VERSION"
+while IFS= read -r -d '' op; do
+    case $op in
+        L) meshq_read 16 || break; meshq_wrap "${F[@]}" < /dev/null & ;;
+        A) meshq_read 6 || break; meshq_check "${F[@]}" ;;
+        K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;
+        D) meshq_read 2 || break; meshq_remove "${F[@]}" ;;
+        P) meshq_read 1 || break; meshq_notify P "${F[0]}" pong ;;
+        *) printf 'meshq agent: unknown request %q\n' "$op" >&2; break ;;
+    esac
+done

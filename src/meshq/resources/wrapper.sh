@@ -1,0 +1,144 @@
+# meshq job wrapper: the one piece of code that runs every job on a host.
+#
+# It is defined as a function so that the host agent (agent.sh) can start a
+# job with a fork instead of a new bash process. It needs bash >= 4.3 and,
+# for the pid-reuse guard, Linux's /proc (elsewhere it falls back to ps).
+#
+# In the job directory it writes the command's stdout and stderr, and a state
+# log of lines that are the truth about the job on this host:
+#   start   ATTEMPT PID PSTART TIME
+#   end     ATTEMPT EXIT_CODE TIME        (any exit code; meshq reads 0 as end, else fail)
+#   kill    ATTEMPT TIME                  (written by whoever kills the job)
+#   timeout ATTEMPT TIME                  (written when the time limit fires)
+#   fail_start ATTEMPT TIME MESSAGE       (the job could not be started)
+# and reports the same events to the manager on file descriptor 3, one
+# tab-separated line each, when the manager is still listening.
+
+meshq_now() {
+    # $EPOCHREALTIME (bash 5) has microseconds; older bash: whole seconds
+    if [[ -n ${EPOCHREALTIME:-} ]]; then REPLY=${EPOCHREALTIME/,/.}; else printf -v REPLY '%(%s)T' -1; fi
+}
+
+meshq_pstart() {
+    # the process's start time in clock ticks since boot: with the pid, it
+    # names one process for good, so a reused pid is never mistaken for ours
+    local stat
+    if [[ -r /proc/$1/stat ]] && read -r stat < "/proc/$1/stat" 2>/dev/null; then
+        stat=${stat##*) }
+        local -a f=($stat)
+        REPLY=${f[19]}
+    else
+        REPLY=$(LC_ALL=C ps -o lstart= -p "$1" 2>/dev/null) || REPLY=""
+        REPLY=${REPLY// /_}
+    fi
+}
+
+meshq_notify() {
+    # the manager may be gone: a failed write must neither stop nor kill us
+    local IFS=$'\t'
+    printf '%s\n' "$*" >&3 2>/dev/null || true
+}
+
+meshq_expand_home() {
+    # "~" and "~/x" as the user means them; nothing else is expanded
+    case $1 in
+        "~") REPLY=$HOME ;;
+        "~/"*) REPLY=$HOME/${1#"~/"} ;;
+        *) REPLY=$1 ;;
+    esac
+}
+
+meshq_wrap() {
+    local key=$1 attempt=$2 jobdir=$3 workdir=$4 shell=$5 command=$6 gpu=$7 pyenv=$8
+    local timeout=$9 queue=${10} name=${11} index=${12} out=${13} log=${14} err=${15}
+    local input=${16}
+    local me=$BASHPID rc=0 cpid spid="" state="" terminated="" problem=""
+
+    trap '' PIPE
+    trap 'terminated=1' TERM INT HUP
+
+    meshq_expand_home "$jobdir"; jobdir=$REPLY
+    if ! mkdir -p -- "$jobdir" 2>/dev/null || ! cd -- "$jobdir" 2>/dev/null; then
+        meshq_notify F "$key" "$attempt" "cannot create or enter the job directory $jobdir"
+        return
+    fi
+    meshq_expand_home "${workdir:-$jobdir}"; workdir=$REPLY
+    if [[ -n $pyenv ]]; then
+        meshq_expand_home "$pyenv"; pyenv=$REPLY
+        [[ -d $pyenv ]] && pyenv=$pyenv/bin/activate
+    fi
+    if [[ ! -d $workdir ]]; then
+        problem="the working directory $workdir does not exist"
+    elif [[ -n $pyenv && ! -r $pyenv ]]; then
+        problem="the python environment $pyenv cannot be read"
+    elif ! type -P -- "$shell" >/dev/null; then
+        problem="the shell $shell is not installed"
+    fi
+    if [[ -n $problem ]]; then
+        meshq_now
+        printf 'fail_start %s %s %s\n' "$attempt" "$REPLY" "$problem" >> "$log"
+        meshq_notify F "$key" "$attempt" "$problem"
+        return
+    fi
+
+    meshq_pstart "$me"; local pstart=$REPLY
+    meshq_now
+    printf 'start %s %s %s %s\n' "$attempt" "$me" "$pstart" "$REPLY" >> "$log"
+    meshq_notify S "$key" "$attempt" "$me" "$pstart" "$REPLY"
+
+    (
+        # the command gets default signal handling and none of our plumbing
+        trap - PIPE TERM INT HUP
+        exec 3>&-
+        cd -- "$workdir" || exit 126
+        export MESHQ_QUEUE=$queue MESHQ_JOB=$name MESHQ_INDEX=$index MESHQ_ATTEMPT=$attempt
+        export MESHQ_JOB_DIR=$jobdir
+        [[ -n $input ]] && export MESHQ_INPUT=$input
+        if [[ -n $gpu ]]; then
+            export CUDA_VISIBLE_DEVICES=$gpu CUDA_DEVICE_ORDER=PCI_BUS_ID
+        fi
+        if [[ -n $pyenv ]]; then
+            # shellcheck disable=SC1090
+            source "$pyenv" || exit 127
+        fi
+        exec "$shell" -c "$command"
+    ) < /dev/null >> "$out" 2>> "$err" &
+    cpid=$!
+    if [[ -n $timeout ]]; then
+        sleep "$timeout" &
+        spid=$!
+    fi
+
+    while kill -0 "$cpid" 2>/dev/null; do
+        if [[ -n $spid ]]; then wait -n "$cpid" "$spid"; else wait "$cpid"; fi
+        rc=$?
+        if [[ -n $spid ]] && ! kill -0 "$spid" 2>/dev/null && kill -0 "$cpid" 2>/dev/null; then
+            # the time limit fired: stop the command's whole process group
+            # (us included: our trap only notes it), then force it after a grace
+            spid=""
+            state=timeout
+            meshq_now
+            printf 'timeout %s %s\n' "$attempt" "$REPLY" >> "$log"
+            kill -TERM -- "-$me" 2>/dev/null
+            ( trap - TERM; sleep "${MESHQ_KILL_GRACE:-5}"; kill -KILL "$cpid" 2>/dev/null ) &
+        fi
+    done
+    # a wait cut short by a signal did not see the exit code: ask once more
+    # (bash answers 127 when the code was already collected)
+    wait "$cpid" 2>/dev/null
+    local last=$?
+    [[ $last != 127 ]] && rc=$last
+    [[ -n $spid ]] && kill "$spid" 2>/dev/null
+    if [[ -e .meshq-kill-$attempt ]]; then
+        state=kill
+    elif [[ -z $state ]]; then
+        if ((rc == 0)); then state=end; else state=fail; fi
+    fi
+    meshq_now
+    printf 'end %s %s %s\n' "$attempt" "$rc" "$REPLY" >> "$log"
+    meshq_notify E "$key" "$attempt" "$state" "$rc" "$REPLY"
+    if [[ $state == kill || $state == timeout ]]; then
+        # what the command left behind in its process group goes with it
+        kill -KILL -- "-$me" 2>/dev/null
+    fi
+}

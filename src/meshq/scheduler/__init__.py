@@ -1,0 +1,1 @@
+"""Schedulers: the run loop (:mod:`.engine`) and host policies (:mod:`.policies`)."""

@@ -1,0 +1,87 @@
+"""Turning what a host says about a job into the job's true state.
+
+Pure functions: the state log lines the wrapper wrote (see
+``resources/wrapper.sh``) and whether the process is alive go in; the
+status change the store should make comes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshq.hosts.agent import Liveness
+from meshq.model import Job, Status
+from meshq.store.store import Change
+
+
+@dataclass(frozen=True, slots=True)
+class LogFacts:
+    """What one attempt's state log lines say."""
+
+    started: float | None = None
+    pid: int | None = None
+    pstart: str | None = None
+    exit_code: int | None = None
+    ended: float | None = None
+    killed: bool = False
+    timed_out: bool = False
+    fail_start: str | None = None
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_log(lines: tuple[str, ...]) -> LogFacts:
+    """Read one attempt's state lines; unknown or torn lines are ignored."""
+    facts: dict[str, object] = {}
+    for line in lines:
+        kind, _, rest = line.partition(" ")
+        parts = rest.split(" ")
+        if kind == "start" and len(parts) >= 4 and parts[1].isdigit():
+            facts.update(pid=int(parts[1]), pstart=parts[2], started=_float(parts[3]))
+        elif kind == "end" and len(parts) >= 3 and parts[1].lstrip("-").isdigit():
+            facts.update(exit_code=int(parts[1]), ended=_float(parts[2]))
+        elif kind == "kill":
+            facts["killed"] = True
+        elif kind == "timeout":
+            facts["timed_out"] = True
+        elif kind == "fail_start":
+            facts["fail_start"] = " ".join(parts[2:]) or "the job could not be started"
+    return LogFacts(**facts)  # type: ignore[arg-type]
+
+
+def verdict(job: Job, live: Liveness) -> Change | None:
+    """The change that makes ``job`` agree with its host, or ``None`` when
+    it agrees already or the host knows nothing of this attempt."""
+    facts = parse_log(live.lines)
+    attempt = job.attempts
+    if facts.fail_start is not None:
+        return Change(job.id, Status.FAIL_START, {"error": facts.fail_start},
+                      "from the job log", attempt)
+    started = {"pid": facts.pid, "pstart": facts.pstart, "started": facts.started}
+    if facts.exit_code is not None or ((facts.killed or facts.timed_out) and not live.alive):
+        if facts.killed:
+            new = Status.KILL
+        elif facts.timed_out:
+            new = Status.TIMEOUT
+        else:
+            new = Status.END if facts.exit_code == 0 else Status.FAIL
+        fields = {**started, "exit_code": facts.exit_code, "ended": facts.ended}
+        return Change(job.id, new, {k: v for k, v in fields.items() if v is not None},
+                      "from the job log", attempt)
+    if facts.pid is None:
+        return None
+    if live.alive:
+        if job.status is Status.START:
+            return None
+        return Change(job.id, Status.START, started, "from the job log", attempt)
+    return Change(
+        job.id, Status.CRASH,
+        {**started, "error": "the job's process is gone and it wrote no end line "
+                             "(killed from outside, out of memory, or the host rebooted)"},
+        "process vanished", attempt,
+    )

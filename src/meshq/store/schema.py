@@ -1,0 +1,76 @@
+"""The store's schema, as numbered migrations.
+
+Migration ``n`` moves a database from ``PRAGMA user_version = n - 1`` to
+``n``. A fresh database runs them all, so the migrated schema and a fresh one
+can never differ. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: queues, jobs, their history, and the host inventory
+    """
+    CREATE TABLE queues (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        experiment  TEXT NOT NULL,
+        created     REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY,
+        queue_id    INTEGER NOT NULL REFERENCES queues(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        "index"     TEXT NOT NULL,
+        command     TEXT NOT NULL,
+        shell       TEXT NOT NULL,
+        directory   TEXT,
+        input       TEXT,
+        output      TEXT NOT NULL,
+        log         TEXT NOT NULL,
+        gpu         TEXT,
+        pyenv       TEXT,
+        user        TEXT,
+        host        TEXT,
+        timeout     REAL,
+        status      TEXT NOT NULL,
+        exit_code   INTEGER,
+        pid         INTEGER,
+        pstart      TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        submitted   REAL NOT NULL,
+        started     REAL,
+        ended       REAL,
+        error       TEXT,
+        UNIQUE (queue_id, name)
+    );
+    -- queue order is id order; this index serves claims, counts and filters
+    CREATE INDEX jobs_by_status ON jobs (queue_id, status, id);
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY,
+        job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        time        REAL NOT NULL,
+        old         TEXT,
+        new         TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        detail      TEXT
+    );
+    CREATE INDEX events_by_job ON events (job_id, id);
+    CREATE TABLE hosts (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        address     TEXT,
+        user        TEXT,
+        port        INTEGER,
+        max_jobs    INTEGER NOT NULL DEFAULT 1,
+        cpus        INTEGER,
+        gpus        TEXT,
+        pyenv       TEXT,
+        status      TEXT NOT NULL DEFAULT 'active',
+        last_probe  REAL,
+        last_error  TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

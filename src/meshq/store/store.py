@@ -1,0 +1,366 @@
+"""The state store: the only code in meshq that runs SQL.
+
+Every status change goes through :meth:`Store.apply`, which checks it
+against :data:`meshq.model.TRANSITIONS`, guards the ``UPDATE`` with the
+status it read, and appends to the ``events`` history in the same
+transaction. A change costs the same with 10 jobs or 1,000,000.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshq.errors import AlreadyExists, NotFound, TransitionError
+from meshq.model import TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.names import Expanded
+from meshq.store.connection import connect, default_db_path, transaction
+
+_JOB_SELECT = (
+    'SELECT jobs.*, jobs."index" AS "index", queues.name AS queue, queues.experiment '
+    "FROM jobs JOIN queues ON queues.id = jobs.queue_id"
+)
+#: fields a status change may set besides the status itself
+_CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
+_CHANGE_FIELDS = frozenset(
+    {"exit_code", "pid", "pstart", "attempts", "started", "ended", "error", "host", "gpu", "user"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One requested status change of one job.
+
+    ``attempt``, when given, must match the job's current attempt number, so
+    a late report from an earlier attempt can never overwrite a newer one.
+    """
+
+    job_id: int
+    new: Status
+    fields: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None
+    attempt: int | None = None
+
+
+class Store:
+    """A meshq state store in one SQLite file. Safe to open from many
+    processes at once; one instance belongs to one thread."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path).expanduser() if path else default_db_path()
+        self.conn = connect(self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- queues ---------------------------------------------------------------
+
+    def create_queue(self, name: str, experiment: str) -> Queue:
+        """Create queue ``name``; :class:`AlreadyExists` if it exists."""
+        now = time.time()
+        try:
+            with transaction(self.conn) as c:
+                cur = c.execute(
+                    "INSERT INTO queues (name, experiment, created) VALUES (?, ?, ?)",
+                    (name, experiment, now),
+                )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(
+                f"queue {name!r} exists already: use it, or delete it with "
+                f"'meshq queue delete {name}'"
+            ) from None
+        return Queue(id=int(cur.lastrowid or 0), name=name, experiment=experiment, created=now)
+
+    def queue(self, name: str) -> Queue:
+        """The queue called ``name``; :class:`NotFound` if there is none."""
+        row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no queue {name!r}: see 'meshq queues', or create it with "
+                           f"'meshq queue create {name}'")
+        return Queue.from_row(row)
+
+    def queues(self) -> list[tuple[Queue, dict[Status, int]]]:
+        """Every queue, oldest first, with its job count per state."""
+        queues = [Queue.from_row(r) for r in self.conn.execute("SELECT * FROM queues ORDER BY id")]
+        counts: dict[int, dict[Status, int]] = {q.id: {} for q in queues}
+        for row in self.conn.execute(
+            "SELECT queue_id, status, count(*) AS n FROM jobs GROUP BY queue_id, status"
+        ):
+            counts[row["queue_id"]][Status(row["status"])] = row["n"]
+        return [(q, counts[q.id]) for q in queues]
+
+    def delete_queue(self, queue: Queue) -> None:
+        """Remove ``queue`` with all its jobs and their history."""
+        with transaction(self.conn) as c:
+            c.execute("DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE queue_id = ?)",
+                      (queue.id,))
+            c.execute("DELETE FROM jobs WHERE queue_id = ?", (queue.id,))
+            c.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
+
+    # -- adding and reading jobs ----------------------------------------------
+
+    def add_jobs(self, queue: Queue, names: Sequence[Expanded], spec: JobSpec,
+                 status: Status) -> int:
+        """Add one job per name, all in one transaction; all or nothing.
+
+        Raises :class:`AlreadyExists` (and adds nothing) when a name is taken.
+        """
+        now = time.time()
+        rows = [
+            (
+                queue.id, e.name, e.index, spec.command, spec.shell, spec.directory, spec.input,
+                spec.output or f"{e.name}.out", spec.log or f"{e.name}.log", spec.gpu,
+                spec.pyenv, spec.user, spec.host, spec.timeout, status.value, now,
+            )
+            for e in names
+        ]
+        with transaction(self.conn) as c:
+            first = c.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0]
+            try:
+                c.executemany(
+                    'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
+                    "output, log, gpu, pyenv, user, host, timeout, status, submitted) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                taken = self._taken(queue, [e.name for e in names])
+                raise AlreadyExists(
+                    f"queue {queue.name!r} has a job named {taken!r} already: choose other "
+                    "names, or delete it first"
+                ) from None
+            c.execute(
+                "INSERT INTO events (job_id, time, old, new, attempt, detail) "
+                "SELECT id, ?, NULL, status, 0, 'added' FROM jobs WHERE id >= ?",
+                (now, first),
+            )
+        return len(rows)
+
+    def _taken(self, queue: Queue, names: list[str]) -> str:
+        wanted = set(names)
+        seen: set[str] = set()
+        for row in self.conn.execute("SELECT name FROM jobs WHERE queue_id = ?", (queue.id,)):
+            if row["name"] in wanted:
+                return str(row["name"])
+        for n in names:
+            if n in seen:
+                return n
+            seen.add(n)
+        return names[0]
+
+    def jobs(
+        self,
+        queue: Queue,
+        *,
+        statuses: Iterable[Status] | None = None,
+        names: Iterable[str] | None = None,
+        name_filter: str | None = None,
+        host: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs of ``queue`` in queue order, filtered by state, exact names,
+        a host, and ``name_filter`` (a glob if it has ``*?``, else a substring)."""
+        sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
+        args: list[Any] = [queue.id]
+        if statuses is not None:
+            sts = [s.value for s in statuses]
+            sql.append(f"AND jobs.status IN ({','.join('?' * len(sts))})")
+            args += sts
+        if host is not None:
+            sql.append("AND jobs.host = ?")
+            args.append(host)
+        wanted = set(names) if names is not None else None
+        sql.append("ORDER BY jobs.id")
+        if limit is not None and wanted is None and name_filter is None:
+            sql.append("LIMIT ?")
+            args.append(limit)
+        out = []
+        glob = name_filter is not None and any(ch in name_filter for ch in "*?")
+        for row in self.conn.execute(" ".join(sql), args):
+            name = row["name"]
+            if wanted is not None and name not in wanted:
+                continue
+            if name_filter is not None and not (
+                fnmatch.fnmatchcase(name, name_filter) if glob else name_filter in name
+            ):
+                continue
+            out.append(Job.from_row(row))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def job(self, queue: Queue, name: str) -> Job:
+        """The job ``name`` of ``queue``; :class:`NotFound` if there is none."""
+        row = self.conn.execute(
+            f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.name = ?", (queue.id, name)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"queue {queue.name!r} has no job {name!r}: see "
+                           f"'meshq queue list {queue.name}'")
+        return Job.from_row(row)
+
+    def job_by_id(self, job_id: int) -> Job:
+        row = self.conn.execute(f"{_JOB_SELECT} WHERE jobs.id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no job with id {job_id}")
+        return Job.from_row(row)
+
+    def counts(self, queue: Queue) -> dict[Status, int]:
+        """How many jobs of ``queue`` are in each state (states with none left out)."""
+        return {
+            Status(r["status"]): r["n"]
+            for r in self.conn.execute(
+                "SELECT status, count(*) AS n FROM jobs WHERE queue_id = ? GROUP BY status",
+                (queue.id,),
+            )
+        }
+
+    def names_by_status(self, queue: Queue) -> dict[Status, list[str]]:
+        """The names of ``queue``'s jobs grouped by state, in queue order."""
+        out: dict[Status, list[str]] = {}
+        for row in self.conn.execute(
+            "SELECT status, name FROM jobs WHERE queue_id = ? ORDER BY id", (queue.id,)
+        ):
+            out.setdefault(Status(row["status"]), []).append(row["name"])
+        return out
+
+    def events(self, job: Job) -> list[Event]:
+        """The job's status history, oldest first."""
+        return [
+            Event(
+                time=r["time"], old=Status(r["old"]) if r["old"] else None, new=Status(r["new"]),
+                attempt=r["attempt"], detail=r["detail"],
+            )
+            for r in self.conn.execute(
+                "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job.id,)
+            )
+        ]
+
+    def last_event_time(self, job: Job) -> float:
+        """When the job's state last changed (epoch seconds)."""
+        row = self.conn.execute(
+            "SELECT max(time) AS t FROM events WHERE job_id = ?", (job.id,)
+        ).fetchone()
+        return float(row["t"]) if row and row["t"] is not None else job.submitted
+
+    def delete_jobs(self, jobs: Sequence[Job]) -> int:
+        """Remove ``jobs`` and their history; returns how many were removed."""
+        ids = [(j.id,) for j in jobs]
+        with transaction(self.conn) as c:
+            c.executemany("DELETE FROM events WHERE job_id = ?", ids)
+            c.executemany("DELETE FROM jobs WHERE id = ?", ids)
+        return len(ids)
+
+    # -- status changes -------------------------------------------------------
+
+    def peek(
+        self, queue: Queue, statuses: frozenset[Status], limit: int, *, pinned_only: bool = False
+    ) -> list[Job]:
+        """The first ``limit`` jobs of ``queue`` in ``statuses``, in queue
+        order, without claiming them (see :meth:`claim`)."""
+        sts = [s.value for s in statuses]
+        sql = f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.status IN ({','.join('?' * len(sts))})"
+        if pinned_only:
+            sql += " AND jobs.host IS NOT NULL"
+        rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (queue.id, *sts, limit))
+        return [Job.from_row(r) for r in rows]
+
+    def claim(
+        self, placements: Sequence[tuple[Job, str, str | None]], *, detail: str | None = None
+    ) -> list[Job]:
+        """Atomically move each ``(job, host, gpu)`` from waiting to ``run``
+        on that host, with those GPUs.
+
+        A job another run claimed meanwhile (no longer waiting) is left out of
+        the result, so two runs of one queue never launch the same job. The
+        claim is committed before this returns; each claimed job's attempt
+        count goes up by one.
+        """
+        if not placements:
+            return []
+        now = time.time()
+        claimed: list[int] = []
+        with transaction(self.conn) as c:
+            for job, host, gpu in placements:
+                row = c.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()
+                if row is None or Status(row["status"]) not in _CLAIMABLE:
+                    continue
+                c.execute(
+                    "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
+                    "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
+                    "host = ?, gpu = ? WHERE id = ?",
+                    (host, gpu, job.id),
+                )
+                c.execute(
+                    "INSERT INTO events (job_id, time, old, new, attempt, detail) "
+                    "SELECT id, ?, ?, 'run', attempts, ? FROM jobs WHERE id = ?",
+                    (now, row["status"], detail or f"on {host}", job.id),
+                )
+                claimed.append(job.id)
+        won = set(claimed)
+        return [
+            job.evolve(status=Status.RUN, attempts=job.attempts + 1, host=host, gpu=gpu,
+                       exit_code=None, pid=None, pstart=None, started=None, ended=None,
+                       error=None)
+            for job, host, gpu in placements
+            if job.id in won
+        ]
+
+    def apply(self, changes: Sequence[Change], *, strict: bool = False) -> list[bool]:
+        """Apply status changes in one transaction, each guarded by the
+        transition table (and its attempt number, when given).
+
+        Returns, per change, whether it was applied. A change that does not
+        fit the job's current state is skipped, or with ``strict`` raises
+        :class:`TransitionError` and rolls back every change.
+        """
+        now = time.time()
+        applied: list[bool] = []
+        with transaction(self.conn) as c:
+            for ch in changes:
+                bad = set(ch.fields) - _CHANGE_FIELDS
+                if bad:
+                    raise ValueError(f"fields a status change cannot set: {sorted(bad)}")
+                row = c.execute(
+                    "SELECT status, attempts FROM jobs WHERE id = ?", (ch.job_id,)
+                ).fetchone()
+                ok = (
+                    row is not None
+                    and ch.new in TRANSITIONS[Status(row["status"])]
+                    and (ch.attempt is None or ch.attempt == row["attempts"])
+                )
+                if not ok:
+                    if strict:
+                        old = row["status"] if row else "deleted"
+                        raise TransitionError(
+                            f"job {ch.job_id} is {old}: it cannot become {ch.new.value}"
+                        )
+                    applied.append(False)
+                    continue
+                sets = ", ".join(f"{k} = ?" for k in ch.fields)
+                c.execute(
+                    f"UPDATE jobs SET status = ?{', ' + sets if sets else ''} "
+                    "WHERE id = ? AND status = ?",
+                    (ch.new.value, *ch.fields.values(), ch.job_id, row["status"]),
+                )
+                c.execute(
+                    "INSERT INTO events (job_id, time, old, new, attempt, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (ch.job_id, now, row["status"], ch.new.value, row["attempts"], ch.detail),
+                )
+                applied.append(True)
+        return applied
+
+    def active_jobs(self, queue: Queue | None = None) -> list[Job]:
+        """Jobs in ``run`` or ``start`` (of one queue, or of all)."""
+        sql = f"{_JOB_SELECT} WHERE jobs.status IN ('run', 'start')"
+        args: tuple[Any, ...] = ()
+        if queue is not None:
+            sql += " AND jobs.queue_id = ?"
+            args = (queue.id,)
+        return [Job.from_row(r) for r in self.conn.execute(sql + " ORDER BY jobs.id", args)]

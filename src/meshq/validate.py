@@ -1,0 +1,145 @@
+"""Checking what users type before anything is stored.
+
+Every check raises :class:`~meshq.errors.UsageError` with one line that
+says what is wrong, where, and how to fix it. Values that pass are still
+never formatted into shell text: they travel to hosts as data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from meshq.errors import UsageError
+from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, JobSpec, Status
+from meshq.names import check_name
+
+#: the longest command accepted: Linux refuses longer single arguments
+#: (MAX_ARG_STRLEN is 128 KiB) when the shell is started with it
+MAX_COMMAND_BYTES = 100_000
+_SHELL = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
+_GPU = re.compile(r"[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*")
+_SAFE_PATH = re.compile(r"[\w./+@,:=~ -]+")
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
+
+
+def text(value: str, what: str) -> str:
+    """``value`` if it is UTF-8 text with no NUL byte."""
+    if "\0" in value:
+        raise UsageError(f"{what} holds a NUL byte: remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text: retype it") from None
+    return value
+
+
+def unquote_command(command: str) -> str:
+    """The command as the user meant it.
+
+    The seed's manual asks for ``--command="'sleep 10'"``, so the command
+    arrives wrapped in one extra pair of quotes; take them off when they
+    enclose the whole command and nothing else uses that quote.
+    """
+    c = command.strip()
+    if len(c) >= 2 and c[0] == c[-1] and c[0] in "'\"" and c[0] not in c[1:-1]:
+        return c[1:-1]
+    return command
+
+
+def command(value: str) -> str:
+    """A command to store: unquoted, non-empty, UTF-8, not too long."""
+    value = unquote_command(text(value, "the command"))
+    if not value.strip():
+        raise UsageError("the command is empty: give one with --command='...'")
+    size = len(value.encode("utf-8"))
+    if size > MAX_COMMAND_BYTES:
+        raise UsageError(
+            f"the command is {size:,} bytes, more than {MAX_COMMAND_BYTES:,}: "
+            "put it in a script and run the script"
+        )
+    return value
+
+
+def experiment_path(value: str) -> str:
+    """An experiment folder: absolute, and free of shell characters, since
+    people paste these paths into shells on their hosts."""
+    text(value, "the experiment path")
+    if not _SAFE_PATH.fullmatch(value) or ".." in value.split("/"):
+        raise UsageError(
+            f"invalid experiment path {value!r}: use letters, digits, spaces and "
+            "'./_-+@,:=~' (no '..', no shell characters such as ; $ ` ( ) |)"
+        )
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def job_spec(
+    *,
+    command_text: str,
+    shell: str | None = None,
+    directory: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    log: str | None = None,
+    gpu: str | None = None,
+    pyenv: str | None = None,
+    user: str | None = None,
+    host: str | None = None,
+    timeout: float | str | None = None,
+    status: str | None = None,
+) -> tuple[JobSpec, Status]:
+    """Check a job's fields; the spec to store and its first state."""
+    shell = shell or "bash"
+    if not _SHELL.fullmatch(shell):
+        raise UsageError(f"invalid shell {shell!r}: give a program name or path such as bash")
+    if host is not None:
+        host = LOCALHOST if host in LOCAL_HOST_NAMES else check_name(host, "host name")
+    if user is not None and not _USER.fullmatch(user):
+        raise UsageError(f"invalid user name {user!r}: use letters, digits, '.', '_' and '-'")
+    if gpu is not None:
+        gpu = gpu.replace(" ", "")
+        if not _GPU.fullmatch(gpu):
+            raise UsageError(
+                f"invalid --gpu {gpu!r}: give GPU ids separated by commas, such as 0 or 0,1"
+            )
+    for what, name in (("output file", output), ("log file", log)):
+        if name is not None:
+            check_name(name, what)
+    for what, value in (("--directory", directory), ("--pyenv", pyenv), ("--input", input)):
+        if value is not None:
+            text(value, what)
+    if directory is not None and host == LOCALHOST and not directory.startswith("~"):
+        # on this machine a relative folder means the one the user is in now
+        directory = os.path.abspath(directory)
+    seconds = _timeout(timeout)
+    first = _first_status(status, host)
+    spec = JobSpec(
+        command=command(command_text), shell=shell, directory=directory, input=input,
+        output=output, log=log, gpu=gpu, pyenv=pyenv, user=user, host=host, timeout=seconds,
+        status=first,
+    )
+    return spec, first
+
+
+def _timeout(value: float | str | None) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"invalid --timeout {value!r}: give seconds, such as 3600") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"invalid --timeout {value!r}: give a number of seconds above 0")
+    return seconds
+
+
+def _first_status(status: str | None, host: str | None) -> Status:
+    if status is None:
+        return Status.READY if host else Status.UNDEFINED
+    first = Status.parse(status)
+    if first not in (Status.READY, Status.UNDEFINED):
+        raise UsageError(f"a new job can start as ready or undefined, not {first.value}")
+    if first is Status.READY and not host:
+        raise UsageError("a ready job needs a host: add --host=localhost (or another host)")
+    return first
