@@ -53,8 +53,7 @@ def _warn(text: str) -> None:
 class Meshq:
     """A handle on one meshq store and the hosts its jobs run on."""
 
-    def __init__(self, db: str | Path | None = None,
-                 warn: Callable[[str], None] = _warn) -> None:
+    def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
         self.store = Store(db)
         self.warn = warn
 
@@ -91,14 +90,17 @@ class Meshq:
         self.store.add_jobs(q, expanded, spec, first)
         return [e.name for e in expanded]
 
-    def jobs(self, queue: str, *, status: Iterable[Status | str] | None = None,
-             name: str | None = None) -> list[Job]:
+    def jobs(
+        self, queue: str, *, status: Iterable[Status | str] | None = None, name: str | None = None
+    ) -> list[Job]:
         """Jobs of ``queue`` in queue order. ``name`` is a pattern
         (``job[1-5]``), a glob (``job*``) or a part of a name."""
         q = self.store.queue(queue)
-        statuses = None if status is None else [
-            s if isinstance(s, Status) else Status.parse(s) for s in status
-        ]
+        statuses = (
+            None
+            if status is None
+            else [s if isinstance(s, Status) else Status.parse(s) for s in status]
+        )
         if name is not None and ("[" in name or "," in name):
             wanted = [e.name for e in names.expand(name)]
             return self.store.jobs(q, statuses=statuses, names=wanted)
@@ -118,14 +120,17 @@ class Meshq:
         """Job names grouped by state, in queue order."""
         return self.store.names_by_status(self.store.queue(queue))
 
-    def select(self, queue: str, name: str | None = None,
-               status: str | Status | None = None) -> list[Job]:
+    def select(
+        self, queue: str, name: str | None = None, status: str | Status | None = None
+    ) -> list[Job]:
         """The jobs a kill/reset/delete names: every name of the pattern must
         exist (a typo is an error, not a no-op)."""
         q = self.store.queue(queue)
-        statuses = None if status is None else [
-            status if isinstance(status, Status) else Status.parse(status)
-        ]
+        statuses = (
+            None
+            if status is None
+            else [status if isinstance(status, Status) else Status.parse(status)]
+        )
         if name is None:
             return self.store.jobs(q, statuses=statuses)
         wanted = [e.name for e in names.expand(name)]
@@ -142,9 +147,15 @@ class Meshq:
 
     # -- running --------------------------------------------------------------
 
-    async def run_fifo(self, queue: str, max_parallel: int, *,
-                       reporter: Reporter | None = None, handle_signals: bool = False,
-                       check_interval: float = 5.0) -> RunResult:
+    async def run_fifo(
+        self,
+        queue: str,
+        max_parallel: int,
+        *,
+        reporter: Reporter | None = None,
+        handle_signals: bool = False,
+        check_interval: float = 5.0,
+    ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
         to, at most ``max_parallel`` at once. Jobs with no host are skipped."""
         if max_parallel < 1:
@@ -154,8 +165,15 @@ class Meshq:
         hosts = [
             RunHost(h, self._transport(h), max_parallel) for h in sorted(x for x in pinned if x)
         ]
-        runner = Runner(self.store, q, hosts, mode="fifo", max_parallel=max_parallel,
-                        reporter=reporter, check_interval=check_interval)
+        runner = Runner(
+            self.store,
+            q,
+            hosts,
+            mode="fifo",
+            max_parallel=max_parallel,
+            reporter=reporter,
+            check_interval=check_interval,
+        )
         if handle_signals:
             stop_on_signals(runner, self.warn)
         return await runner.run()
@@ -174,8 +192,9 @@ class Meshq:
         jobs = self.select(queue, name)
         return await hostops.kill(self.store, jobs, self._transport, self.warn)
 
-    async def reset(self, queue: str, name: str | None = None,
-                    status: str | Status | None = None) -> list[Moved]:
+    async def reset(
+        self, queue: str, name: str | None = None, status: str | Status | None = None
+    ) -> list[Moved]:
         """Make jobs runnable again: kill them if running, remove their job
         directories, and set them ready (undefined when they have no host).
         With neither ``name`` nor ``status``: every job not in ``end``."""
@@ -193,7 +212,8 @@ class Meshq:
         applied = self.store.apply(changes)
         return [
             Moved(fresh[c.job_id].name, fresh[c.job_id].status, c.new)
-            for c, ok in zip(changes, applied, strict=True) if ok
+            for c, ok in zip(changes, applied, strict=True)
+            if ok
         ]
 
     async def delete(self, queue: str, name: str | None = None) -> int:
@@ -204,8 +224,9 @@ class Meshq:
         await hostops.kill(self.store, jobs, self._transport, self.warn, detail="deleted")
         if name is None:
             hosts = {j.host for j in jobs if j.host and j.attempts}
-            await hostops.remove({h: [f"{q.experiment}/{q.name}"] for h in hosts},
-                                 self._transport, self.warn)
+            await hostops.remove(
+                {h: [f"{q.experiment}/{q.name}"] for h in hosts}, self._transport, self.warn
+            )
             self.store.delete_queue(q)
             return len(jobs)
         await self._remove_dirs(jobs)
@@ -219,8 +240,15 @@ class Meshq:
         if dirs:
             await hostops.remove(dirs, self._transport, self.warn)
 
-    async def logs(self, queue: str, name: str, *, stderr: bool = False,
-                   follow: bool = False, poll: float = 0.2) -> AsyncIterator[bytes]:
+    async def logs(
+        self,
+        queue: str,
+        name: str,
+        *,
+        stderr: bool = False,
+        follow: bool = False,
+        poll: float = 0.2,
+    ) -> AsyncIterator[bytes]:
         """The job's stdout (or stderr) as bytes; with ``follow``, new output
         as it is written, until the job ends."""
         job = self.job(queue, name)

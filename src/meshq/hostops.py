@@ -39,8 +39,9 @@ def _ignore(host: str, line: object) -> None:
 
 
 @asynccontextmanager
-async def agents(hosts: set[str], transport_for: TransportFor) -> AsyncIterator[
-        dict[str, HostAgent | HostError]]:
+async def agents(
+    hosts: set[str], transport_for: TransportFor
+) -> AsyncIterator[dict[str, HostAgent | HostError]]:
     """Agents on ``hosts``, started side by side; a host that cannot be
     reached maps to its :class:`HostError`."""
     started: dict[str, HostAgent | HostError] = {}
@@ -77,8 +78,9 @@ def _moves(store: Store, jobs: dict[int, Job], changes: list[Change]) -> list[Mo
     ]
 
 
-async def refresh(store: Store, jobs: Sequence[Job], transport_for: TransportFor,
-                  warn: Callable[[str], None]) -> list[Moved]:
+async def refresh(
+    store: Store, jobs: Sequence[Job], transport_for: TransportFor, warn: Callable[[str], None]
+) -> list[Moved]:
     """Bring ``jobs`` (those in run, start or crash) in line with what their
     hosts' job logs and processes say; a job claimed but never launched goes
     back to ready."""
@@ -95,8 +97,9 @@ async def refresh(store: Store, jobs: Sequence[Job], transport_for: TransportFor
             for job in host_jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and _never_launched(store, job, answers[job.id], now):
-                    change = Change(job.id, Status.READY, {},
-                                    "never started: back to ready", job.attempts)
+                    change = Change(
+                        job.id, Status.READY, {}, "never started: back to ready", job.attempts
+                    )
                 if change is not None:
                     changes.append(change)
     return _moves(store, {j.id: j for j in jobs}, changes)
@@ -108,9 +111,15 @@ def _never_launched(store: Store, job: Job, live: Liveness, now: float) -> bool:
     return now - store.last_event_time(job) > LAUNCH_GRACE
 
 
-async def kill(store: Store, jobs: Sequence[Job], transport_for: TransportFor,
-               warn: Callable[[str], None], *, detail: str = "killed on request",
-               grace: float = 5.0) -> list[Moved]:
+async def kill(
+    store: Store,
+    jobs: Sequence[Job],
+    transport_for: TransportFor,
+    warn: Callable[[str], None],
+    *,
+    detail: str = "killed on request",
+    grace: float = 5.0,
+) -> list[Moved]:
     """Kill the running ones among ``jobs`` (their whole process groups)
     and record them as ``kill``; a job that turns out to have ended is
     recorded as it ended."""
@@ -131,14 +140,16 @@ async def kill(store: Store, jobs: Sequence[Job], transport_for: TransportFor,
                 change = verdict(job, answers[job.id])
                 if change is None or change.new in ACTIVE:
                     # not started yet, or did not die: record the request
-                    change = Change(job.id, Status.KILL, {"ended": time.time()}, detail,
-                                    job.attempts)
+                    change = Change(
+                        job.id, Status.KILL, {"ended": time.time()}, detail, job.attempts
+                    )
                 changes.append(change)
     return _moves(store, {j.id: j for j in jobs}, changes)
 
 
-async def remove(directories: dict[str, list[str]], transport_for: TransportFor,
-                 warn: Callable[[str], None]) -> None:
+async def remove(
+    directories: dict[str, list[str]], transport_for: TransportFor, warn: Callable[[str], None]
+) -> None:
     """Remove folders, given per host."""
     async with agents(set(directories), transport_for) as live:
         for host, dirs in directories.items():

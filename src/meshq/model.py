@@ -67,13 +67,17 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.READY: frozenset({Status.UNDEFINED, Status.RUN}),
     Status.RUN: frozenset(
         {
-            Status.START, Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT,
-            Status.FAIL_START, Status.CRASH, Status.READY,
+            Status.START,
+            Status.END,
+            Status.FAIL,
+            Status.KILL,
+            Status.TIMEOUT,
+            Status.FAIL_START,
+            Status.CRASH,
+            Status.READY,
         }
     ),
-    Status.START: frozenset(
-        {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT, Status.CRASH}
-    ),
+    Status.START: frozenset({Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT, Status.CRASH}),
     Status.END: frozenset(WAITING),
     Status.FAIL: frozenset(WAITING),
     Status.KILL: frozenset(WAITING),

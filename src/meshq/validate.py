@@ -115,8 +115,17 @@ def job_spec(
     seconds = _timeout(timeout)
     first = _first_status(status, host)
     spec = JobSpec(
-        command=command(command_text), shell=shell, directory=directory, input=input,
-        output=output, log=log, gpu=gpu, pyenv=pyenv, user=user, host=host, timeout=seconds,
+        command=command(command_text),
+        shell=shell,
+        directory=directory,
+        input=input,
+        output=output,
+        log=log,
+        gpu=gpu,
+        pyenv=pyenv,
+        user=user,
+        host=host,
+        timeout=seconds,
         status=first,
     )
     return spec, first

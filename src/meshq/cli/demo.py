@@ -21,8 +21,15 @@ DEMO_COMMAND = (
 
 
 @click.command()
-@click.option("--max-parallel", "--max_parallel", "max_parallel", type=click.IntRange(min=1),
-              default=4, show_default=True, help="How many demo jobs run at once.")
+@click.option(
+    "--max-parallel",
+    "--max_parallel",
+    "max_parallel",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="How many demo jobs run at once.",
+)
 @click.pass_context
 def demo(ctx: click.Context, max_parallel: int) -> int:
     """Create a demo queue of 20 short jobs (one fails on purpose) and run it here.
@@ -44,14 +51,20 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
     experiment = str(data_home() / "experiments")
     mq.create_queue(DEMO_QUEUE, experiment)
     mq.add(DEMO_QUEUE, f"job[1-{DEMO_JOBS}]", DEMO_COMMAND, host="localhost")
-    click.echo(f"meshq demo: {DEMO_JOBS} jobs on this machine, {max_parallel} at a time; "
-               f"job{DEMO_FAILING} fails on purpose", err=True)
-    result = asyncio.run(mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(),
-                                     handle_signals=True))
+    click.echo(
+        f"meshq demo: {DEMO_JOBS} jobs on this machine, {max_parallel} at a time; "
+        f"job{DEMO_FAILING} fails on purpose",
+        err=True,
+    )
+    result = asyncio.run(
+        mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(), handle_signals=True)
+    )
     counts = mq.counts(DEMO_QUEUE)
     click.echo("")
-    click.echo(f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
-               f"(store: {mq.store.path})")
+    click.echo(
+        f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
+        f"(store: {mq.store.path})"
+    )
     click.echo(f"job files: {experiment}/{DEMO_QUEUE}/JOB/")
     click.echo("")
     click.echo("Next, try:")
@@ -59,10 +72,13 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
     click.echo(f"  meshq queue list {DEMO_QUEUE} --status=fail")
     click.echo(f"  meshq queue logs {DEMO_QUEUE} job{DEMO_FAILING} --stderr")
     click.echo(f"  meshq queue show {DEMO_QUEUE} job{DEMO_FAILING}")
-    click.echo(f"  meshq queue reset {DEMO_QUEUE} --status=fail && "
-               f"meshq queue run fifo {DEMO_QUEUE} --max_parallel=4")
+    click.echo(
+        f"  meshq queue reset {DEMO_QUEUE} --status=fail && "
+        f"meshq queue run fifo {DEMO_QUEUE} --max_parallel=4"
+    )
     as_planned = (
-        counts.get(Status.END, 0) == DEMO_JOBS - 1 and counts.get(Status.FAIL, 0) == 1
+        counts.get(Status.END, 0) == DEMO_JOBS - 1
+        and counts.get(Status.FAIL, 0) == 1
         and not result.interrupted
     )
     # the one failure is the point of the demo: success means it went as planned

@@ -38,9 +38,13 @@ class State:
 
 
 @click.group(context_settings=CONTEXT)
-@click.option("--db", envvar="MESHQ_DB", metavar="PATH",
-              help="The state store file [default: $MESHQ_HOME/meshq.db, else "
-                   "~/.local/share/meshq/meshq.db].")
+@click.option(
+    "--db",
+    envvar="MESHQ_DB",
+    metavar="PATH",
+    help="The state store file [default: $MESHQ_HOME/meshq.db, else "
+    "~/.local/share/meshq/meshq.db].",
+)
 @click.version_option(package_name="meshq")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
@@ -73,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 failed jobs or
     host errors, 2 bad input)."""
     try:
-        status = cli.main(args=list(argv) if argv is not None else None, prog_name="meshq",
-                          standalone_mode=False)
+        status = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="meshq", standalone_mode=False
+        )
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.ctx.get_help() if err.ctx else str(err))
         return 2

@@ -34,14 +34,12 @@ class LineReporter:
     def started(self, job: Job) -> None:
         return None
 
-    def finished(self, job: Job, status: Status, exit_code: int | None,
-                 error: str | None) -> None:
+    def finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
         self.done += 1
         if status is not Status.END:
             self.failed += 1
         detail = f"exit {exit_code}" if exit_code is not None else (error or "")
-        self._say(f"[{self.done}/{self.total}] {job.name} {status.value} "
-                  f"({detail}) on {job.host}")
+        self._say(f"[{self.done}/{self.total}] {job.name} {status.value} ({detail}) on {job.host}")
 
     def message(self, text: str) -> None:
         self._say(text)
@@ -81,10 +79,13 @@ class BarReporter:
         if self.done and self.total > self.done:
             seconds = elapsed / self.done * (self.total - self.done)
             eta = time.strftime("%H:%M:%S", time.gmtime(seconds))
-        summary = (f"[green]{self.done - self.failed} done[/] · [red]{self.failed} failed[/] · "
-                   f"{self.running} running · {left} left")
-        self.progress.update(self.task, total=self.total, completed=self.done,
-                             summary=summary, eta=eta)
+        summary = (
+            f"[green]{self.done - self.failed} done[/] · [red]{self.failed} failed[/] · "
+            f"{self.running} running · {left} left"
+        )
+        self.progress.update(
+            self.task, total=self.total, completed=self.done, summary=summary, eta=eta
+        )
 
     def begin(self, total: int) -> None:
         self.total = total
@@ -99,8 +100,7 @@ class BarReporter:
         self.running += 1
         self._update()
 
-    def finished(self, job: Job, status: Status, exit_code: int | None,
-                 error: str | None) -> None:
+    def finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
         self.done += 1
         self.running = max(self.running - 1, 0)
         if status is not Status.END:

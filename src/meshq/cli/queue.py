@@ -29,7 +29,8 @@ def experiment_check(fn: F) -> F:
     """The seed lets every queue command name the experiment; meshq stores
     it with the queue, so a given one must be the queue's."""
     return click.option(
-        "--experiment", metavar="DIR",
+        "--experiment",
+        metavar="DIR",
         help="The queue's experiment folder (checked against the stored one).",
     )(fn)
 
@@ -77,8 +78,13 @@ def queues(ctx: click.Context, fmt: str) -> None:
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--experiment", default="./experiment", show_default=True, metavar="DIR",
-              help="The folder under which each job gets its own directory, on every host.")
+@click.option(
+    "--experiment",
+    default="./experiment",
+    show_default=True,
+    metavar="DIR",
+    help="The folder under which each job gets its own directory, on every host.",
+)
 @click.pass_context
 def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
     """Create an empty queue."""
@@ -89,8 +95,12 @@ def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
 @click.option("--name", required=True, help="Job name or pattern: job[1-10], job[01-04], a,b,c.")
-@click.option("--command", "command_text", required=True,
-              help="The shell command each job runs (the seed's \"'sleep 10'\" works too).")
+@click.option(
+    "--command",
+    "command_text",
+    required=True,
+    help="The shell command each job runs (the seed's \"'sleep 10'\" works too).",
+)
 @click.option("--input", "input_", metavar="PATH", help="Input location, exported as MESHQ_INPUT.")
 @click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
 @click.option("--status", help="First state: ready (needs a host) or undefined.")
@@ -104,10 +114,24 @@ def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
 @click.option("--timeout", metavar="SECONDS", help="Kill the job after this long (state timeout).")
 @experiment_check
 @click.pass_context
-def add(ctx: click.Context, queue_name: str, name: str, command_text: str, input_: str | None,
-        output: str | None, status: str | None, gpu: str | None, user: str | None,
-        host: str | None, shell: str | None, log: str | None, pyenv: str | None,
-        directory: str | None, timeout: str | None, experiment: str | None) -> None:
+def add(
+    ctx: click.Context,
+    queue_name: str,
+    name: str,
+    command_text: str,
+    input_: str | None,
+    output: str | None,
+    status: str | None,
+    gpu: str | None,
+    user: str | None,
+    host: str | None,
+    shell: str | None,
+    log: str | None,
+    pyenv: str | None,
+    directory: str | None,
+    timeout: str | None,
+    experiment: str | None,
+) -> None:
     """Add jobs to a queue; NAME patterns add many at once.
 
     Each job sees MESHQ_QUEUE, MESHQ_JOB, MESHQ_INDEX (what the pattern gave it:
@@ -119,9 +143,22 @@ def add(ctx: click.Context, queue_name: str, name: str, command_text: str, input
     """
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    added = mq.add(queue_name, name, command_text, input=input_, output=output, status=status,
-                   gpu=gpu, user=user, host=host, shell=shell, log=log, pyenv=pyenv,
-                   directory=directory, timeout=timeout)
+    added = mq.add(
+        queue_name,
+        name,
+        command_text,
+        input=input_,
+        output=output,
+        status=status,
+        gpu=gpu,
+        user=user,
+        host=host,
+        shell=shell,
+        log=log,
+        pyenv=pyenv,
+        directory=directory,
+        timeout=timeout,
+    )
     from meshq.names import collapse
 
     shown = collapse(added) if len(added) > 1 else added[0]
@@ -135,8 +172,14 @@ def add(ctx: click.Context, queue_name: str, name: str, command_text: str, input
 @OUTPUT_OPTION
 @experiment_check
 @click.pass_context
-def list_(ctx: click.Context, queue_name: str, status: str | None, name: str | None, fmt: str,
-          experiment: str | None) -> None:
+def list_(
+    ctx: click.Context,
+    queue_name: str,
+    status: str | None,
+    name: str | None,
+    fmt: str,
+    experiment: str | None,
+) -> None:
     """List a queue's jobs in queue order."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
@@ -153,12 +196,15 @@ def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
     from meshq.names import collapse
 
     groups = _mq(ctx).by_status(queue_name)
-    rows = [{"status": s.value, "count": len(names), "jobs": collapse(names)}
-            for s, names in groups.items()]
+    rows = [
+        {"status": s.value, "count": len(names), "jobs": collapse(names)}
+        for s, names in groups.items()
+    ]
     if fmt == "table":
         total = sum(r["count"] for r in rows)
-        table(rows, ["status", "count", "jobs"], title=f"{queue_name}: {total} job(s)",
-              wide=("jobs",))
+        table(
+            rows, ["status", "count", "jobs"], title=f"{queue_name}: {total} job(s)", wide=("jobs",)
+        )
     else:
         emit(rows, fmt, ["status", "count", "jobs"])
 
@@ -192,12 +238,18 @@ def run() -> None:
 
 @run.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--max-parallel", "--max_parallel", "max_parallel", type=click.IntRange(min=1),
-              default=1, show_default=True, help="How many jobs run at once.")
+@click.option(
+    "--max-parallel",
+    "--max_parallel",
+    "max_parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many jobs run at once.",
+)
 @experiment_check
 @click.pass_context
-def fifo(ctx: click.Context, queue_name: str, max_parallel: int,
-         experiment: str | None) -> int:
+def fifo(ctx: click.Context, queue_name: str, max_parallel: int, experiment: str | None) -> int:
     """Run the ready jobs in queue order on the host each is pinned to.
 
     Jobs with no host are skipped (give them --host, or use fifo_multi).
@@ -209,8 +261,9 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: int,
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
     reporter = reporter_for_terminal()
-    result = asyncio.run(mq.run_fifo(queue_name, max_parallel, reporter=reporter,
-                                     handle_signals=True))
+    result = asyncio.run(
+        mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
+    )
     return _summarize(queue_name, result)
 
 
@@ -218,8 +271,11 @@ def _summarize(queue_name: str, result: Any) -> int:
     parts = [f"{n} {s.value}" for s, n in sorted(result.finished.items())]
     click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job ran"), err=True)
     if result.interrupted:
-        click.echo(f"stopped with {result.still_running} job(s) still running: "
-                   f"'meshq queue refresh {queue_name}' records how they end", err=True)
+        click.echo(
+            f"stopped with {result.still_running} job(s) still running: "
+            f"'meshq queue refresh {queue_name}' records how they end",
+            err=True,
+        )
     return 0 if result.ok else 1
 
 
@@ -246,8 +302,13 @@ def kill(ctx: click.Context, queue_name: str, name: str) -> None:
 @click.option("--status", help="Only jobs in this state.")
 @experiment_check
 @click.pass_context
-def reset(ctx: click.Context, queue_name: str, name: str | None, status: str | None,
-          experiment: str | None) -> None:
+def reset(
+    ctx: click.Context,
+    queue_name: str,
+    name: str | None,
+    status: str | None,
+    experiment: str | None,
+) -> None:
     """Make jobs runnable again: kill if running, remove the job directory,
     back to ready (undefined without a host). With no option: every job not
     in end."""
@@ -261,8 +322,7 @@ def reset(ctx: click.Context, queue_name: str, name: str | None, status: str | N
 @click.option("--name", help="Only these jobs (name or pattern); without it, the whole queue.")
 @experiment_check
 @click.pass_context
-def delete(ctx: click.Context, queue_name: str, name: str | None,
-           experiment: str | None) -> None:
+def delete(ctx: click.Context, queue_name: str, name: str | None, experiment: str | None) -> None:
     """Delete jobs, or the whole queue: running jobs are killed and job
     directories removed."""
     mq = _mq(ctx)
@@ -293,8 +353,7 @@ def refresh(ctx: click.Context, queue_name: str, experiment: str | None) -> None
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
 @click.pass_context
-def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool,
-         follow: bool) -> None:
+def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follow: bool) -> None:
     """Print a job's output."""
     mq = _mq(ctx)
 

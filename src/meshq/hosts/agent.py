@@ -78,8 +78,12 @@ def _encode(fields: Iterable[str | int | float | None]) -> bytes:
 class HostAgent:
     """A running agent on one host."""
 
-    def __init__(self, transport: Transport, on_event: Callable[[str, AgentLine], None],
-                 on_lost: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        on_event: Callable[[str, AgentLine], None],
+        on_lost: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.transport = transport
         self.host = transport.name
         self._on_event = on_event
@@ -163,11 +167,29 @@ class HostAgent:
     def launch(self, job: Job, gpu: str | None = None) -> None:
         """Send the launch of ``job``'s current attempt (no wait for an answer:
         its S/E/F events arrive through the callback)."""
-        self._send(b"L\0" + _encode([
-            job.id, job.attempts, job.job_dir, job.directory, job.shell, job.command,
-            gpu if gpu is not None else job.gpu, job.pyenv, _fmt_timeout(job.timeout),
-            job.queue, job.name, job.index, job.output, job.log, job.err_file, job.input,
-        ]))
+        self._send(
+            b"L\0"
+            + _encode(
+                [
+                    job.id,
+                    job.attempts,
+                    job.job_dir,
+                    job.directory,
+                    job.shell,
+                    job.command,
+                    gpu if gpu is not None else job.gpu,
+                    job.pyenv,
+                    _fmt_timeout(job.timeout),
+                    job.queue,
+                    job.name,
+                    job.index,
+                    job.output,
+                    job.log,
+                    job.err_file,
+                    job.input,
+                ]
+            )
+        )
 
     async def _ask(self, kind: str, key: str, attempt: str, request: bytes) -> AgentLine:
         fut: asyncio.Future[AgentLine] = asyncio.get_running_loop().create_future()
@@ -178,9 +200,22 @@ class HostAgent:
     async def check(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
         """Ask whether each job's process is alive and what its log says."""
         asks = [
-            self._ask("A", str(j.id), str(j.attempts), b"A\0" + _encode([
-                j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log,
-            ]))
+            self._ask(
+                "A",
+                str(j.id),
+                str(j.attempts),
+                b"A\0"
+                + _encode(
+                    [
+                        j.id,
+                        j.attempts,
+                        j.pid,
+                        j.pstart,
+                        j.job_dir,
+                        j.log,
+                    ]
+                ),
+            )
             for j in jobs
         ]
         await self.drain()
@@ -194,9 +229,23 @@ class HostAgent:
     async def kill(self, jobs: Sequence[Job], grace: float = 5.0) -> dict[int, str]:
         """Kill each job's process group (TERM, then KILL after ``grace``)."""
         asks = [
-            self._ask("K", str(j.id), str(j.attempts), b"K\0" + _encode([
-                j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log, int(grace),
-            ]))
+            self._ask(
+                "K",
+                str(j.id),
+                str(j.attempts),
+                b"K\0"
+                + _encode(
+                    [
+                        j.id,
+                        j.attempts,
+                        j.pid,
+                        j.pstart,
+                        j.job_dir,
+                        j.log,
+                        int(grace),
+                    ]
+                ),
+            )
             for j in jobs
         ]
         await self.drain()
@@ -206,8 +255,7 @@ class HostAgent:
     async def remove(self, directories: Sequence[str]) -> dict[str, str]:
         """Remove directories on the host; ``ok`` or the error, per directory."""
         asks = [
-            self._ask("D", str(i), "", b"D\0" + _encode([i, d]))
-            for i, d in enumerate(directories)
+            self._ask("D", str(i), "", b"D\0" + _encode([i, d])) for i, d in enumerate(directories)
         ]
         await self.drain()
         answers = await asyncio.gather(*asks)

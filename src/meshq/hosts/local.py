@@ -36,22 +36,26 @@ class LocalTransport:
     async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
         except OSError as err:
             raise HostError(self.name, f"cannot run {argv[0]}: {err}") from None
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+            out, errout = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             proc.kill()
             await proc.wait()
             raise HostError(self.name, f"{argv[0]} did not finish in {timeout:g} s") from None
-        return Completed(tuple(argv), proc.returncode or 0, out, err)
+        return Completed(tuple(argv), proc.returncode or 0, out, errout)
 
     async def stream(self, argv: list[str]) -> AsyncIterator[bytes]:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
         )
         assert proc.stdout is not None
         try:
@@ -66,7 +70,9 @@ class LocalTransport:
     async def start(self, argv: list[str]) -> _LocalProcess:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
                 # its own session: a Ctrl-C meant for meshq must not reach
                 # the agent or the jobs it starts
                 start_new_session=True,

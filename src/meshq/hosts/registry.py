@@ -17,6 +17,5 @@ def transport_for(store: Store, name: str) -> Transport:
     if name in LOCAL_HOST_NAMES:
         return LocalTransport(LOCALHOST)
     raise UsageError(
-        f"unknown host {name!r}: this meshq runs jobs on localhost only; "
-        "use --host=localhost"
+        f"unknown host {name!r}: this meshq runs jobs on localhost only; use --host=localhost"
     )

@@ -38,8 +38,9 @@ class Reporter(Protocol):
     def begin(self, total: int) -> None: ...
     def set_total(self, total: int) -> None: ...
     def started(self, job: Job) -> None: ...
-    def finished(self, job: Job, status: Status, exit_code: int | None,
-                 error: str | None) -> None: ...
+    def finished(
+        self, job: Job, status: Status, exit_code: int | None, error: str | None
+    ) -> None: ...
     def message(self, text: str) -> None: ...
     def end(self) -> None: ...
 
@@ -50,8 +51,9 @@ class SilentReporter:
     def begin(self, total: int) -> None: ...
     def set_total(self, total: int) -> None: ...
     def started(self, job: Job) -> None: ...
-    def finished(self, job: Job, status: Status, exit_code: int | None,
-                 error: str | None) -> None: ...
+    def finished(
+        self, job: Job, status: Status, exit_code: int | None, error: str | None
+    ) -> None: ...
     def message(self, text: str) -> None: ...
     def end(self) -> None: ...
 
@@ -205,7 +207,9 @@ class Runner:
         if all(used[h.name] >= h.slots for h in self.hosts.values()):
             return False
         candidates = self.store.peek(
-            self.queue, self._waiting_statuses(), free * 4 + 16,
+            self.queue,
+            self._waiting_statuses(),
+            free * 4 + 16,
             pinned_only=self.mode == "fifo",
         )
         placements: list[tuple[Job, str, str | None]] = []
@@ -304,16 +308,25 @@ class Runner:
             return None  # a late word about an attempt that is no longer ours
         f = line.fields
         if line.kind == "S" and len(f) >= 5:
-            return Change(key, Status.START,
-                          {"pid": int(f[2]), "pstart": f[3], "started": float(f[4])},
-                          attempt=attempt)
+            return Change(
+                key,
+                Status.START,
+                {"pid": int(f[2]), "pstart": f[3], "started": float(f[4])},
+                attempt=attempt,
+            )
         if line.kind == "E" and len(f) >= 5:
-            return Change(key, Status(f[2]), {"exit_code": int(f[3]), "ended": float(f[4])},
-                          attempt=attempt)
+            return Change(
+                key, Status(f[2]), {"exit_code": int(f[3]), "ended": float(f[4])}, attempt=attempt
+            )
         if line.kind == "F":
             message = f[2] if len(f) > 2 else "the job could not be started"
-            return Change(key, Status.FAIL_START, {"error": message, "ended": time.time()},
-                          detail=message, attempt=attempt)
+            return Change(
+                key,
+                Status.FAIL_START,
+                {"error": message, "ended": time.time()},
+                detail=message,
+                attempt=attempt,
+            )
         return None
 
     def _commit(self, changes: list[Change]) -> None:
@@ -337,7 +350,9 @@ class Runner:
                 self._done += 1
                 self.result.finished[change.new] += 1
                 self.reporter.finished(
-                    flight.job, change.new, change.fields.get("exit_code"),
+                    flight.job,
+                    change.new,
+                    change.fields.get("exit_code"),
                     change.fields.get("error"),
                 )
 
@@ -362,8 +377,13 @@ class Runner:
             for job in jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and self._launch_lost(job, now):
-                    change = Change(job.id, Status.READY, {},
-                                    "launch lost: it never started; back to ready", job.attempts)
+                    change = Change(
+                        job.id,
+                        Status.READY,
+                        {},
+                        "launch lost: it never started; back to ready",
+                        job.attempts,
+                    )
                 if change is not None:
                     changes.append(change)
         self._commit(changes)
@@ -389,8 +409,7 @@ def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:
     def handler(signum: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        say("stopping: no new jobs will start; running jobs go on "
-            "(Ctrl-C again to quit at once)")
+        say("stopping: no new jobs will start; running jobs go on (Ctrl-C again to quit at once)")
         runner.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

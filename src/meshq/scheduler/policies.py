@@ -62,6 +62,4 @@ def policy_named(name: str) -> Policy:
     try:
         return POLICIES[name.strip().lower()]
     except KeyError:
-        raise UsageError(
-            f"unknown policy {name!r}: use one of {', '.join(POLICIES)}"
-        ) from None
+        raise UsageError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None

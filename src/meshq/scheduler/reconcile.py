@@ -60,8 +60,9 @@ def verdict(job: Job, live: Liveness) -> Change | None:
     facts = parse_log(live.lines)
     attempt = job.attempts
     if facts.fail_start is not None:
-        return Change(job.id, Status.FAIL_START, {"error": facts.fail_start},
-                      "from the job log", attempt)
+        return Change(
+            job.id, Status.FAIL_START, {"error": facts.fail_start}, "from the job log", attempt
+        )
     started = {"pid": facts.pid, "pstart": facts.pstart, "started": facts.started}
     if facts.exit_code is not None or ((facts.killed or facts.timed_out) and not live.alive):
         if facts.killed:
@@ -71,8 +72,13 @@ def verdict(job: Job, live: Liveness) -> Change | None:
         else:
             new = Status.END if facts.exit_code == 0 else Status.FAIL
         fields = {**started, "exit_code": facts.exit_code, "ended": facts.ended}
-        return Change(job.id, new, {k: v for k, v in fields.items() if v is not None},
-                      "from the job log", attempt)
+        return Change(
+            job.id,
+            new,
+            {k: v for k, v in fields.items() if v is not None},
+            "from the job log",
+            attempt,
+        )
     if facts.pid is None:
         return None
     if live.alive:
@@ -80,8 +86,13 @@ def verdict(job: Job, live: Liveness) -> Change | None:
             return None
         return Change(job.id, Status.START, started, "from the job log", attempt)
     return Change(
-        job.id, Status.CRASH,
-        {**started, "error": "the job's process is gone and it wrote no end line "
-                             "(killed from outside, out of memory, or the host rebooted)"},
-        "process vanished", attempt,
+        job.id,
+        Status.CRASH,
+        {
+            **started,
+            "error": "the job's process is gone and it wrote no end line "
+            "(killed from outside, out of memory, or the host rebooted)",
+        },
+        "process vanished",
+        attempt,
     )

@@ -80,8 +80,10 @@ class Store:
         """The queue called ``name``; :class:`NotFound` if there is none."""
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotFound(f"no queue {name!r}: see 'meshq queues', or create it with "
-                           f"'meshq queue create {name}'")
+            raise NotFound(
+                f"no queue {name!r}: see 'meshq queues', or create it with "
+                f"'meshq queue create {name}'"
+            )
         return Queue.from_row(row)
 
     def queues(self) -> list[tuple[Queue, dict[Status, int]]]:
@@ -97,15 +99,18 @@ class Store:
     def delete_queue(self, queue: Queue) -> None:
         """Remove ``queue`` with all its jobs and their history."""
         with transaction(self.conn) as c:
-            c.execute("DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE queue_id = ?)",
-                      (queue.id,))
+            c.execute(
+                "DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE queue_id = ?)",
+                (queue.id,),
+            )
             c.execute("DELETE FROM jobs WHERE queue_id = ?", (queue.id,))
             c.execute("DELETE FROM queues WHERE id = ?", (queue.id,))
 
     # -- adding and reading jobs ----------------------------------------------
 
-    def add_jobs(self, queue: Queue, names: Sequence[Expanded], spec: JobSpec,
-                 status: Status) -> int:
+    def add_jobs(
+        self, queue: Queue, names: Sequence[Expanded], spec: JobSpec, status: Status
+    ) -> int:
         """Add one job per name, all in one transaction; all or nothing.
 
         Raises :class:`AlreadyExists` (and adds nothing) when a name is taken.
@@ -113,9 +118,22 @@ class Store:
         now = time.time()
         rows = [
             (
-                queue.id, e.name, e.index, spec.command, spec.shell, spec.directory, spec.input,
-                spec.output or f"{e.name}.out", spec.log or f"{e.name}.log", spec.gpu,
-                spec.pyenv, spec.user, spec.host, spec.timeout, status.value, now,
+                queue.id,
+                e.name,
+                e.index,
+                spec.command,
+                spec.shell,
+                spec.directory,
+                spec.input,
+                spec.output or f"{e.name}.out",
+                spec.log or f"{e.name}.log",
+                spec.gpu,
+                spec.pyenv,
+                spec.user,
+                spec.host,
+                spec.timeout,
+                status.value,
+                now,
             )
             for e in names
         ]
@@ -200,8 +218,9 @@ class Store:
             f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.name = ?", (queue.id, name)
         ).fetchone()
         if row is None:
-            raise NotFound(f"queue {queue.name!r} has no job {name!r}: see "
-                           f"'meshq queue list {queue.name}'")
+            raise NotFound(
+                f"queue {queue.name!r} has no job {name!r}: see 'meshq queue list {queue.name}'"
+            )
         return Job.from_row(row)
 
     def job_by_id(self, job_id: int) -> Job:
@@ -233,8 +252,11 @@ class Store:
         """The job's status history, oldest first."""
         return [
             Event(
-                time=r["time"], old=Status(r["old"]) if r["old"] else None, new=Status(r["new"]),
-                attempt=r["attempt"], detail=r["detail"],
+                time=r["time"],
+                old=Status(r["old"]) if r["old"] else None,
+                new=Status(r["new"]),
+                attempt=r["attempt"],
+                detail=r["detail"],
             )
             for r in self.conn.execute(
                 "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job.id,)
@@ -264,7 +286,8 @@ class Store:
         """The first ``limit`` jobs of ``queue`` in ``statuses``, in queue
         order, without claiming them (see :meth:`claim`)."""
         sts = [s.value for s in statuses]
-        sql = f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.status IN ({','.join('?' * len(sts))})"
+        marks = ",".join("?" * len(sts))
+        sql = f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.status IN ({marks})"
         if pinned_only:
             sql += " AND jobs.host IS NOT NULL"
         rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (queue.id, *sts, limit))
@@ -304,9 +327,18 @@ class Store:
                 claimed.append(job.id)
         won = set(claimed)
         return [
-            job.evolve(status=Status.RUN, attempts=job.attempts + 1, host=host, gpu=gpu,
-                       exit_code=None, pid=None, pstart=None, started=None, ended=None,
-                       error=None)
+            job.evolve(
+                status=Status.RUN,
+                attempts=job.attempts + 1,
+                host=host,
+                gpu=gpu,
+                exit_code=None,
+                pid=None,
+                pstart=None,
+                started=None,
+                ended=None,
+                error=None,
+            )
             for job, host, gpu in placements
             if job.id in won
         ]
