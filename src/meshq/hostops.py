@@ -70,12 +70,16 @@ def _by_host(jobs: Sequence[Job]) -> dict[str, list[Job]]:
 
 
 def _moves(store: Store, jobs: dict[int, Job], changes: list[Change]) -> list[Moved]:
-    applied = store.apply(changes)
-    return [
-        Moved(jobs[c.job_id].name, jobs[c.job_id].status, c.new)
-        for c, ok in zip(changes, applied, strict=True)
-        if ok
-    ]
+    """Apply ``changes``, then report each job whose state is now other than
+    it was: a run of the queue may have recorded the same news first."""
+    store.apply(changes)
+    moved = []
+    for change in changes:
+        before = jobs[change.job_id]
+        now = store.job_by_id(change.job_id).status
+        if now is not before.status:
+            moved.append(Moved(before.name, before.status, now))
+    return moved
 
 
 async def refresh(

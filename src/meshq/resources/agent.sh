@@ -30,8 +30,16 @@ trap '' PIPE    # a manager that went away must not take us along mid-write
 exec 2>/dev/null
 
 meshq_alive() {
-    # is PID still the process that started at PSTART?
+    # is PID still the process that started at PSTART (and not a zombie
+    # that nobody reaped, which kill -0 would count as alive)?
     [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 1
+    local stat
+    if [[ -r /proc/$1/stat ]] && read -r stat < "/proc/$1/stat" 2>/dev/null; then
+        stat=${stat##*) }
+        local -a f=($stat)
+        [[ ${f[0]} != Z && ${f[19]} == "$2" ]]
+        return
+    fi
     meshq_pstart "$1"
     [[ $REPLY == "$2" ]]
 }

@@ -1,0 +1,276 @@
+"""The host agent and the job wrapper, as real bash processes on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from meshq.hosts.agent import AgentLine, HostAgent
+from meshq.hosts.local import LocalTransport
+from meshq.model import Job, Status
+from meshq.store import Store
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def claimed(store: Store, make_queue, pattern: str = "job1", command: str = "true",  # type: ignore[no-untyped-def]
+            **spec: object) -> list[Job]:
+    q = make_queue(pattern=pattern, command=command, **spec)
+    return store.claim([(j, "localhost", j.gpu) for j in store.jobs(q)])
+
+
+class Events:
+    """Collects the agent's job events, and waits for them with a deadline."""
+
+    def __init__(self) -> None:
+        self.lines: list[AgentLine] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, host: str, line: AgentLine) -> None:
+        self.lines.append(line)
+        self.changed.set()
+
+    async def until(self, kind: str, count: int = 1, timeout: float = 20) -> list[AgentLine]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = [x for x in self.lines if x.kind == kind]
+            if len(got) >= count:
+                return got
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), max(deadline - time.monotonic(), 0.01))
+
+
+async def started_agent(events: Events) -> HostAgent:
+    agent = HostAgent(LocalTransport(), events)
+    await agent.start()
+    return agent
+
+
+def test_a_job_reports_start_and_end_and_writes_its_files(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    [job] = claimed(store, make_queue, command='echo "a;b" | wc -c; echo oops >&2; exit 4')
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [end] = await events.until("E")
+        [start] = await events.until("S")
+        assert start.fields[:2] == (str(job.id), "1")
+        assert end.fields[2:4] == ("fail", "4")
+        await agent.close()
+
+    asyncio.run(go())
+    d = Path(job.job_dir)
+    assert (d / "job1.out").read_text() == "4\n"
+    assert (d / "job1.err").read_text() == "oops\n"
+    log = (d / "job1.log").read_text().splitlines()
+    assert log[0].startswith("start 1 ") and log[1].startswith("end 1 4 ")
+
+
+def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "activate").write_text("export FROM_PYENV=yes\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    cmd = ('echo "$MESHQ_QUEUE $MESHQ_JOB $MESHQ_INDEX $MESHQ_ATTEMPT '
+           '${CUDA_VISIBLE_DEVICES-unset} ${CUDA_DEVICE_ORDER-unset} $FROM_PYENV $PWD"')
+    jobs = claimed(store, make_queue, pattern="job[07-08]", command=cmd, gpu="1,3",
+                   pyenv=str(venv), directory=str(work))
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        for j in jobs:
+            agent.launch(j)
+        await events.until("E", 2)
+        await agent.close()
+
+    asyncio.run(go())
+    out = Path(jobs[0].job_dir, "job07.out").read_text().split()
+    assert out == ["q", "job07", "07", "1", "1,3", "PCI_BUS_ID", "yes", str(work)]
+
+
+def test_no_gpu_leaves_cuda_visible_devices_unset(store: Store, make_queue,  # type: ignore[no-untyped-def]
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    [job] = claimed(store, make_queue, command='echo "${CUDA_VISIBLE_DEVICES-unset}"')
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        await events.until("E")
+        await agent.close()
+
+    asyncio.run(go())
+    assert Path(job.job_dir, "job1.out").read_text() == "unset\n"
+
+
+def test_what_cannot_start_says_why(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    [job] = claimed(store, make_queue, directory=str(tmp_path / "missing"))
+
+    async def go() -> AgentLine:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [fail] = await events.until("F")
+        await agent.close()
+        return fail
+
+    fail = asyncio.run(go())
+    assert "does not exist" in fail.fields[2]
+    assert not [x for x in fail.fields if x == "S"]
+
+
+def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pidfile = tmp_path / "child.pid"
+    [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait",
+                    timeout=0.5)
+
+    async def go() -> AgentLine:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [end] = await events.until("E")
+        await agent.close()
+        return end
+
+    t0 = time.monotonic()
+    end = asyncio.run(go())
+    assert end.fields[2] == "timeout"
+    assert time.monotonic() - t0 < 10
+    child = int(pidfile.read_text())
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_kill_stops_the_group_and_check_sees_it(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pidfile = tmp_path / "child.pid"
+    [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait")
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [start] = await events.until("S")
+        running = job.evolve(pid=int(start.fields[2]), pstart=start.fields[3])
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        live = await agent.check([running])
+        assert live[job.id].alive
+        assert await agent.kill([running], grace=2) == {job.id: "killed"}
+        [end] = await events.until("E")
+        assert end.fields[2] == "kill"
+        after = await agent.check([running])
+        assert not after[job.id].alive
+        assert any(x.startswith("kill 1") for x in after[job.id].lines)
+        assert await agent.kill([running]) == {job.id: "gone"}
+        await agent.close()
+
+    asyncio.run(go())
+    assert not _alive(int(pidfile.read_text()))
+
+
+def test_a_reused_pid_is_not_taken_for_the_job(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    [job] = claimed(store, make_queue)
+
+    async def go() -> None:
+        agent = await started_agent(Events())
+        # our own pid is alive, but it did not start at that time
+        impostor = job.evolve(pid=os.getpid(), pstart="1")
+        assert not (await agent.check([impostor]))[job.id].alive
+        await agent.close()
+
+    asyncio.run(go())
+
+
+def test_jobs_outlive_the_agent_and_the_manager(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    [job] = claimed(store, make_queue, command="sleep 1; echo done")
+
+    async def go() -> int:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [start] = await events.until("S")
+        await agent.close()  # the manager goes away
+        return int(start.fields[2])
+
+    pid = asyncio.run(go())
+    # nobody listens any more: the job's own log is where the end shows
+    log = Path(job.job_dir, "job1.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "end 1 0" not in log.read_text():
+        time.sleep(0.05)
+    assert "end 1 0" in log.read_text()
+    assert Path(job.job_dir, "job1.out").read_text() == "done\n"
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_hostile_text_travels_as_data(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "pwned"
+    weird = f"$(touch {marker}) `touch {marker}` ; touch {marker} \n' \" \\ \t end"
+    cmd = 'printf "%s" "$MESHQ_INPUT"'
+    [job] = claimed(store, make_queue, command=cmd, input=weird)
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        await events.until("E")
+        await agent.close()
+
+    asyncio.run(go())
+    assert Path(job.job_dir, "job1.out").read_text() == weird
+    assert not marker.exists()
+
+
+def test_remove_refuses_what_cannot_be_a_job_directory(tmp_path: Path) -> None:
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    gone = tmp_path / "exp" / "q" / "job1"
+    gone.mkdir(parents=True)
+
+    async def go() -> dict[str, str]:
+        agent = await started_agent(Events())
+        result = await agent.remove([str(gone), "/", f"{keep}/..", "relative"])
+        await agent.close()
+        return result
+
+    result = asyncio.run(go())
+    assert result[str(gone)] == "ok" and not gone.exists()
+    assert all(result[k].startswith("refused") for k in ("/", f"{keep}/..", "relative"))
+    assert keep.exists()
+
+
+def test_a_job_ignoring_sigpipe_is_not_our_doing(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    [job] = claimed(store, make_queue, command="grep -E '^Sig(Ign|Blk)' /proc/self/status")
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        await events.until("E")
+        await agent.close()
+
+    asyncio.run(go())
+    text = Path(job.job_dir, "job1.out").read_text()
+    ignored = int(text.split("SigIgn:")[1].split()[0], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGTERM - 1))

@@ -1,0 +1,167 @@
+"""The state store against a real SQLite file."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from meshq.errors import AlreadyExists, NotFound, StoreError, TransitionError
+from meshq.model import JobSpec, Status
+from meshq.names import expand
+from meshq.store import Change, Store
+from meshq.store.schema import SCHEMA_VERSION
+
+
+def test_store_is_wal_with_a_busy_timeout_and_the_current_schema(store: Store) -> None:
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = Store(path)
+    s.create_queue("q", "/tmp/x")
+    s.close()
+    s = Store(path)
+    assert s.queue("q").experiment == "/tmp/x"
+    s.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    s.close()
+    with pytest.raises(StoreError, match="upgrade meshq"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable meshq store"):
+        Store(path)
+
+
+def test_queue_names_are_unique_and_unknown_ones_say_how_to_fix(store: Store) -> None:
+    store.create_queue("q", "/e")
+    with pytest.raises(AlreadyExists):
+        store.create_queue("q", "/e")
+    with pytest.raises(NotFound, match="meshq queue create nope"):
+        store.queue("nope")
+
+
+def test_add_is_all_or_nothing(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue(pattern="job[1-3]")
+    with pytest.raises(AlreadyExists, match="job3"):
+        store.add_jobs(q, expand("job[3-5]"), JobSpec(command="true"), Status.UNDEFINED)
+    assert [j.name for j in store.jobs(q)] == ["job1", "job2", "job3"]
+
+
+def test_adding_100k_jobs_is_one_transaction(store: Store) -> None:
+    q = store.create_queue("big", "/e")
+    before = store.conn.total_changes
+    t0 = time.perf_counter()
+    store.add_jobs(q, expand("job[1-100000]"), JobSpec(command="true"), Status.UNDEFINED)
+    elapsed = time.perf_counter() - t0
+    assert store.counts(q) == {Status.UNDEFINED: 100_000}
+    # one row per job and one history line per job: nothing else was written
+    assert store.conn.total_changes - before == 200_000
+    assert elapsed < 30  # a sanity bound, not a benchmark (see bench/)
+
+
+def test_each_job_records_its_creation_in_the_history(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue()
+    events = store.events(store.job(q, "job2"))
+    assert [(e.old, e.new, e.detail) for e in events] == [(None, Status.READY, "added")]
+
+
+def test_apply_follows_the_transition_table(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue()
+    job = store.job(q, "job1")
+    assert store.apply([Change(job.id, Status.END)]) == [False]  # ready → end is not allowed
+    with pytest.raises(TransitionError, match="cannot become end"):
+        store.apply([Change(job.id, Status.END)], strict=True)
+    [claimed] = store.claim([(job, "localhost", None)])
+    assert claimed.status is Status.RUN and claimed.attempts == 1
+    ok = store.apply([
+        Change(job.id, Status.START, {"pid": 42, "started": 1.0}, attempt=1),
+        Change(job.id, Status.END, {"exit_code": 0, "ended": 2.0}, attempt=1),
+    ])
+    assert ok == [True, True]
+    done = store.job(q, "job1")
+    assert (done.status, done.pid, done.exit_code) == (Status.END, 42, 0)
+    history = [(e.old, e.new) for e in store.events(done)]
+    assert history[-3:] == [(Status.READY, Status.RUN), (Status.RUN, Status.START),
+                            (Status.START, Status.END)]
+
+
+def test_a_late_report_from_an_old_attempt_is_ignored(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue()
+    job = store.job(q, "job1")
+    store.claim([(job, "localhost", None)])
+    store.apply([Change(job.id, Status.FAIL_START, {"error": "x"}, attempt=1)])
+    store.apply([Change(job.id, Status.READY)])
+    store.claim([(store.job(q, "job1"), "localhost", None)])
+    assert store.apply([Change(job.id, Status.START, {"pid": 1}, attempt=1)]) == [False]
+    assert store.apply([Change(job.id, Status.START, {"pid": 2}, attempt=2)]) == [True]
+
+
+def test_change_fields_are_limited(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue()
+    with pytest.raises(ValueError, match="cannot set"):
+        store.apply([Change(store.job(q, "job1").id, Status.RUN, {"command": "rm -rf /"})])
+
+
+def _claim_all(path: str, queue: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    s = Store(path)
+    q = s.queue(queue)
+    mine = []
+    while True:
+        batch = s.peek(q, frozenset({Status.READY}), 5)
+        if not batch:
+            break
+        mine += [j.name for j in s.claim([(j, "localhost", None) for j in batch])]
+    out.put(mine)
+
+
+def test_two_processes_claiming_one_queue_never_take_the_same_job(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = Store(path)
+    q = s.create_queue("q", "/e")
+    s.add_jobs(q, expand("job[1-400]"), JobSpec(command="true", host="localhost"), Status.READY)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=_claim_all, args=(str(path), "q", out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    claimed = [n for r in results for n in r]
+    assert len(claimed) == 400 and len(set(claimed)) == 400
+    assert s.counts(q) == {Status.RUN: 400}
+
+
+def test_list_filters(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue(pattern="job[1-12]")
+    assert [j.name for j in store.jobs(q, name_filter="job1*")] == ["job1", "job10", "job11", "job12"]
+    assert [j.name for j in store.jobs(q, name_filter="b1")] == ["job1", "job10", "job11", "job12"]
+    assert [j.name for j in store.jobs(q, names=["job3", "job2"])] == ["job2", "job3"]
+    assert store.jobs(q, statuses=[Status.END]) == []
+    assert len(store.jobs(q, limit=5)) == 5
+
+
+def test_delete_queue_removes_jobs_and_history(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    q = make_queue()
+    store.delete_queue(q)
+    assert store.queues() == []
+    left = store.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert left == 0
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.conn.execute(
+            "INSERT INTO jobs (queue_id, name, \"index\", command, shell, output, log, status,"
+            " submitted) VALUES (999, 'x', 'x', 'true', 'bash', 'o', 'l', 'ready', 0)"
+        )
