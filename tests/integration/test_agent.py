@@ -12,7 +12,7 @@ import pytest
 
 from meshq.hosts.agent import AgentLine, HostAgent
 from meshq.hosts.local import LocalTransport
-from meshq.model import Job, Status
+from meshq.model import Job
 from meshq.store import Store
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from meshq.api import Meshq
+from meshq.hosts.local import LocalTransport
 from meshq.model import Status
 from meshq.scheduler import engine
 from meshq.scheduler.engine import RunHost, Runner
-from meshq.hosts.local import LocalTransport
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+
 from tests.support.fixtures import ClusterFactory
 from tests.support.sshd import (
     HOST_ENV,

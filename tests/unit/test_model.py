@@ -10,7 +10,7 @@ from meshq.model import ACTIVE, FINISHED, TRANSITIONS, WAITING, Status, check_tr
 
 def test_every_state_has_a_row_and_the_groups_cover_all_states() -> None:
     assert set(TRANSITIONS) == set(Status)
-    assert WAITING | ACTIVE | FINISHED == set(Status)
+    assert set(Status) == WAITING | ACTIVE | FINISHED
     assert not (WAITING & ACTIVE) and not (ACTIVE & FINISHED) and not (WAITING & FINISHED)
 
 
