@@ -177,7 +177,7 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {name: row[name] for name in _JOB_FIELDS}
         values["status"] = Status(values["status"])
         return cls(**values)
 
@@ -208,6 +208,9 @@ class Job:
         out["job_dir"] = self.job_dir
         out["directory"] = self.directory or self.job_dir
         return out
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ class HostAgent:
         self._waiting: dict[tuple[str, str, str], asyncio.Future[AgentLine]] = {}
         self._ready: asyncio.Future[AgentLine] | None = None
         self._closing = False
+        self._serial = 0
         self.hostname = ""
 
     async def start(self, timeout: float = READY_TIMEOUT) -> None:
@@ -191,35 +192,34 @@ class HostAgent:
             )
         )
 
-    async def _ask(self, kind: str, key: str, attempt: str, request: bytes) -> AgentLine:
+    def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[AgentLine]:
+        """Send one request; the future its answer will resolve."""
         fut: asyncio.Future[AgentLine] = asyncio.get_running_loop().create_future()
         self._waiting[(kind, key, attempt)] = fut
-        self._send(request)
-        return await fut
+        self._send(data)
+        return fut
+
+    async def _answers(self, futures: list[asyncio.Future[AgentLine]]) -> list[AgentLine]:
+        await self.drain()
+        return list(await asyncio.gather(*futures))
+
+    def _key(self) -> str:
+        self._serial += 1
+        return f"r{self._serial}"
 
     async def check(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
         """Ask whether each job's process is alive and what its log says."""
-        asks = [
-            self._ask(
-                "A",
-                str(j.id),
-                str(j.attempts),
-                b"A\0"
-                + _encode(
-                    [
-                        j.id,
-                        j.attempts,
-                        j.pid,
-                        j.pstart,
-                        j.job_dir,
-                        j.log,
-                    ]
-                ),
-            )
-            for j in jobs
-        ]
-        await self.drain()
-        answers = await asyncio.gather(*asks)
+        answers = await self._answers(
+            [
+                self._request(
+                    "A",
+                    str(j.id),
+                    str(j.attempts),
+                    b"A\0" + _encode([j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log]),
+                )
+                for j in jobs
+            ]
+        )
         out = {}
         for job, line in zip(jobs, answers, strict=True):
             lines = tuple(x for x in line.fields[3].split("|") if x) if len(line.fields) > 3 else ()
@@ -228,38 +228,39 @@ class HostAgent:
 
     async def kill(self, jobs: Sequence[Job], grace: float = 5.0) -> dict[int, str]:
         """Kill each job's process group (TERM, then KILL after ``grace``)."""
-        asks = [
-            self._ask(
-                "K",
-                str(j.id),
-                str(j.attempts),
-                b"K\0"
-                + _encode(
-                    [
-                        j.id,
-                        j.attempts,
-                        j.pid,
-                        j.pstart,
-                        j.job_dir,
-                        j.log,
-                        int(grace),
-                    ]
-                ),
-            )
-            for j in jobs
-        ]
-        await self.drain()
-        answers = await asyncio.gather(*asks)
+        answers = await self._answers(
+            [
+                self._request(
+                    "K",
+                    str(j.id),
+                    str(j.attempts),
+                    b"K\0"
+                    + _encode([j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log, int(grace)]),
+                )
+                for j in jobs
+            ]
+        )
         return {j.id: a.fields[2] for j, a in zip(jobs, answers, strict=True)}
 
     async def remove(self, directories: Sequence[str]) -> dict[str, str]:
         """Remove directories on the host; ``ok`` or the error, per directory."""
-        asks = [
-            self._ask("D", str(i), "", b"D\0" + _encode([i, d])) for i, d in enumerate(directories)
-        ]
-        await self.drain()
-        answers = await asyncio.gather(*asks)
+        keys = [self._key() for _ in directories]
+        answers = await self._answers(
+            [
+                self._request("D", k, "", b"D\0" + _encode([k, d]))
+                for k, d in zip(keys, directories, strict=True)
+            ]
+        )
         return {d: a.fields[1] for d, a in zip(directories, answers, strict=True)}
+
+    async def make_dirs(self, directories: Sequence[str]) -> None:
+        """Create ``directories`` (and their parents) with one ``mkdir`` on
+        the host; :class:`HostError` if it fails."""
+        key = self._key()
+        data = b"M\0" + _encode([key, len(directories), *directories])
+        [answer] = await self._answers([self._request("M", key, "", data)])
+        if answer.fields[1:2] != ("ok",):
+            raise HostError(self.host, f"cannot make job directories: {answer.fields[1:]}")
 
     async def close(self) -> None:
         """Stop the agent; the jobs it started go on running."""

@@ -12,6 +12,7 @@
 #   A KEY ATTEMPT PID PSTART JOBDIR LOG   is the job alive? what does its log say?
 #   K KEY ATTEMPT PID PSTART JOBDIR LOG GRACE   kill the job's process group
 #   D KEY JOBDIR                          remove a job directory
+#   M KEY COUNT DIR...                    make COUNT directories (one mkdir for all)
 #   P KEY                                 ping
 # Replies and events go to stdout, one tab-separated line each:
 #   R PROTOCOL HOSTNAME BASH_VERSION      once, when ready
@@ -21,6 +22,7 @@
 #   A KEY ATTEMPT ALIVE LOGLINES          ALIVE 1/0; LOGLINES: this attempt's log lines, joined by |
 #   K KEY ATTEMPT RESULT                  killed, or gone (was not running)
 #   D KEY RESULT                          ok, or the error
+#   M KEY RESULT                          ok, or the error
 #   P KEY pong
 
 set -m          # every job gets its own process group
@@ -33,11 +35,9 @@ meshq_alive() {
     # is PID still the process that started at PSTART (and not a zombie
     # that nobody reaped, which kill -0 would count as alive)?
     [[ -n $1 ]] && kill -0 "$1" 2>/dev/null || return 1
-    local stat
-    if [[ -r /proc/$1/stat ]] && read -r stat < "/proc/$1/stat" 2>/dev/null; then
-        stat=${stat##*) }
-        local -a f=($stat)
-        [[ ${f[0]} != Z && ${f[19]} == "$2" ]]
+    local -a f
+    if read -r -a f < "/proc/$1/stat" 2>/dev/null && [[ ${f[1]} == *")" ]]; then
+        [[ ${f[2]} != Z && ${f[21]} == "$2" ]]
         return
     fi
     meshq_pstart "$1"
@@ -98,6 +98,20 @@ meshq_remove() {
     fi
 }
 
+meshq_make() {
+    local key=$1 i msg
+    local -a dirs=()
+    for ((i = 2; i < $#; i++)); do
+        meshq_expand_home "${@:i+1:1}"
+        dirs+=("$REPLY")
+    done
+    if msg=$(mkdir -p -- "${dirs[@]}" 2>&1); then
+        meshq_notify M "$key" ok
+    else
+        meshq_notify M "$key" "${msg//[$'\t\n']/ }"
+    fi
+}
+
 meshq_read() {
     # read N NUL-terminated fields into the array F
     local i
@@ -116,6 +130,8 @@ while IFS= read -r -d '' op; do
         K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;
         D) meshq_read 2 || break; meshq_remove "${F[@]}" ;;
         P) meshq_read 1 || break; meshq_notify P "${F[0]}" pong ;;
+        M) meshq_read 2 || break; meshq_m=("${F[@]}")
+           meshq_read "${F[1]}" || break; meshq_make "${meshq_m[@]}" "${F[@]}" ;;
         *) printf 'meshq agent: unknown request %q\n' "$op" >&2; break ;;
     esac
 done

@@ -22,11 +22,17 @@ meshq_now() {
 meshq_pstart() {
     # the process's start time in clock ticks since boot: with the pid, it
     # names one process for good, so a reused pid is never mistaken for ours
-    local stat
-    if [[ -r /proc/$1/stat ]] && read -r stat < "/proc/$1/stat" 2>/dev/null; then
-        stat=${stat##*) }
-        local -a f=($stat)
-        REPLY=${f[19]}
+    local -a f
+    if read -r -a f < "/proc/$1/stat" 2>/dev/null; then
+        if [[ ${f[1]} == *")" ]]; then
+            REPLY=${f[21]}  # the usual case: a name without spaces
+        else
+            local stat
+            read -r stat < "/proc/$1/stat"
+            stat=${stat##*) }
+            f=($stat)
+            REPLY=${f[19]}
+        fi
     else
         REPLY=$(LC_ALL=C ps -o lstart= -p "$1" 2>/dev/null) || REPLY=""
         REPLY=${REPLY// /_}
@@ -58,7 +64,9 @@ meshq_wrap() {
     trap 'terminated=1' TERM INT HUP
 
     meshq_expand_home "$jobdir"; jobdir=$REPLY
-    if ! mkdir -p -- "$jobdir" 2>/dev/null || ! cd -- "$jobdir" 2>/dev/null; then
+    # the manager makes job directories ahead, in batches (agent op M):
+    # mkdir is a new process, the most a job would otherwise cost us
+    if ! { [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null; } || ! cd -- "$jobdir" 2>/dev/null; then
         meshq_notify F "$key" "$attempt" "cannot create or enter the job directory $jobdir"
         return
     fi

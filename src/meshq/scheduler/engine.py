@@ -30,6 +30,8 @@ from meshq.store.store import Change, Store
 Mode = Literal["fifo", "fifo_multi"]
 #: a launch the host has not confirmed after this long is taken as lost (s)
 LAUNCH_LOST_AFTER = 60.0
+#: how many upcoming jobs get their directories made in one go
+MAKE_AHEAD = 128
 
 
 class Reporter(Protocol):
@@ -119,6 +121,8 @@ class Runner:
         self.rng = rng or random.Random()
         self.result = RunResult()
         self._agents: dict[str, HostAgent] = {}
+        #: job directories known to exist, per host
+        self._made: dict[str, set[str]] = {}
         self._inflight: dict[int, _InFlight] = {}
         self._events: asyncio.Queue[tuple[str, AgentLine] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
@@ -226,6 +230,7 @@ class Runner:
         if not placements:
             return False
         claimed = self.store.claim(placements)
+        await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
             await self._launch(job, now)
@@ -236,6 +241,29 @@ class Runner:
             self.reporter.set_total(self._total())
             self._next_total = time.monotonic() + 1.0
         return bool(claimed)
+
+    async def _make_dirs(self, claimed: list[Job]) -> None:
+        """Make the job directories of ``claimed`` and of the jobs likely to
+        come next, one ``mkdir`` per host for many jobs, so the wrapper need
+        not start one per job. Best effort: the wrapper makes what is missing."""
+        by_host: dict[str, list[Job]] = {}
+        for job in claimed:
+            if job.host is not None and job.job_dir not in self._made.setdefault(job.host, set()):
+                by_host.setdefault(job.host, []).append(job)
+        for host, jobs in by_host.items():
+            ahead = self.store.peek(
+                self.queue, self._waiting_statuses(), MAKE_AHEAD, pinned_only=self.mode == "fifo"
+            )
+            if self.mode == "fifo":
+                ahead = [j for j in ahead if j.host == host]
+            made = self._made[host]
+            dirs = list(dict.fromkeys(j.job_dir for j in [*jobs, *ahead] if j.job_dir not in made))
+            try:
+                agent = await self._agent(host)
+                await agent.make_dirs(dirs)
+            except HostError:
+                continue
+            made.update(dirs)
 
     def _place(self, job: Job, used: dict[str, int]) -> str | None:
         if self.mode == "fifo":
