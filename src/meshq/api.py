@@ -17,18 +17,42 @@ talk to hosts (run, kill, reset, delete, refresh, logs) are coroutines::
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from meshq import hostops, names, validate
-from meshq.errors import NotFound, UsageError
+from meshq.errors import HostError, NotFound, UsageError
 from meshq.hostops import Moved
+from meshq.hosts.agent import HostAgent
 from meshq.hosts.base import Transport
 from meshq.hosts.registry import transport_for
-from meshq.model import ACTIVE, FINISHED, LOCALHOST, Event, Job, Queue, Status
-from meshq.scheduler.engine import Reporter, RunHost, Runner, RunResult, stop_on_signals
+from meshq.model import (
+    ACTIVE,
+    FINISHED,
+    LOCAL_HOST_NAMES,
+    LOCALHOST,
+    Event,
+    Host,
+    HostStatus,
+    Job,
+    Queue,
+    Status,
+)
+from meshq.scheduler.engine import (
+    HOST_LOST_AFTER,
+    REPROBE_EVERY,
+    Reporter,
+    RunHost,
+    Runner,
+    RunResult,
+    stop_on_signals,
+)
+from meshq.scheduler.policies import policy_named
 from meshq.store.store import Change, Store
 
 DEFAULT_EXPERIMENT = "./experiment"
@@ -62,6 +86,57 @@ class Meshq:
 
     def _transport(self, host: str) -> Transport:
         return transport_for(self.store, host)
+
+    # -- hosts ----------------------------------------------------------------
+
+    def add_hosts(self, name: str, **fields: Any) -> list[Host]:
+        """Add the hosts the pattern ``name`` expands to (``red,red0[1-3]``);
+        ``fields`` are those of :func:`meshq.validate.host_fields`."""
+        hosts = [validate.host(e.name, **fields) for e in names.expand(name, what="host name")]
+        self.store.add_hosts(hosts)
+        return hosts
+
+    def hosts(self) -> list[Host]:
+        return self.store.hosts()
+
+    def host_usage(self) -> tuple[Counter[str], dict[str, set[str]]]:
+        """Running jobs per host and the GPU ids they hold, over all queues."""
+        return self.store.host_usage()
+
+    def set_host_enabled(self, name: str, enabled: bool) -> Host:
+        """Let the scheduler use a host again, or stop it from doing so."""
+        self.store.host(name)
+        status = HostStatus.ACTIVE if enabled else HostStatus.DISABLED
+        self.store.set_host_status(name, status)
+        return self.store.host(name)
+
+    def delete_host(self, name: str) -> None:
+        self.store.delete_host(name)
+
+    async def probe(self, name: str | None = None) -> list[tuple[Host, str | None]]:
+        """Try each host (or one): start its agent and stop it again. Records
+        the outcome (active, or down with the error) unless it is disabled."""
+        targets = [self.store.host(name)] if name else self.store.hosts()
+        out: list[tuple[Host, str | None]] = []
+
+        async def one(host: Host) -> tuple[Host, str | None]:
+            transport = transport_for(self.store, host.name)
+            agent = HostAgent(transport, lambda h, line: None)
+            error: str | None = None
+            try:
+                await agent.start()
+            except HostError as err:
+                error = err.detail
+            finally:
+                await agent.close()
+                await transport.close()
+            if host.status is not HostStatus.DISABLED:
+                status = HostStatus.DOWN if error else HostStatus.ACTIVE
+                self.store.set_host_status(host.name, status, error, probed=True)
+            return self.store.host(host.name), error
+
+        out = list(await asyncio.gather(*(one(h) for h in targets)))
+        return out
 
     # -- queues ---------------------------------------------------------------
 
@@ -147,6 +222,17 @@ class Meshq:
 
     # -- running --------------------------------------------------------------
 
+    def _run_host(self, name: str, slots: int, user: str | None = None) -> RunHost:
+        known = self.store.find_host(name) if name != LOCALHOST else None
+        return RunHost(
+            name,
+            transport_for(self.store, name, user),
+            slots,
+            gpus=known.gpus if known else (),
+            pyenv=known.pyenv if known else None,
+            inventory=known is not None,
+        )
+
     async def run_fifo(
         self,
         queue: str,
@@ -155,6 +241,8 @@ class Meshq:
         reporter: Reporter | None = None,
         handle_signals: bool = False,
         check_interval: float = 5.0,
+        host_lost_after: float = HOST_LOST_AFTER,
+        reprobe_every: float = REPROBE_EVERY,
     ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
         to, at most ``max_parallel`` at once. Jobs with no host are skipped."""
@@ -162,9 +250,7 @@ class Meshq:
             raise UsageError(f"--max_parallel must be 1 or more, not {max_parallel}")
         q = self.store.queue(queue)
         pinned = {j.host for j in self.store.jobs(q, statuses=[Status.READY, *ACTIVE])}
-        hosts = [
-            RunHost(h, self._transport(h), max_parallel) for h in sorted(x for x in pinned if x)
-        ]
+        hosts = [self._run_host(h, max_parallel) for h in sorted(x for x in pinned if x)]
         runner = Runner(
             self.store,
             q,
@@ -173,7 +259,73 @@ class Meshq:
             max_parallel=max_parallel,
             reporter=reporter,
             check_interval=check_interval,
+            host_lost_after=host_lost_after,
+            reprobe_every=reprobe_every,
         )
+        return await self._run(runner, handle_signals)
+
+    async def run_fifo_multi(
+        self,
+        queue: str,
+        hosts: str | None = None,
+        *,
+        policy: str = "sequential",
+        reporter: Reporter | None = None,
+        handle_signals: bool = False,
+        check_interval: float = 5.0,
+        seed: int | None = None,
+        host_lost_after: float = HOST_LOST_AFTER,
+        reprobe_every: float = REPROBE_EVERY,
+    ) -> RunResult:
+        """Run the queue's ready and undefined jobs in order over many hosts,
+        each job on the host ``policy`` picks among those with a free slot
+        (and enough free GPUs). ``hosts`` is the seed's list
+        (``pi@red,pi@red01``: one slot per entry, repeat one for more);
+        without it, the active hosts of the inventory with their
+        ``max_jobs`` slots."""
+        q = self.store.queue(queue)
+        chosen = policy_named(policy)
+        run_hosts = self._hosts_from_list(hosts) if hosts else self._inventory_hosts()
+        runner = Runner(
+            self.store,
+            q,
+            run_hosts,
+            mode="fifo_multi",
+            policy=chosen,
+            reporter=reporter,
+            check_interval=check_interval,
+            rng=random.Random(seed),
+            host_lost_after=host_lost_after,
+            reprobe_every=reprobe_every,
+        )
+        return await self._run(runner, handle_signals)
+
+    def _hosts_from_list(self, text: str) -> list[RunHost]:
+        slots: Counter[str] = Counter()
+        users: dict[str, str | None] = {}
+        for entry in (e.strip() for e in text.split(",")):
+            if not entry:
+                continue
+            user, _, name = entry.rpartition("@")
+            name = LOCALHOST if name in LOCAL_HOST_NAMES else names.check_name(name, "host name")
+            if user:
+                validate.user_name(user)
+            slots[name] += 1
+            users.setdefault(name, user or None)
+        if not slots:
+            raise UsageError("--hosts is empty: give hosts such as pi@red,pi@red01")
+        return [self._run_host(n, slots[n], users[n]) for n in slots]
+
+    def _inventory_hosts(self) -> list[RunHost]:
+        usable = [h for h in self.store.hosts() if h.status is not HostStatus.DISABLED]
+        if not usable:
+            raise UsageError(
+                "no hosts to run on: add some with 'meshq hosts add NAME', or pass "
+                "--hosts=user@host,…"
+            )
+        return [self._run_host(h.name, h.max_jobs) for h in usable]
+
+    async def _run(self, runner: Runner, handle_signals: bool) -> RunResult:
         if handle_signals:
             stop_on_signals(runner, self.warn)
         return await runner.run()
@@ -203,10 +355,7 @@ class Meshq:
             jobs = [j for j in jobs if j.status is not Status.END]
         await hostops.kill(self.store, jobs, self._transport, self.warn, detail="reset")
         await self._remove_dirs(jobs)
-        changes = [
-            Change(job.id, Status.READY if job.host else Status.UNDEFINED, {}, "reset")
-            for job in jobs
-        ]
+        changes = [_reset_change(job) for job in jobs]
         fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
         changes = [c for c in changes if fresh[c.job_id].status is not c.new]
         applied = self.store.apply(changes)
@@ -272,6 +421,15 @@ class Meshq:
                 return  # the job wrote nothing (yet)
             raise UsageError(f"cannot read {path} on {job.host}: {done.stderr.decode().strip()}")
         yield done.stdout
+
+
+def _reset_change(job: Job) -> Change:
+    """Back to waiting: a host the scheduler chose, and GPUs it picked, are
+    forgotten; a host the user pinned is kept."""
+    fields: dict[str, Any] = {"gpu": None} if job.gpus else {}
+    if job.placed:
+        return Change(job.id, Status.UNDEFINED, {**fields, "host": None, "placed": 0}, "reset")
+    return Change(job.id, Status.READY if job.host else Status.UNDEFINED, fields, "reset")
 
 
 __all__ = ["LOCALHOST", "Meshq", "QueueSummary", "RunResult"]

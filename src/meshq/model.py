@@ -141,6 +141,8 @@ class JobSpec:
     host: str | None = None
     timeout: float | None = None
     status: Status | None = None
+    #: how many GPUs the scheduler should give the job (``--gpus=N``)
+    gpus: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +176,16 @@ class Job:
     ended: float | None
     error: str | None
     experiment: str = field(default="")
+    #: how many GPUs the job asked for; the scheduler picks their ids
+    gpus: int | None = None
+    #: the scheduler chose ``host`` (fifo_multi); a reset forgets it
+    placed: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
         values = {name: row[name] for name in _JOB_FIELDS}
         values["status"] = Status(values["status"])
+        values["placed"] = bool(values["placed"])
         return cls(**values)
 
     def evolve(self, **changes: Any) -> Self:
@@ -211,6 +218,72 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+class HostStatus(enum.StrEnum):
+    """Whether the scheduler may use a host."""
+
+    #: in use
+    ACTIVE = "active"
+    #: could not be reached at its last probe; probed again now and then
+    DOWN = "down"
+    #: taken out of use by the user (``meshq hosts disable``)
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A host of the inventory: where it is, and what it offers."""
+
+    name: str
+    kind: str
+    address: str | None
+    user: str | None
+    port: int | None
+    max_jobs: int
+    cpus: int | None
+    #: the GPU ids jobs may be given, in order (empty: none declared)
+    gpus: tuple[str, ...]
+    pyenv: str | None
+    status: HostStatus
+    last_probe: float | None
+    last_error: str | None
+    check_host_key: bool = True
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            name=row["name"],
+            kind=row["kind"],
+            address=row["address"],
+            user=row["user"],
+            port=row["port"],
+            max_jobs=row["max_jobs"],
+            cpus=row["cpus"],
+            gpus=tuple(g for g in (row["gpus"] or "").split(",") if g),
+            pyenv=row["pyenv"],
+            status=HostStatus(row["status"]),
+            last_probe=row["last_probe"],
+            last_error=row["last_error"],
+            check_host_key=bool(row["check_host_key"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "address": self.address,
+            "user": self.user,
+            "port": self.port,
+            "max_jobs": self.max_jobs,
+            "cpus": self.cpus,
+            "gpus": ",".join(self.gpus),
+            "pyenv": self.pyenv,
+            "status": self.status.value,
+            "last_probe": utc_iso(self.last_probe),
+            "last_error": self.last_error,
+            "check_host_key": self.check_host_key,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import os
 import re
 
 from meshq.errors import UsageError
-from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, JobSpec, Status
+from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostStatus, JobSpec, Status
 from meshq.names import check_name
 
 #: the longest command accepted: Linux refuses longer single arguments
@@ -22,6 +22,13 @@ _SHELL = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
 _GPU = re.compile(r"[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*")
 _SAFE_PATH = re.compile(r"[\w./+@,:=~ -]+")
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
+
+
+def user_name(value: str) -> str:
+    """``value`` if it can be a user name on a host."""
+    if not _USER.fullmatch(value):
+        raise UsageError(f"invalid user name {value!r}: use letters, digits, '.', '_' and '-'")
+    return value
 
 
 def text(value: str, what: str) -> str:
@@ -88,6 +95,7 @@ def job_spec(
     host: str | None = None,
     timeout: float | str | None = None,
     status: str | None = None,
+    gpus: int | str | None = None,
 ) -> tuple[JobSpec, Status]:
     """Check a job's fields; the spec to store and its first state."""
     shell = shell or "bash"
@@ -95,8 +103,8 @@ def job_spec(
         raise UsageError(f"invalid shell {shell!r}: give a program name or path such as bash")
     if host is not None:
         host = LOCALHOST if host in LOCAL_HOST_NAMES else check_name(host, "host name")
-    if user is not None and not _USER.fullmatch(user):
-        raise UsageError(f"invalid user name {user!r}: use letters, digits, '.', '_' and '-'")
+    if user is not None:
+        user_name(user)
     if gpu is not None:
         gpu = gpu.replace(" ", "")
         if not _GPU.fullmatch(gpu):
@@ -113,6 +121,9 @@ def job_spec(
         # on this machine a relative folder means the one the user is in now
         directory = os.path.abspath(directory)
     seconds = _timeout(timeout)
+    count = _count(gpus, "--gpus", minimum=1)
+    if count is not None and gpu is not None:
+        raise UsageError("give --gpus=N (how many) or --gpu=IDS (which), not both")
     first = _first_status(status, host)
     spec = JobSpec(
         command=command(command_text),
@@ -152,3 +163,68 @@ def _first_status(status: str | None, host: str | None) -> Status:
     if first is Status.READY and not host:
         raise UsageError("a ready job needs a host: add --host=localhost (or another host)")
     return first
+
+
+def _count(value: int | str | None, what: str, minimum: int) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"invalid {what} {value!r}: give a whole number") from None
+    if number < minimum:
+        raise UsageError(f"invalid {what} {value!r}: give {minimum} or more")
+    return number
+
+
+_ADDRESS = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:_-]{0,252})|\[[0-9A-Fa-f:.]+\]")
+
+
+def host(
+    name: str,
+    *,
+    ip: str | None = None,
+    user: str | None = None,
+    port: int | str | None = None,
+    max_jobs: int | str | None = None,
+    cpus: int | str | None = None,
+    gpus: str | None = None,
+    pyenv: str | None = None,
+    check_host_key: bool = True,
+) -> Host:
+    """A checked inventory host. ``localhost``/``local`` is this machine; any
+    other name is reached over SSH, at ``ip`` or else as ``ssh NAME`` would."""
+    local = name in LOCAL_HOST_NAMES
+    name = LOCALHOST if local else check_name(name, "host name")
+    if ip is not None and not _ADDRESS.fullmatch(ip):
+        raise UsageError(f"invalid --ip {ip!r}: give a host name or an IP address")
+    if user is not None:
+        user_name(user)
+    number = _count(port, "--port", minimum=1)
+    if number is not None and number > 65535:
+        raise UsageError(f"invalid --port {port!r}: give 1 to 65535")
+    ids: tuple[str, ...] = ()
+    if gpus:
+        gpus = gpus.replace(" ", "")
+        if not _GPU.fullmatch(gpus):
+            raise UsageError(f"invalid --gpus {gpus!r}: give GPU ids such as 0,1,2,3")
+        ids = tuple(gpus.split(","))
+        if len(set(ids)) != len(ids):
+            raise UsageError(f"invalid --gpus {gpus!r}: an id is given twice")
+    if pyenv is not None:
+        text(pyenv, "--pyenv")
+    return Host(
+        name=name,
+        kind="local" if local else "ssh",
+        address=None if local else ip,
+        user=None if local else user,
+        port=None if local else number,
+        max_jobs=_count(max_jobs, "--max_jobs_allowed", minimum=1) or 1,
+        cpus=_count(cpus, "--cpus", minimum=1),
+        gpus=ids,
+        pyenv=pyenv,
+        status=HostStatus.ACTIVE,
+        last_probe=None,
+        last_error=None,
+        check_host_key=check_host_key,
+    )

@@ -83,8 +83,12 @@ class HostAgent:
         transport: Transport,
         on_event: Callable[[str, AgentLine], None],
         on_lost: Callable[[str, str], None] | None = None,
+        *,
+        default_pyenv: str | None = None,
     ) -> None:
         self.transport = transport
+        #: the host's --pyenv, for jobs that name none
+        self.default_pyenv = default_pyenv
         self.host = transport.name
         self._on_event = on_event
         self._on_lost = on_lost
@@ -174,12 +178,12 @@ class HostAgent:
                 [
                     job.id,
                     job.attempts,
-                    job.job_dir,
+                    self._dir(job),
                     job.directory,
                     job.shell,
                     job.command,
                     gpu if gpu is not None else job.gpu,
-                    job.pyenv,
+                    job.pyenv or self.default_pyenv,
                     _fmt_timeout(job.timeout),
                     job.queue,
                     job.name,
@@ -191,6 +195,9 @@ class HostAgent:
                 ]
             )
         )
+
+    def _dir(self, job: Job) -> str:
+        return self.transport.remote_path(job.job_dir)
 
     def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[AgentLine]:
         """Send one request; the future its answer will resolve."""
@@ -215,7 +222,7 @@ class HostAgent:
                     "A",
                     str(j.id),
                     str(j.attempts),
-                    b"A\0" + _encode([j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log]),
+                    b"A\0" + _encode([j.id, j.attempts, j.pid, j.pstart, self._dir(j), j.log]),
                 )
                 for j in jobs
             ]
@@ -235,7 +242,7 @@ class HostAgent:
                     str(j.id),
                     str(j.attempts),
                     b"K\0"
-                    + _encode([j.id, j.attempts, j.pid, j.pstart, j.job_dir, j.log, int(grace)]),
+                    + _encode([j.id, j.attempts, j.pid, j.pstart, self._dir(j), j.log, int(grace)]),
                 )
                 for j in jobs
             ]
@@ -248,7 +255,7 @@ class HostAgent:
         answers = await self._answers(
             [
                 self._request("D", k, "", b"D\0" + _encode([k, d]))
-                for k, d in zip(keys, directories, strict=True)
+                for k, d in zip(keys, map(self.transport.remote_path, directories), strict=True)
             ]
         )
         return {d: a.fields[1] for d, a in zip(directories, answers, strict=True)}
@@ -257,7 +264,8 @@ class HostAgent:
         """Create ``directories`` (and their parents) with one ``mkdir`` on
         the host; :class:`HostError` if it fails."""
         key = self._key()
-        data = b"M\0" + _encode([key, len(directories), *directories])
+        remote = [self.transport.remote_path(d) for d in directories]
+        data = b"M\0" + _encode([key, len(remote), *remote])
         [answer] = await self._answers([self._request("M", key, "", data)])
         if answer.fields[1:2] != ("ok",):
             raise HostError(self.host, f"cannot make job directories: {answer.fields[1:]}")

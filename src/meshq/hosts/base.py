@@ -70,3 +70,7 @@ class Transport(Protocol):
     async def close(self) -> None:
         """Release connections; processes started detached go on."""
         ...
+
+    def remote_path(self, path: str) -> str:
+        """Where ``path``, a path of this machine, lives on the host."""
+        ...

@@ -84,3 +84,7 @@ class LocalTransport:
 
     async def close(self) -> None:
         return None
+
+    @staticmethod
+    def remote_path(path: str) -> str:
+        return path

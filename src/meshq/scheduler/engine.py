@@ -5,6 +5,13 @@ Completions arrive as events from the agents the moment the wrappers write
 them; nothing sleeps and re-reads every job. A periodic check only asks
 about jobs that have been running a while, to catch processes that vanished
 without a word (killed from outside, out of memory).
+
+Hosts fail in two ways, handled apart. A host that cannot be reached is
+``down``: it gets no jobs (a job pinned to it fails to start, with the
+reason) and is probed again every ``reprobe_every`` seconds. A host whose
+connection drops mid-run is given ``host_lost_after`` seconds to come back
+(a short network drop costs nothing: its jobs run on, and are checked on
+return); after that its running jobs are ``crash`` and it is ``down``.
 """
 
 from __future__ import annotations
@@ -15,15 +22,16 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from meshq.errors import HostError
 from meshq.hosts.agent import AgentLine, HostAgent
 from meshq.hosts.base import Transport
-from meshq.model import ACTIVE, FINISHED, WAITING, Job, Queue, Status
-from meshq.scheduler.policies import HostLoad, Policy, sequential
+from meshq.model import ACTIVE, FINISHED, WAITING, HostStatus, Job, Queue, Status
+from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
+from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
 
@@ -32,6 +40,13 @@ Mode = Literal["fifo", "fifo_multi"]
 LAUNCH_LOST_AFTER = 60.0
 #: how many upcoming jobs get their directories made in one go
 MAKE_AHEAD = 128
+#: how long a host whose connection dropped may take to come back before
+#: its running jobs are declared crashed (s)
+HOST_LOST_AFTER = 20.0
+#: how often a down host is probed again (s)
+REPROBE_EVERY = 30.0
+#: how often hosts are looked after: reconnects, probes, give-ups (s)
+TICK = 1.0
 
 
 class Reporter(Protocol):
@@ -62,11 +77,15 @@ class SilentReporter:
 
 @dataclass(slots=True)
 class RunHost:
-    """A host a run may use, and how many of its jobs may run at once."""
+    """A host a run may use, and what it offers."""
 
     name: str
     transport: Transport
     slots: int
+    gpus: tuple[str, ...] = ()
+    pyenv: str | None = None
+    #: the host is in the inventory: record its status there
+    inventory: bool = False
 
 
 @dataclass(slots=True)
@@ -108,6 +127,8 @@ class Runner:
         policy: Policy = sequential,
         reporter: Reporter | None = None,
         check_interval: float = 5.0,
+        host_lost_after: float = HOST_LOST_AFTER,
+        reprobe_every: float = REPROBE_EVERY,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
@@ -118,11 +139,19 @@ class Runner:
         self.policy = policy
         self.reporter: Reporter = reporter or SilentReporter()
         self.check_interval = check_interval
+        self.host_lost_after = host_lost_after
+        self.reprobe_every = reprobe_every
         self.rng = rng or random.Random()
         self.result = RunResult()
+        self._state = {h.name: HostState(h.name, h.slots, h.gpus) for h in hosts}
         self._agents: dict[str, HostAgent] = {}
         #: job directories known to exist, per host
         self._made: dict[str, set[str]] = {}
+        #: hosts that cannot be reached: their error, and when to probe again
+        self._down: dict[str, tuple[str, float]] = {}
+        #: hosts whose connection dropped, since when
+        self._lost: dict[str, float] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[int, _InFlight] = {}
         self._events: asyncio.Queue[tuple[str, AgentLine] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
@@ -142,28 +171,135 @@ class Runner:
         self._adopt()
         self.reporter.begin(self._total())
         try:
+            await self._connect_all()
             if self._inflight:
                 await self._check(force=True)
-            last_check = time.monotonic()
+            last_check = last_tick = time.monotonic()
             while True:
                 launched = False if self._stopping.is_set() else await self._fill()
                 if self._stopping.is_set():
                     break
-                if not self._inflight and not launched:
+                if not self._inflight and not launched and not self._worth_waiting():
                     break
-                timeout = max(self.check_interval - (time.monotonic() - last_check), 0.01)
+                timeout = max(
+                    min(
+                        TICK - (time.monotonic() - last_tick),
+                        self.check_interval - (time.monotonic() - last_check),
+                    ),
+                    0.01,
+                )
                 batch = await self._next_batch(timeout)
                 if batch:
                     self._apply(batch)
-                if time.monotonic() - last_check >= self.check_interval:
+                now = time.monotonic()
+                if now - last_tick >= TICK:
+                    self._look_after_hosts(now)
+                    last_tick = now
+                if now - last_check >= self.check_interval:
                     await self._check()
                     last_check = time.monotonic()
         finally:
             self.result.interrupted = self._stopping.is_set()
             self.result.still_running = len(self._inflight)
-            await self._close_agents()
+            await self._close()
             self.reporter.end()
         return self.result
+
+    # -- hosts ----------------------------------------------------------------
+
+    async def _connect_all(self) -> None:
+        await asyncio.gather(*(self._connect(name) for name in self.hosts))
+
+    async def _connect(self, name: str) -> bool:
+        """Start the agent on ``name``; on failure the host is down."""
+        host = self.hosts[name]
+        agent = HostAgent(host.transport, self._on_event, self._on_lost, default_pyenv=host.pyenv)
+        try:
+            await agent.start()
+        except HostError as err:
+            self._mark_down(name, err.detail)
+            return False
+        self._agents[name] = agent
+        self._state[name].usable = True
+        if name in self._down:
+            del self._down[name]
+            self.reporter.message(f"host {name} is back")
+        if host.inventory:
+            self.store.set_host_status(name, HostStatus.ACTIVE, probed=True)
+        return True
+
+    def _mark_down(self, name: str, error: str) -> None:
+        if name not in self._down:
+            self.reporter.message(f"host {name} is down: {error}")
+        self._down[name] = (error, time.monotonic() + self.reprobe_every)
+        self._state[name].usable = False
+        if self.hosts[name].inventory:
+            self.store.set_host_status(name, HostStatus.DOWN, error, probed=True)
+
+    def _on_lost(self, host: str, reason: str) -> None:
+        self._agents.pop(host, None)
+        if self._stopping.is_set() or host in self._lost:
+            return
+        self._lost[host] = time.monotonic()
+        self._state[host].usable = False
+        self.reporter.message(
+            f"lost host {host} ({reason}); its jobs run on, and are given "
+            f"{self.host_lost_after:g} s to be heard from again"
+        )
+
+    def _look_after_hosts(self, now: float) -> None:
+        """Reconnect lost hosts, give up on those lost too long, probe down ones."""
+        if self._stopping.is_set():
+            return
+        for name, since in list(self._lost.items()):
+            if now - since > self.host_lost_after:
+                del self._lost[name]
+                self._crash_jobs_on(
+                    name, f"host {name} unreachable for over {self.host_lost_after:g} s"
+                )
+                self._mark_down(name, "connection lost")
+            elif name not in self._tasks:
+                self._background(name, self._reconnect(name))
+        for name, (_, when) in list(self._down.items()):
+            if now >= when and name not in self._tasks and name not in self._lost:
+                self._down[name] = (self._down[name][0], now + self.reprobe_every)
+                self._background(name, self._connect(name))
+
+    def _background(self, name: str, work: Coroutine[Any, Any, object]) -> None:
+        async def wrapped() -> None:
+            try:
+                await work
+            finally:
+                self._tasks.pop(name, None)
+
+        self._tasks[name] = asyncio.create_task(wrapped())
+
+    async def _reconnect(self, name: str) -> None:
+        with contextlib.suppress(HostError):
+            await self.hosts[name].transport.close()
+        if await self._connect(name) and name in self._lost:
+            del self._lost[name]
+            self.reporter.message(f"host {name} answers again; checking its jobs")
+            await self._check(force=True, only=name)
+
+    def _crash_jobs_on(self, host: str, error: str) -> None:
+        changes = [
+            Change(
+                f.job.id,
+                Status.CRASH,
+                {"error": error, "ended": time.time()},
+                error,
+                f.job.attempts,
+            )
+            for f in self._inflight.values()
+            if f.job.host == host
+        ]
+        self._commit(changes)
+
+    def _worth_waiting(self) -> bool:
+        """Nothing runs and nothing could be placed: wait only if a lost host
+        may still come back with jobs to report."""
+        return bool(self._lost)
 
     # -- choosing and launching -----------------------------------------------
 
@@ -186,29 +322,24 @@ class Runner:
 
     def _adopt(self) -> None:
         """Count jobs of this queue left running by an earlier run against
-        their hosts' slots, and watch them like our own."""
+        their hosts' slots and GPUs, and watch them like our own."""
         for job in self.store.active_jobs(self.queue):
             if job.host in self.hosts:
                 self._inflight[job.id] = _InFlight(job, 0.0)
+                self._state[job.host].take(job.gpu)
 
     def _total(self) -> int:
         counts = self.store.counts(self.queue)
         waiting = sum(counts.get(s, 0) for s in self._waiting_statuses())
         return self._done + len(self._inflight) + waiting
 
-    def _loads(self) -> dict[str, int]:
-        used: Counter[str] = Counter()
-        for f in self._inflight.values():
-            if f.job.host is not None:
-                used[f.job.host] += 1
-        return {name: used[name] for name in self.hosts}
-
     async def _fill(self) -> bool:
         free = self.cap - len(self._inflight)
         if free <= 0:
             return False
-        used = self._loads()
-        if all(used[h.name] >= h.slots for h in self.hosts.values()):
+        if self.mode == "fifo_multi" and not any(
+            s.usable and s.free > 0 for s in self._state.values()
+        ):
             return False
         candidates = self.store.peek(
             self.queue,
@@ -216,24 +347,30 @@ class Runner:
             free * 4 + 16,
             pinned_only=self.mode == "fifo",
         )
-        placements: list[tuple[Job, str, str | None]] = []
+        launch: list[tuple[Job, str, str | None]] = []
+        refuse: list[tuple[Job, str | None, str]] = []
         for job in candidates:
-            if len(placements) >= free:
+            if len(launch) >= free:
                 break
-            host = self._place(job, used)
-            if host is None:
-                if self.mode == "fifo_multi":
-                    break
-                continue
-            used[host] += 1
-            placements.append((job, host, job.gpu))
-        if not placements:
-            return False
-        claimed = self.store.claim(placements)
+            chosen, gpu, reason = self._choose(job)
+            if reason is not None:
+                refuse.append((job, chosen, reason))
+            elif chosen is not None:
+                self._state[chosen].take(gpu)
+                launch.append((job, chosen, gpu))
+        if refuse:
+            self._refuse(refuse)
+        if not launch:
+            return bool(refuse)
+        claimed = self.store.claim(launch, placed=self.mode == "fifo_multi")
+        won = {j.id for j in claimed}
+        for job, host, gpu in launch:
+            if job.id not in won:  # another run took it
+                self._state[host].give_back(gpu)
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
-            await self._launch(job, now)
+            self._launch(job, now)
         for agent in list(self._agents.values()):
             with contextlib.suppress(HostError):
                 await agent.drain()
@@ -241,6 +378,39 @@ class Runner:
             self.reporter.set_total(self._total())
             self._next_total = time.monotonic() + 1.0
         return bool(claimed)
+
+    def _choose(self, job: Job) -> tuple[str | None, str | None, str | None]:
+        """``(host, gpu ids, None)`` to launch now, ``(host, None, reason)``
+        to fail the job at once, ``(None, None, None)`` to leave it waiting."""
+        if self.mode == "fifo":
+            state = self._state.get(job.host or "")
+            if state is None:
+                return None, None, None
+            if job.host in self._down:
+                return job.host, None, f"host {job.host} is down: {self._down[job.host][0]}"
+            verdict_, gpu = fit(job, state)
+            if verdict_ is Fit.NEVER:
+                return job.host, None, why_never(job, [state])
+            if verdict_ is Fit.NOW and state.usable:
+                return job.host, gpu, None
+            return None, None, None
+        verdict_, host, gpu = place(job, list(self._state.values()), self.policy, self.rng)
+        if verdict_ is Fit.NEVER:
+            return None, None, why_never(job, list(self._state.values()))
+        if verdict_ is Fit.NOW and host is not None:
+            return host.name, gpu, None
+        return None, None, None
+
+    def _refuse(self, refuse: list[tuple[Job, str | None, str]]) -> None:
+        """Jobs that cannot run on this run's hosts fail to start, saying why."""
+        claimed = {j.id: j for j in self.store.claim([(j, h, None) for j, h, _ in refuse])}
+        for job, _, reason in refuse:
+            if job.id in claimed:
+                mine = claimed[job.id]
+                self._inflight[job.id] = _InFlight(mine, time.monotonic())
+                self._events.put_nowait(
+                    (mine.host or "", AgentLine("F", (str(job.id), str(mine.attempts), reason)))
+                )
 
     async def _make_dirs(self, claimed: list[Job]) -> None:
         """Make the job directories of ``claimed`` and of the jobs likely to
@@ -251,6 +421,9 @@ class Runner:
             if job.host is not None and job.job_dir not in self._made.setdefault(job.host, set()):
                 by_host.setdefault(job.host, []).append(job)
         for host, jobs in by_host.items():
+            agent = self._agents.get(host)
+            if agent is None:
+                continue
             ahead = self.store.peek(
                 self.queue, self._waiting_statuses(), MAKE_AHEAD, pinned_only=self.mode == "fifo"
             )
@@ -259,38 +432,22 @@ class Runner:
             made = self._made[host]
             dirs = list(dict.fromkeys(j.job_dir for j in [*jobs, *ahead] if j.job_dir not in made))
             try:
-                agent = await self._agent(host)
                 await agent.make_dirs(dirs)
             except HostError:
                 continue
             made.update(dirs)
 
-    def _place(self, job: Job, used: dict[str, int]) -> str | None:
-        if self.mode == "fifo":
-            host = self.hosts.get(job.host or "")
-            return host.name if host and used[host.name] < host.slots else None
-        loads = [HostLoad(h.name, h.slots, used[h.name]) for h in self.hosts.values()]
-        chosen = self.policy(loads, self.rng)
-        return chosen.name if chosen else None
-
-    async def _agent(self, host: str) -> HostAgent:
-        agent = self._agents.get(host)
-        if agent is not None and agent.alive:
-            return agent
-        agent = HostAgent(self.hosts[host].transport, self._on_event, self._on_lost)
-        await agent.start()
-        self._agents[host] = agent
-        return agent
-
-    async def _launch(self, job: Job, now: float) -> None:
+    def _launch(self, job: Job, now: float) -> None:
         assert job.host is not None
         self._inflight[job.id] = _InFlight(job, now)
+        agent = self._agents.get(job.host)
         try:
-            agent = await self._agent(job.host)
+            if agent is None:
+                raise HostError(job.host, "not connected")
             agent.launch(job)
         except HostError as err:
             self._events.put_nowait(
-                (job.host, AgentLine("F", (str(job.id), str(job.attempts), err.detail)))
+                (job.host, AgentLine("F", (str(job.id), str(job.attempts), str(err))))
             )
         else:
             self.reporter.started(job)
@@ -299,10 +456,6 @@ class Runner:
 
     def _on_event(self, host: str, line: AgentLine) -> None:
         self._events.put_nowait((host, line))
-
-    def _on_lost(self, host: str, reason: str) -> None:
-        self._agents.pop(host, None)
-        self.reporter.message(f"{host}: {reason}; jobs there run on and are checked")
 
     async def _next_batch(self, timeout: float) -> list[tuple[str, AgentLine]]:
         batch: list[tuple[str, AgentLine]] = []
@@ -319,11 +472,7 @@ class Runner:
         return batch
 
     def _apply(self, batch: list[tuple[str, AgentLine]]) -> None:
-        changes: list[Change] = []
-        for _host, line in batch:
-            change = self._change_for(line)
-            if change is not None:
-                changes.append(change)
+        changes = [c for _, line in batch if (c := self._change_for(line)) is not None]
         self._commit(changes)
 
     def _change_for(self, line: AgentLine) -> Change | None:
@@ -369,39 +518,40 @@ class Runner:
                 if ok:
                     flight.job = flight.job.evolve(status=change.new, **change.fields)
                 continue
-            if change.new in WAITING:
-                # back in the queue: its slot is free, it is not done
-                del self._inflight[change.job_id]
+            if change.new not in WAITING and change.new not in FINISHED:
                 continue
-            if change.new in FINISHED:
-                del self._inflight[change.job_id]
-                self._done += 1
-                self.result.finished[change.new] += 1
-                self.reporter.finished(
-                    flight.job,
-                    change.new,
-                    change.fields.get("exit_code"),
-                    change.fields.get("error"),
-                )
+            del self._inflight[change.job_id]
+            if flight.job.host in self._state:
+                self._state[flight.job.host].give_back(flight.job.gpu)
+            if change.new in WAITING:
+                continue  # back in the queue: its slot is free, it is not done
+            self._done += 1
+            self.result.finished[change.new] += 1
+            self.reporter.finished(
+                flight.job,
+                change.new,
+                change.fields.get("exit_code"),
+                change.fields.get("error"),
+            )
 
     # -- checking on jobs -----------------------------------------------------
 
-    async def _check(self, force: bool = False) -> None:
+    async def _check(self, force: bool = False, only: str | None = None) -> None:
         """Ask the hosts about jobs that have been running a while."""
         now = time.monotonic()
         by_host: dict[str, list[Job]] = {}
         for flight in self._inflight.values():
-            old_enough = force or now - flight.launched >= self.check_interval
-            if old_enough and flight.job.host is not None:
-                by_host.setdefault(flight.job.host, []).append(flight.job)
+            host = flight.job.host
+            if host is None or host not in self._agents or (only and host != only):
+                continue
+            if force or now - flight.launched >= self.check_interval:
+                by_host.setdefault(host, []).append(flight.job)
         changes: list[Change] = []
         for host, jobs in by_host.items():
             try:
-                agent = await self._agent(host)
-                answers = await agent.check(jobs)
-            except HostError as err:
-                self.reporter.message(f"cannot check jobs on {host}: {err.detail}")
-                continue
+                answers = await self._agents[host].check(jobs)
+            except (HostError, KeyError):
+                continue  # a lost host is looked after in _look_after_hosts
             for job in jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and self._launch_lost(job, now):
@@ -424,9 +574,15 @@ class Runner:
         launched = self._inflight[job.id].launched
         return launched == 0.0 or now - launched > LAUNCH_LOST_AFTER
 
-    async def _close_agents(self) -> None:
+    async def _close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         agents, self._agents = list(self._agents.values()), {}
         await asyncio.gather(*(a.close() for a in agents), return_exceptions=True)
+        await asyncio.gather(
+            *(h.transport.close() for h in self.hosts.values()), return_exceptions=True
+        )
 
 
 def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:

@@ -71,6 +71,15 @@ MIGRATIONS: list[str] = [
         last_error  TEXT
     );
     """,
+    # 2: SSH hosts and GPUs: a job may ask for a number of GPUs; a job's host
+    # may be one the scheduler chose (placed) rather than one the user pinned;
+    # a host may opt out of host key checks; active jobs are counted per host
+    """
+    ALTER TABLE jobs ADD COLUMN gpus INTEGER;
+    ALTER TABLE jobs ADD COLUMN placed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE hosts ADD COLUMN check_host_key INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX jobs_by_host ON jobs (status, host);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

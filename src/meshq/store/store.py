@@ -20,6 +20,7 @@ from meshq.errors import AlreadyExists, NotFound, TransitionError
 from meshq.model import TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
+from meshq.store.hosts import HostInventory
 
 _JOB_SELECT = (
     'SELECT jobs.*, jobs."index" AS "index", queues.name AS queue, queues.experiment '
@@ -28,7 +29,19 @@ _JOB_SELECT = (
 #: fields a status change may set besides the status itself
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
 _CHANGE_FIELDS = frozenset(
-    {"exit_code", "pid", "pstart", "attempts", "started", "ended", "error", "host", "gpu", "user"}
+    {
+        "exit_code",
+        "pid",
+        "pstart",
+        "attempts",
+        "started",
+        "ended",
+        "error",
+        "host",
+        "gpu",
+        "user",
+        "placed",
+    }
 )
 
 
@@ -47,7 +60,7 @@ class Change:
     attempt: int | None = None
 
 
-class Store:
+class Store(HostInventory):
     """A meshq state store in one SQLite file. Safe to open from many
     processes at once; one instance belongs to one thread."""
 
@@ -134,6 +147,7 @@ class Store:
                 spec.timeout,
                 status.value,
                 now,
+                spec.gpus,
             )
             for e in names
         ]
@@ -142,8 +156,8 @@ class Store:
             try:
                 c.executemany(
                     'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
-                    "output, log, gpu, pyenv, user, host, timeout, status, submitted) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except sqlite3.IntegrityError:
@@ -294,7 +308,11 @@ class Store:
         return [Job.from_row(r) for r in rows]
 
     def claim(
-        self, placements: Sequence[tuple[Job, str, str | None]], *, detail: str | None = None
+        self,
+        placements: Sequence[tuple[Job, str | None, str | None]],
+        *,
+        placed: bool = False,
+        detail: str | None = None,
     ) -> list[Job]:
         """Atomically move each ``(job, host, gpu)`` from waiting to ``run``
         on that host, with those GPUs.
@@ -316,8 +334,8 @@ class Store:
                 c.execute(
                     "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
                     "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
-                    "host = ?, gpu = ? WHERE id = ?",
-                    (host, gpu, job.id),
+                    "host = ?, gpu = ?, placed = ? WHERE id = ?",
+                    (host, gpu, int(placed), job.id),
                 )
                 c.execute(
                     "INSERT INTO events (job_id, time, old, new, attempt, detail) "

@@ -1,0 +1,179 @@
+"""Any host ``ssh`` reaches, through asyncssh.
+
+One connection per host is opened on first use and kept for the whole run;
+the host agent lives on one channel of it, so sshd's ``MaxSessions`` (10 by
+default) and a slow login shell are paid once per run, not per job.
+
+asyncssh reads ``~/.ssh/config`` (HostName, Port, User, IdentityFile,
+ProxyJump, UserKnownHostsFile) and uses the ssh agent; ``MESHQ_SSH_CONFIG``
+names another config file. Host keys are checked against known_hosts unless
+the host was added with ``--no-host-key-check``. Nothing ever prompts: a
+connection that cannot be made in ``connect_timeout`` seconds fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from meshq.errors import HostError
+from meshq.hosts.base import ByteWriter, Completed, LineReader
+
+CONNECT_TIMEOUT = 10.0
+#: a connection that answers no keepalive for interval × count seconds is dead
+KEEPALIVE_INTERVAL = 5.0
+KEEPALIVE_COUNT = 3
+
+
+def _describe(err: BaseException) -> str:
+    """One line a person can act on, for an error of connecting or running."""
+    if isinstance(err, asyncssh.HostKeyNotVerifiable):
+        return (
+            f"host key not verifiable ({err.reason}): check known_hosts, or add the host "
+            "with --no-host-key-check if you trust the network"
+        )
+    if isinstance(err, asyncssh.PermissionDenied):
+        return "permission denied: check the user and that your key is in the agent or config"
+    if isinstance(err, asyncssh.DisconnectError):
+        return f"disconnected: {err.reason}"
+    if isinstance(err, asyncssh.ChannelOpenError):
+        return f"cannot open a channel: {err.reason}"
+    if isinstance(err, TimeoutError):
+        return "timed out connecting"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (is sshd running there?)"
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return str(err) or type(err).__name__
+
+
+def _bytes(data: bytes | str | None) -> bytes:
+    # with encoding=None asyncssh gives bytes; its types allow str as well
+    if data is None:
+        return b""
+    return data.encode() if isinstance(data, str) else data
+
+
+class _SshProcess:
+    def __init__(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
+        self._proc = proc
+        self.stdin: ByteWriter = proc.stdin
+        self.stdout: LineReader = proc.stdout
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self._proc.stdin.write_eof()
+
+    async def wait(self) -> int:
+        done = await self._proc.wait()
+        return done.exit_status if done.exit_status is not None else 255
+
+
+class SshTransport:
+    """Reach one host over SSH."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        address: str | None = None,
+        user: str | None = None,
+        port: int | None = None,
+        check_host_key: bool = True,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.address = address or name
+        self.user = user
+        self.port = port
+        self.check_host_key = check_host_key
+        self.connect_timeout = connect_timeout
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+
+    def _options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout,
+            "keepalive_interval": KEEPALIVE_INTERVAL,
+            "keepalive_count_max": KEEPALIVE_COUNT,
+        }
+        if config := os.environ.get("MESHQ_SSH_CONFIG"):
+            opts["config"] = [config]
+        if self.user:
+            opts["username"] = self.user
+        if self.port:
+            opts["port"] = self.port
+        if not self.check_host_key:
+            opts["known_hosts"] = None
+        return opts
+
+    async def connect(self) -> asyncssh.SSHClientConnection:
+        """The open connection, opened (again) if needed."""
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            try:
+                self._conn = await asyncio.wait_for(
+                    asyncssh.connect(self.address, **self._options()),
+                    self.connect_timeout + 5,
+                )
+            except (OSError, TimeoutError, asyncssh.Error) as err:
+                raise HostError(self.name, _describe(err)) from None
+            return self._conn
+
+    @staticmethod
+    def remote_path(path: str) -> str:
+        """Where a path of this machine lives on the host: a path under the
+        local home is taken relative to the remote home (ssh starts there);
+        any other path is used as it is."""
+        home = str(Path.home())
+        if path == home:
+            return "."
+        if path.startswith(home + "/"):
+            return path[len(home) + 1 :]
+        return path
+
+    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+        conn = await self.connect()
+        try:
+            done = await conn.run(shlex.join(argv), check=False, encoding=None, timeout=timeout)
+        except asyncssh.TimeoutError:
+            raise HostError(self.name, f"{argv[0]} did not finish in {timeout:g} s") from None
+        except (OSError, asyncssh.Error) as err:
+            raise HostError(self.name, _describe(err)) from None
+        code = done.exit_status if done.exit_status is not None else 255
+        return Completed(tuple(argv), code, _bytes(done.stdout), _bytes(done.stderr))
+
+    async def stream(self, argv: list[str]) -> AsyncIterator[bytes]:
+        conn = await self.connect()
+        try:
+            proc = await conn.create_process(shlex.join(argv), encoding=None)
+        except (OSError, asyncssh.Error) as err:
+            raise HostError(self.name, _describe(err)) from None
+        try:
+            while chunk := await proc.stdout.read(65536):
+                yield chunk
+        finally:
+            proc.close()
+
+    async def start(self, argv: list[str]) -> _SshProcess:
+        conn = await self.connect()
+        try:
+            proc = await conn.create_process(shlex.join(argv), encoding=None)
+        except (OSError, asyncssh.Error) as err:
+            raise HostError(self.name, _describe(err)) from None
+        return _SshProcess(proc)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.wait_closed(), 5)
+            self._conn = None
