@@ -138,6 +138,7 @@ def job_spec(
         host=host,
         timeout=seconds,
         status=first,
+        gpus=count,
     )
     return spec, first
 

@@ -63,8 +63,9 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from meshq.cli import demo, queue
+    from meshq.cli import demo, hosts, queue
 
+    cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)
     cli.add_command(demo.demo)

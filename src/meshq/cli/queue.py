@@ -105,6 +105,7 @@ def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
 @click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
 @click.option("--status", help="First state: ready (needs a host) or undefined.")
 @click.option("--gpu", metavar="IDS", help="GPU ids for CUDA_VISIBLE_DEVICES, e.g. 0 or 0,1.")
+@click.option("--gpus", metavar="N", help="How many GPUs; the scheduler picks free ones.")
 @click.option("--user", help="User on the host.")
 @click.option("--host", help="Host to run on: localhost (or local) for this machine.")
 @click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
@@ -123,6 +124,7 @@ def add(
     output: str | None,
     status: str | None,
     gpu: str | None,
+    gpus: str | None,
     user: str | None,
     host: str | None,
     shell: str | None,
@@ -151,6 +153,7 @@ def add(
         output=output,
         status=status,
         gpu=gpu,
+        gpus=gpus,
         user=user,
         host=host,
         shell=shell,
@@ -263,6 +266,46 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: int, experiment: str
     reporter = reporter_for_terminal()
     result = asyncio.run(
         mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
+    )
+    return _summarize(queue_name, result)
+
+
+@run.command(name="fifo_multi")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option(
+    "--hosts",
+    "hosts_",
+    metavar="LIST",
+    help="user@host,… : one slot per entry (repeat one for more) "
+    "[the inventory's active hosts with their slots].",
+)
+@click.option(
+    "--policy",
+    default="sequential",
+    show_default=True,
+    type=click.Choice(["sequential", "random", "smart", "frugal"]),
+    help="Which free host a job goes to: the first, any, the most free, the least free.",
+)
+@experiment_check
+@click.pass_context
+def fifo_multi(
+    ctx: click.Context, queue_name: str, hosts_: str | None, policy: str, experiment: str | None
+) -> int:
+    """Run ready and undefined jobs in queue order over many hosts.
+
+    A job goes to a host with a free slot (and enough free GPUs for --gpus)
+    chosen by the policy. A host that cannot be reached is marked down and
+    tried again later; one lost mid-run gets a grace period before its jobs
+    count as crashed. Exits 0 when every job it ran ended with exit code 0.
+    """
+    from meshq.cli.progress import reporter_for_terminal
+
+    mq = _mq(ctx)
+    _check_experiment(mq, queue_name, experiment)
+    result = asyncio.run(
+        mq.run_fifo_multi(
+            queue_name, hosts_, policy=policy, reporter=reporter_for_terminal(), handle_signals=True
+        )
     )
     return _summarize(queue_name, result)
 

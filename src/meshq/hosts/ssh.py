@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def _describe(err: BaseException) -> str:
         return f"cannot open a channel: {err.reason}"
     if isinstance(err, TimeoutError):
         return "timed out connecting"
+    if isinstance(err, socket.gaierror):
+        return f"cannot resolve the host name ({err.strerror}): check --ip or ~/.ssh/config"
     if isinstance(err, ConnectionRefusedError):
         return "connection refused (is sshd running there?)"
     if isinstance(err, OSError):
