@@ -99,6 +99,7 @@ class SshTransport:
         self.check_host_key = check_host_key
         self.connect_timeout = connect_timeout
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._home = str(Path.home())
         self._lock = asyncio.Lock()
 
     def _options(self) -> dict[str, Any]:
@@ -131,12 +132,11 @@ class SshTransport:
                 raise HostError(self.name, _describe(err)) from None
             return self._conn
 
-    @staticmethod
-    def remote_path(path: str) -> str:
+    def remote_path(self, path: str) -> str:
         """Where a path of this machine lives on the host: a path under the
         local home is taken relative to the remote home (ssh starts there);
         any other path is used as it is."""
-        home = str(Path.home())
+        home = self._home
         if path == home:
             return "."
         if path.startswith(home + "/"):

@@ -45,6 +45,9 @@ MAKE_AHEAD = 128
 HOST_LOST_AFTER = 20.0
 #: how often a down host is probed again (s)
 REPROBE_EVERY = 30.0
+#: how long to wait for more events once one arrived (s): fewer, larger
+#: transactions and launch rounds, for at most this much added latency
+COALESCE = 0.002
 #: how often hosts are looked after: reconnects, probes, give-ups (s)
 TICK = 1.0
 
@@ -465,6 +468,9 @@ class Runner:
             return batch
         if first is not None:
             batch.append(first)
+        # let the events that are arriving together be handled together: one
+        # transaction and one round of launches for all of them
+        await asyncio.sleep(COALESCE)
         while not self._events.empty():
             item = self._events.get_nowait()
             if item is not None:
