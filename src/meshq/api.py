@@ -20,7 +20,7 @@ import asyncio
 import random
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,14 @@ class Meshq:
     def close(self) -> None:
         self.store.close()
 
-    def _transport(self, host: str) -> Transport:
-        return transport_for(self.store, host)
+    def _transports(self, jobs: Iterable[Job]) -> Callable[[str], Transport]:
+        """Transports for the hosts of ``jobs``, as the user the jobs name
+        (``--user``), else as the inventory or ssh config says."""
+        users: dict[str, str] = {}
+        for job in jobs:
+            if job.host and job.user:
+                users.setdefault(job.host, job.user)
+        return lambda host: transport_for(self.store, host, users.get(host))
 
     # -- hosts ----------------------------------------------------------------
 
@@ -249,8 +255,12 @@ class Meshq:
         if max_parallel < 1:
             raise UsageError(f"--max_parallel must be 1 or more, not {max_parallel}")
         q = self.store.queue(queue)
-        pinned = {j.host for j in self.store.jobs(q, statuses=[Status.READY, *ACTIVE])}
-        hosts = [self._run_host(h, max_parallel) for h in sorted(x for x in pinned if x)]
+        # each pinned host, with the --user its jobs name (the seed's pi@red)
+        pinned: dict[str, str | None] = {}
+        for job in self.store.jobs(q, statuses=[Status.READY, *ACTIVE]):
+            if job.host and (job.host not in pinned or pinned[job.host] is None):
+                pinned[job.host] = job.user
+        hosts = [self._run_host(h, max_parallel, pinned[h]) for h in sorted(pinned)]
         runner = Runner(
             self.store,
             q,
@@ -337,12 +347,12 @@ class Meshq:
         their hosts' job logs, and record it."""
         q = self.store.queue(queue)
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
-        return await hostops.refresh(self.store, jobs, self._transport, self.warn)
+        return await hostops.refresh(self.store, jobs, self._transports(jobs), self.warn)
 
     async def kill(self, queue: str, name: str) -> list[Moved]:
         """Kill the named jobs that are running (their whole process groups)."""
         jobs = self.select(queue, name)
-        return await hostops.kill(self.store, jobs, self._transport, self.warn)
+        return await hostops.kill(self.store, jobs, self._transports(jobs), self.warn)
 
     async def reset(
         self, queue: str, name: str | None = None, status: str | Status | None = None
@@ -353,7 +363,7 @@ class Meshq:
         jobs = self.select(queue, name, status)
         if name is None and status is None:
             jobs = [j for j in jobs if j.status is not Status.END]
-        await hostops.kill(self.store, jobs, self._transport, self.warn, detail="reset")
+        await hostops.kill(self.store, jobs, self._transports(jobs), self.warn, detail="reset")
         await self._remove_dirs(jobs)
         changes = [_reset_change(job) for job in jobs]
         fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
@@ -370,24 +380,26 @@ class Meshq:
         that run and removing their directories on their hosts."""
         q = self.store.queue(queue)
         jobs = self.select(queue, name) if name is not None else self.store.jobs(q)
-        await hostops.kill(self.store, jobs, self._transport, self.warn, detail="deleted")
+        await hostops.kill(self.store, jobs, self._transports(jobs), self.warn, detail="deleted")
         if name is None:
             hosts = {j.host for j in jobs if j.host and j.attempts}
             await hostops.remove(
-                {h: [f"{q.experiment}/{q.name}"] for h in hosts}, self._transport, self.warn
+                {h: [f"{q.experiment}/{q.name}"] for h in hosts},
+                self._transports(jobs),
+                self.warn,
             )
             self.store.delete_queue(q)
             return len(jobs)
         await self._remove_dirs(jobs)
         return self.store.delete_jobs(jobs)
 
-    async def _remove_dirs(self, jobs: Iterable[Job]) -> None:
+    async def _remove_dirs(self, jobs: Sequence[Job]) -> None:
         dirs: dict[str, list[str]] = {}
         for job in jobs:
             if job.host and job.attempts:
                 dirs.setdefault(job.host, []).append(job.job_dir)
         if dirs:
-            await hostops.remove(dirs, self._transport, self.warn)
+            await hostops.remove(dirs, self._transports(jobs), self.warn)
 
     async def logs(
         self,
@@ -408,7 +420,7 @@ class Meshq:
         if job.host is None or job.attempts == 0:
             raise UsageError(f"job {name!r} has not run yet: it has no output")
         path = f"{job.job_dir}/{job.err_file if stderr else job.output}"
-        transport = self._transport(job.host)
+        transport = self._transports([job])(job.host)
         if follow and job.status in ACTIVE and job.pid is not None:
             async for chunk in transport.stream(
                 ["tail", "-c", "+1", "-F", f"--pid={job.pid}", "--", path]
