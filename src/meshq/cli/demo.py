@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
 
-from meshq.cli.main import State
+from meshq.cli.main import State, run_async
 
 DEMO_QUEUE = "demo"
 DEMO_JOBS = 20
@@ -45,7 +44,7 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
     mq: Any = state.mq
     try:
         mq.queue(DEMO_QUEUE)
-        asyncio.run(mq.delete(DEMO_QUEUE))
+        run_async(mq.delete(DEMO_QUEUE))
     except NotFound:
         pass
     experiment = str(data_home() / "experiments")
@@ -56,7 +55,7 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
         f"job{DEMO_FAILING} fails on purpose",
         err=True,
     )
-    result = asyncio.run(
+    result = run_async(
         mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(), handle_signals=True)
     )
     counts = mq.counts(DEMO_QUEUE)

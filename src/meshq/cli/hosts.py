@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
 
-from meshq.cli.main import State
+from meshq.cli.main import State, run_async
 from meshq.cli.render import OUTPUT_OPTION, emit
 
 
@@ -129,7 +128,7 @@ def list_(ctx: click.Context, fmt: str) -> None:
 def probe(ctx: click.Context, name: str | None) -> int:
     """Check that hosts (all, or NAME) can be reached and run the agent;
     exits 1 if one cannot."""
-    results = asyncio.run(_mq(ctx).probe(name))
+    results = run_async(_mq(ctx).probe(name))
     for host, error in results:
         click.echo(f"{host.name}: {'ok' if error is None else 'down: ' + error}")
     return 1 if any(error for _, error in results) else 0

@@ -8,8 +8,8 @@ Imports of the queue machinery happen inside the commands, so that
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,7 +18,16 @@ from meshq.errors import MeshqError
 if TYPE_CHECKING:
     from meshq.api import Meshq
 
+T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine of the API to completion (asyncio is imported only
+    by the commands that need it: it costs a cold start 20 ms)."""
+    import asyncio
+
+    return asyncio.run(coro)
 
 
 class State:

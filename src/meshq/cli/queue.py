@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from meshq.cli.main import State
+from meshq.cli.main import State, run_async
 from meshq.cli.render import OUTPUT_OPTION, emit, table
 from meshq.errors import UsageError
 
@@ -264,7 +263,7 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: int, experiment: str
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
     reporter = reporter_for_terminal()
-    result = asyncio.run(
+    result = run_async(
         mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
     )
     return _summarize(queue_name, result)
@@ -302,7 +301,7 @@ def fifo_multi(
 
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    result = asyncio.run(
+    result = run_async(
         mq.run_fifo_multi(
             queue_name, hosts_, policy=policy, reporter=reporter_for_terminal(), handle_signals=True
         )
@@ -333,7 +332,7 @@ def _print_moves(moves: list[Any]) -> None:
 @click.pass_context
 def kill(ctx: click.Context, queue_name: str, name: str) -> None:
     """Kill running jobs, with every process they started."""
-    moves = asyncio.run(_mq(ctx).kill(queue_name, name))
+    moves = run_async(_mq(ctx).kill(queue_name, name))
     _print_moves(moves)
     if not moves:
         click.echo("no job was running", err=True)
@@ -357,7 +356,7 @@ def reset(
     in end."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    _print_moves(asyncio.run(mq.reset(queue_name, name, status)))
+    _print_moves(run_async(mq.reset(queue_name, name, status)))
 
 
 @queue.command()
@@ -370,7 +369,7 @@ def delete(ctx: click.Context, queue_name: str, name: str | None, experiment: st
     directories removed."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    n = asyncio.run(mq.delete(queue_name, name))
+    n = run_async(mq.delete(queue_name, name))
     what = f"queue {queue_name}" if name is None else f"{n} job(s) from {queue_name}"
     click.echo(f"deleted {what}" + (f" ({n} job(s))" if name is None else ""))
 
@@ -384,7 +383,7 @@ def refresh(ctx: click.Context, queue_name: str, experiment: str | None) -> None
     of meshq, say) and record it."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    moves = asyncio.run(mq.refresh(queue_name))
+    moves = run_async(mq.refresh(queue_name))
     _print_moves(moves)
     if not moves:
         click.echo(f"{queue_name}: every job's state is up to date", err=True)
@@ -406,4 +405,4 @@ def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follo
             out.write(chunk)
             out.flush()
 
-    asyncio.run(copy())
+    run_async(copy())
