@@ -19,9 +19,6 @@ from meshq.model import ACTIVE, Job, Status
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
 
-#: a job claimed this recently may still be on its way to its host
-LAUNCH_GRACE = 30.0
-
 TransportFor = Callable[[str], Transport]
 
 
@@ -90,7 +87,6 @@ async def refresh(
     back to ready."""
     groups = _by_host(jobs)
     changes: list[Change] = []
-    now = time.time()
     async with agents(set(groups), transport_for) as live:
         for host, host_jobs in groups.items():
             agent = live[host]
@@ -100,7 +96,7 @@ async def refresh(
             answers = await agent.check(host_jobs)
             for job in host_jobs:
                 change = verdict(job, answers[job.id])
-                if change is None and _never_launched(store, job, answers[job.id], now):
+                if change is None and _never_launched(store, job, answers[job.id]):
                     change = Change(
                         job.id, Status.READY, {}, "never started: back to ready", job.attempts
                     )
@@ -109,10 +105,12 @@ async def refresh(
     return _moves(store, {j.id: j for j in jobs}, changes)
 
 
-def _never_launched(store: Store, job: Job, live: Liveness, now: float) -> bool:
+def _never_launched(store: Store, job: Job, live: Liveness) -> bool:
+    """A job claimed by a run that is gone, without a trace on its host: that
+    run died between the claim and the launch."""
     if job.status is not Status.RUN or live.lines:
         return False
-    return now - store.last_event_time(job) > LAUNCH_GRACE
+    return not store.run_alive(job.run_id)
 
 
 async def kill(
@@ -136,9 +134,9 @@ async def kill(
             if isinstance(agent, HostError):
                 warn(f"cannot kill {len(host_jobs)} job(s) on {host}: {agent.detail}")
                 continue
-            started = [j for j in host_jobs if j.pid is not None]
-            if started:
-                await agent.kill(started, grace)
+            # a job still recorded as run may have started: the agent finds
+            # its pid in the job log
+            await agent.kill(host_jobs, grace)
             answers = await agent.check(host_jobs)
             for job in host_jobs:
                 change = verdict(job, answers[job.id])

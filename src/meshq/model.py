@@ -180,6 +180,8 @@ class Job:
     gpus: int | None = None
     #: the scheduler chose ``host`` (fifo_multi); a reset forgets it
     placed: bool = False
+    #: the run that claimed the job's current attempt
+    run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

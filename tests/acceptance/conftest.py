@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import pytest
 
 MESHQ = [sys.executable, "-m", "meshq"]
+#: what Python prints for an unhandled (or ignored) exception: never meshq's output
+TRACEBACK = "Traceback (most recent call last)"
 #: no single meshq command of these tests may take longer than this (s)
 CALL_TIMEOUT = 60.0
 
@@ -91,7 +93,7 @@ def processes_with_env(entry: bytes) -> list[int]:
 class Meshq:
     """The ``meshq`` CLI bound to one test's store and working directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pycache: Path | None = None) -> None:
         self.root = root
         self.home = root / "home"
         self.work = root / "work"
@@ -102,6 +104,11 @@ class Meshq:
                                                            "CUDA_DEVICE_ORDER")}
         env["MESHQ_HOME"] = str(self.home)
         env["PYTHONUNBUFFERED"] = "1"
+        if pycache is not None:
+            # hundreds of meshq starts: let them share compiled bytecode
+            # (kept out of the source tree)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(pycache)
         self.env = env
         self.started: list[subprocess.Popen[str]] = []
 
@@ -112,13 +119,15 @@ class Meshq:
                  cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` to its end; the result, whatever its status."""
         try:
-            return subprocess.run(
+            done = subprocess.run(
                 [*MESHQ, *args], cwd=cwd or self.work, env=env or self.env,
                 capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as err:
             raise AssertionError(f"meshq {' '.join(args)} ran past {timeout} s: "
                                  f"stdout={err.stdout!r} stderr={err.stderr!r}") from None
+        assert TRACEBACK not in done.stderr, f"meshq {' '.join(args)}:\n{done.stderr}"
+        return done
 
     def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` and insist that it exits 0."""
@@ -148,6 +157,7 @@ class Meshq:
             out, err = proc.communicate()
             raise AssertionError(f"{proc.args} still running after {timeout} s: "
                                  f"stdout={out!r} stderr={err!r}") from None
+        assert TRACEBACK not in err, f"{proc.args}:\n{err}"
         return proc.returncode, out, err
 
     # -- reading state --------------------------------------------------------
@@ -209,10 +219,16 @@ class Meshq:
             time.sleep(0.05)
 
 
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the meshq subprocesses keep their bytecode."""
+    return tmp_path_factory.mktemp("pycache")
+
+
 @pytest.fixture
-def mq(tmp_path: Path) -> Iterator[Meshq]:
+def mq(tmp_path: Path, pycache: Path) -> Iterator[Meshq]:
     """The meshq CLI on a fresh, empty store of this test's own."""
-    cli = Meshq(tmp_path)
+    cli = Meshq(tmp_path, pycache)
     try:
         yield cli
     finally:
@@ -225,11 +241,11 @@ BASE_JOBS = "job[1-3]"
 
 
 @pytest.fixture(scope="session")
-def _base_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _base_store(tmp_path_factory: pytest.TempPathFactory, pycache: Path) -> Path:
     """A store with queue ``q`` (jobs job1..job3 ready on localhost) and
     queue ``other`` (one undefined job), made once and copied per test."""
     root = tmp_path_factory.mktemp("base")
-    cli = Meshq(root)
+    cli = Meshq(root, pycache)
     try:
         cli.ok("queue", "create", BASE_QUEUE)
         cli.add_local(BASE_QUEUE, BASE_JOBS, "true")
@@ -241,11 +257,11 @@ def _base_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def base_mq(_base_store: Path, tmp_path: Path) -> Iterator[Meshq]:
+def base_mq(_base_store: Path, tmp_path: Path, pycache: Path) -> Iterator[Meshq]:
     """meshq on a private copy of the base store (see ``_base_store``)."""
     root = tmp_path / "copy"
     shutil.copytree(_base_store, root)
-    cli = Meshq(root)
+    cli = Meshq(root, pycache)
     try:
         yield cli
     finally:

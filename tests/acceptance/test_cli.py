@@ -35,7 +35,6 @@ JOB_FIELDS = {
     "name", "status", "host", "user", "command", "exit_code", "pid", "attempts",
     "submitted", "started", "ended", "error", "directory",
 }
-FINAL = {"end", "fail", "kill", "timeout", "fail_start", "crash"}
 
 
 def job_dir(mq: Meshq, queue: str, name: str) -> Path:
@@ -191,21 +190,19 @@ def test_output_log_and_input_options_are_used(mq: Meshq) -> None:
     assert mq.ok("queue", "logs", "q", "j").stdout == "in=/data/set1\n"
 
 
-@pytest.mark.parametrize(
-    "option",
-    ["--directory=/nonexistent/meshq-dir", "--pyenv=/nonexistent/activate",
-     "--shell=no-such-shell-meshq"],
-)
-def test_job_that_cannot_start_is_fail_start(mq: Meshq, option: str) -> None:
+def test_jobs_that_cannot_start_are_fail_start(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
-    mq.add_local("q", "broken", "true", option)
+    mq.add_local("q", "nodir", "true", "--directory=/nonexistent/meshq-dir")
+    mq.add_local("q", "nopyenv", "true", "--pyenv=/nonexistent/activate")
+    mq.add_local("q", "noshell", "true", "--shell=no-such-shell-meshq")
     mq.add_local("q", "fine", "true")
     done = run_fifo(mq, "q")
     assert done.returncode == 1
-    broken = mq.job("q", "broken")
-    assert broken["status"] == "fail_start"
-    assert broken["error"]
-    assert mq.job("q", "fine")["status"] == "end"
+    jobs = {j["name"]: j for j in mq.jobs("q")}
+    for name in ("nodir", "nopyenv", "noshell"):
+        assert jobs[name]["status"] == "fail_start", jobs[name]
+        assert jobs[name]["error"]
+    assert jobs["fine"]["status"] == "end"
 
 
 # -- queue list / status ----------------------------------------------------------
@@ -298,14 +295,14 @@ def max_overlap(lines: list[str]) -> int:
 @pytest.mark.parametrize(("option", "n"), [("--max_parallel", 2), ("--max-parallel", 3)])
 def test_run_fifo_runs_at_most_max_parallel_at_once(mq: Meshq, option: str, n: int) -> None:
     spans = mq.work / "spans.txt"
-    command = (f'echo "$MESHQ_JOB start $(date +%s.%N)" >> {spans}; sleep 0.4; '
+    command = (f'echo "$MESHQ_JOB start $(date +%s.%N)" >> {spans}; sleep 0.3; '
                f'echo "$MESHQ_JOB end $(date +%s.%N)" >> {spans}')
     mq.ok("queue", "create", "q")
-    mq.add_local("q", "job[1-7]", command)
+    mq.add_local("q", "job[1-6]", command)
     done = mq("queue", "run", "fifo", "q", f"{option}={n}", timeout=60)
     assert done.returncode == 0, done.stderr
     lines = spans.read_text().splitlines()
-    assert len(lines) == 14
+    assert len(lines) == 12
     assert max_overlap(lines) == n
     jobs = mq.jobs("q")
     assert {j["status"] for j in jobs} == {"end"}
@@ -456,6 +453,9 @@ def test_two_runs_at_once_run_each_job_once(mq: Meshq) -> None:
     runs = [mq.popen("queue", "run", "fifo", "q", "--max_parallel=3") for _ in range(2)]
     for run in runs:
         rc, _out, err = mq.finish(run)
+        # a run that finds the other's jobs just launched must not take them
+        # for crashed (the race is hit in about one run of this test in four)
+        assert "crash" not in err, err
         assert rc == 0, err
     assert sorted(ran.read_text().split()) == sorted(f"job{i}" for i in range(1, 11))
     assert {j["attempts"] for j in mq.jobs("q")} == {1}
@@ -487,13 +487,15 @@ def test_jobs_survive_a_killed_manager_and_refresh_records_them(mq: Meshq) -> No
     assert all(isinstance(p, int) for p in pids)
     run.send_signal(signal.SIGKILL)
     run.wait(10)
-    time.sleep(0.2)
+    time.sleep(0.2)  # room for any (wrong) kill of the jobs to land before we look
     assert all(alive(p) for p in pids), "killing meshq killed its jobs"
     assert mq.statuses("q") == {"job1": "start", "job2": "start", "job3": "ready"}
 
     wait_until(lambda: not any(alive(p) for p in pids), 15, what="the jobs to finish")
     done = mq.ok("queue", "refresh", "q")
-    assert "job1" in done.stdout and "job2" in done.stdout
+    moves = sorted(line.split() for line in done.stdout.splitlines())
+    assert [m[0] for m in moves] == ["job1", "job2"], done.stdout
+    assert all("start" in m[1] and "end" in m[2] for m in moves), done.stdout
     assert mq.statuses("q") == {"job1": "end", "job2": "end", "job3": "ready"}
     assert mq.job("q", "job1")["exit_code"] == 0
 
@@ -501,6 +503,23 @@ def test_jobs_survive_a_killed_manager_and_refresh_records_them(mq: Meshq) -> No
     assert done.returncode == 0, done.stderr
     assert mq.statuses("q") == {"job1": "end", "job2": "end", "job3": "end"}
     assert mq.job("q", "job1")["attempts"] == 1
+
+
+def test_ctrl_c_stops_launching_and_leaves_running_jobs_running(mq: Meshq) -> None:
+    mq.ok("queue", "create", "q")
+    mq.add_local("q", "job[1-3]", "sleep 30")
+    run = mq.popen("queue", "run", "fifo", "q", "--max_parallel=1")
+    (job,) = mq.wait_status("q", ["job1"], {"start"})
+    run.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    rc, _out, err = mq.finish(run, timeout=15)
+    took = time.monotonic() - t0
+    assert rc != 0, err
+    assert "still running" in err
+    assert alive(job["pid"]), "Ctrl-C killed the running job"
+    assert mq.statuses("q") == {"job1": "start", "job2": "ready", "job3": "ready"}
+    # "return soon": not after the running job, nor after a long grace
+    assert took < 3, f"meshq took {took:.1f} s to stop after Ctrl-C"
 
 
 def test_refresh_with_nothing_running_changes_nothing(mq: Meshq) -> None:
@@ -588,8 +607,10 @@ def test_reset(mq: Meshq) -> None:
     wait_until(lambda: group_members(job["pid"]) == [], 10, what="the reset job to die")
     assert not job_dir(mq, "q", "long").exists()
 
-    # --name with a pattern, narrowed by --status
-    assert run_fifo(mq, "q").returncode == 1
+    # --name with a pattern, narrowed by --status (this run runs only "long",
+    # which ends well: good and bad ended in the abandoned run; the loose job
+    # is skipped, which is told, not a failure)
+    assert run_fifo(mq, "q").returncode == 0
     assert mq.statuses("q") == {"good": "end", "bad": "fail", "loose": "undefined",
                                 "long": "end"}
     mq.ok("queue", "reset", "q", "--name=good,bad", "--status=fail")
@@ -794,11 +815,12 @@ def snapshot(mq: Meshq) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def base_snapshot(_base_store: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+def base_snapshot(_base_store: Path, tmp_path_factory: pytest.TempPathFactory,
+                  pycache: Path) -> list[Any]:
     root = tmp_path_factory.mktemp("base-snapshot")
     shutil.rmtree(root)
     shutil.copytree(_base_store, root)
-    cli = Meshq(root)
+    cli = Meshq(root, pycache)
     try:
         return snapshot(cli)
     finally:

@@ -141,6 +141,8 @@ class HostAgent:
                     if fut is not None and not fut.done():
                         fut.set_result(line)
         except (OSError, asyncio.IncompleteReadError, ValueError) as err:
+            # OSError covers ConnectionError, which transports raise for a
+            # lost pipe or connection
             reason = f"lost the agent: {err}"
         finally:
             self._fail_waiting(reason)
@@ -159,7 +161,10 @@ class HostAgent:
     def _send(self, data: bytes) -> None:
         if self._proc is None or not self.alive:
             raise HostError(self.host, "the agent is not running")
-        self._proc.stdin.write(data)
+        try:
+            self._proc.stdin.write(data)
+        except OSError as err:
+            raise HostError(self.host, f"cannot reach the agent: {err}") from None
 
     async def drain(self) -> None:
         """Wait until what was sent has been handed to the host."""
@@ -275,8 +280,11 @@ class HostAgent:
         self._closing = True
         if self._proc is not None:
             self._proc.close_stdin()
+            # the agent exits at once on end-of-file; do not wait for the
+            # jobs, which keep its output open until they end
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._proc.wait(), 5)
+                await asyncio.wait_for(self._proc.wait(), 1.0)
+            self._proc.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, HostError):

@@ -43,8 +43,12 @@ class LongProcess(Protocol):
         """Send end-of-file: the agent exits; jobs it started go on."""
 
     async def wait(self) -> int:
-        """Wait for the process to exit; its status."""
+        """Wait for the process to exit; its status. (Jobs the agent started
+        may hold its output open much longer: this does not wait for them.)"""
         ...
+
+    def close(self) -> None:
+        """Let go of the pipes (or channel); the jobs run on regardless."""
 
 
 class Transport(Protocol):

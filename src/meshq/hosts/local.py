@@ -24,7 +24,18 @@ class _LocalProcess:
             self._proc.stdin.close()
 
     async def wait(self) -> int:
-        return await self._proc.wait()
+        # Process.wait() would also wait for the agent's stdout to close, and
+        # the jobs' wrappers keep it open until they end: watch the exit alone
+        while self._proc.returncode is None:
+            await asyncio.sleep(0.02)
+        return self._proc.returncode
+
+    def close(self) -> None:
+        # close our ends of the pipes now, inside the event loop; left to the
+        # garbage collector they would be closed after the loop is gone
+        transport = getattr(self._proc, "_transport", None)
+        if transport is not None:
+            transport.close()
 
 
 class LocalTransport:

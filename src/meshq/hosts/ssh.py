@@ -64,19 +64,58 @@ def _bytes(data: bytes | str | None) -> bytes:
     return data.encode() if isinstance(data, str) else data
 
 
+class _Reader:
+    """The agent's output; a lost connection reads as a ConnectionError,
+    like a closed pipe does for a local agent."""
+
+    def __init__(self, stream: asyncssh.SSHReader[bytes]) -> None:
+        self._stream = stream
+
+    async def readline(self) -> bytes:
+        try:
+            return await self._stream.readline()
+        except asyncssh.Error as err:
+            raise ConnectionError(_describe(err)) from None
+
+
+class _Writer:
+    """The agent's input; a lost connection writes as a ConnectionError."""
+
+    def __init__(self, stream: asyncssh.SSHWriter[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._stream.write(data)
+        except asyncssh.Error as err:
+            raise ConnectionError(_describe(err)) from None
+
+    async def drain(self) -> None:
+        try:
+            await self._stream.drain()
+        except asyncssh.Error as err:
+            raise ConnectionError(_describe(err)) from None
+
+
 class _SshProcess:
     def __init__(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
         self._proc = proc
-        self.stdin: ByteWriter = proc.stdin
-        self.stdout: LineReader = proc.stdout
+        self.stdin: ByteWriter = _Writer(proc.stdin)
+        self.stdout: LineReader = _Reader(proc.stdout)
 
     def close_stdin(self) -> None:
         with contextlib.suppress(OSError, asyncssh.Error):
             self._proc.stdin.write_eof()
 
     async def wait(self) -> int:
-        done = await self._proc.wait()
+        try:
+            done = await self._proc.wait()
+        except asyncssh.Error:
+            return 255
         return done.exit_status if done.exit_status is not None else 255
+
+    def close(self) -> None:
+        self._proc.close()
 
 
 class SshTransport:
@@ -163,6 +202,8 @@ class SshTransport:
         try:
             while chunk := await proc.stdout.read(65536):
                 yield chunk
+        except asyncssh.Error as err:
+            raise HostError(self.name, _describe(err)) from None
         finally:
             proc.close()
 

@@ -55,18 +55,35 @@ meshq_log_lines() {
     REPLY=${out//$'\t'/ }
 }
 
+meshq_started() {
+    # the pid and start time the log's start line gives the attempt, for a
+    # caller that has not heard of the start yet: sets PID and PSTART
+    local kind att rest
+    [[ -r $1 ]] || return 1
+    while read -r kind att rest; do
+        if [[ $kind == start && $att == "$2" ]]; then
+            read -r PID PSTART _ <<< "$rest"
+            return 0
+        fi
+    done < "$1"
+    return 1
+}
+
 meshq_check() {
-    local key=$1 attempt=$2 pid=$3 pstart=$4 jobdir=$5 log=$6 alive=0
+    local key=$1 attempt=$2 PID=$3 PSTART=$4 jobdir=$5 log=$6 alive=0
     meshq_expand_home "$jobdir"; jobdir=$REPLY
-    meshq_alive "$pid" "$pstart" && alive=1
+    [[ -n $PID ]] || meshq_started "$jobdir/$log" "$attempt"
+    meshq_alive "$PID" "$PSTART" && alive=1
     meshq_log_lines "$jobdir/$log" "$attempt"
     meshq_notify A "$key" "$attempt" "$alive" "$REPLY"
 }
 
 meshq_kill() {
-    local key=$1 attempt=$2 pid=$3 pstart=$4 jobdir=$5 log=$6 grace=$7 i
+    local key=$1 attempt=$2 PID=$3 PSTART=$4 jobdir=$5 log=$6 grace=$7 i pid
     meshq_expand_home "$jobdir"; jobdir=$REPLY
-    if ! meshq_alive "$pid" "$pstart"; then
+    [[ -n $PID ]] || meshq_started "$jobdir/$log" "$attempt"
+    pid=$PID
+    if ! meshq_alive "$PID" "$PSTART"; then
         meshq_notify K "$key" "$attempt" gone
         return
     fi

@@ -33,6 +33,7 @@ from meshq.model import ACTIVE, FINISHED, WAITING, HostStatus, Job, Queue, Statu
 from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
+from meshq.store.runs import LEASE
 from meshq.store.store import Change, Store
 
 Mode = Literal["fifo", "fifo_multi"]
@@ -97,7 +98,7 @@ class RunResult:
 
     #: how many jobs ended in each final state during this run
     finished: Counter[Status] = field(default_factory=Counter)
-    #: jobs this run left alone, and why
+    #: jobs this run left alone, and why (told, not counted as failures)
     skipped: dict[str, str] = field(default_factory=dict)
     #: stopped early (Ctrl-C / :meth:`Runner.stop`); the jobs in flight run on
     interrupted: bool = False
@@ -107,7 +108,7 @@ class RunResult:
     def ok(self) -> bool:
         """Every job this run finished ended with exit code 0."""
         bad = sum(n for s, n in self.finished.items() if s is not Status.END)
-        return bad == 0 and not self.interrupted and not self.skipped
+        return bad == 0 and not self.interrupted
 
 
 @dataclass(slots=True)
@@ -160,6 +161,8 @@ class Runner:
         self._stopping = asyncio.Event()
         self._done = 0
         self._next_total = 0.0
+        self._renew_at = time.monotonic() + LEASE / 3
+        self.run_id = 0
 
     # -- public ---------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class Runner:
 
     async def run(self) -> RunResult:
         """Run until the queue has nothing left for this run, or :meth:`stop`."""
+        self.run_id = self.store.start_run(self.queue)
         self._note_skipped()
         self._adopt()
         self.reporter.begin(self._total())
@@ -198,6 +202,9 @@ class Runner:
                 if now - last_tick >= TICK:
                     self._look_after_hosts(now)
                     last_tick = now
+                if now >= self._renew_at:
+                    self.store.renew_run(self.run_id)
+                    self._renew_at = now + LEASE / 3
                 if now - last_check >= self.check_interval:
                     await self._check()
                     last_check = time.monotonic()
@@ -205,6 +212,7 @@ class Runner:
             self.result.interrupted = self._stopping.is_set()
             self.result.still_running = len(self._inflight)
             await self._close()
+            self.store.end_run(self.run_id)
             self.reporter.end()
         return self.result
 
@@ -326,8 +334,12 @@ class Runner:
     def _adopt(self) -> None:
         """Count jobs of this queue left running by an earlier run against
         their hosts' slots and GPUs, and watch them like our own."""
+        alive: dict[int | None, bool] = {}
         for job in self.store.active_jobs(self.queue):
-            if job.host in self.hosts:
+            if job.run_id not in alive:
+                alive[job.run_id] = self.store.run_alive(job.run_id)
+            # a live run's jobs are its own: we only keep clear of their slots
+            if job.host in self.hosts and not alive[job.run_id]:
                 self._inflight[job.id] = _InFlight(job, 0.0)
                 self._state[job.host].take(job.gpu)
 
@@ -344,6 +356,7 @@ class Runner:
             s.usable and s.free > 0 for s in self._state.values()
         ):
             return False
+        self._count_others()
         candidates = self.store.peek(
             self.queue,
             self._waiting_statuses(),
@@ -365,7 +378,7 @@ class Runner:
             self._refuse(refuse)
         if not launch:
             return bool(refuse)
-        claimed = self.store.claim(launch, placed=self.mode == "fifo_multi")
+        claimed = self.store.claim(launch, placed=self.mode == "fifo_multi", run_id=self.run_id)
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
             if job.id not in won:  # another run took it
@@ -382,6 +395,16 @@ class Runner:
             self._next_total = time.monotonic() + 1.0
         return bool(claimed)
 
+    def _count_others(self) -> None:
+        """What other live runs hold on our hosts: of this queue for fifo
+        (its --max_parallel is the queue's), of any queue for fifo_multi (a
+        host's slots are the host's)."""
+        queue = self.queue if self.mode == "fifo" else None
+        slots, gpus = self.store.others_by_host(self.run_id, queue)
+        for name, state in self._state.items():
+            state.others = slots.get(name, 0)
+            state.gpus_others = gpus.get(name, set())
+
     def _choose(self, job: Job) -> tuple[str | None, str | None, str | None]:
         """``(host, gpu ids, None)`` to launch now, ``(host, None, reason)``
         to fail the job at once, ``(None, None, None)`` to leave it waiting."""
@@ -397,16 +420,23 @@ class Runner:
             if verdict_ is Fit.NOW and state.usable:
                 return job.host, gpu, None
             return None, None, None
-        verdict_, host, gpu = place(job, list(self._state.values()), self.policy, self.rng)
+        # a job pinned (--host) to one of this run's hosts goes there; the
+        # seed's fifo_multi ignores pins, which only surprises people
+        pin = self._state.get(job.host or "") if not job.placed else None
+        candidates = [pin] if pin is not None else list(self._state.values())
+        verdict_, host, gpu = place(job, candidates, self.policy, self.rng)
         if verdict_ is Fit.NEVER:
-            return None, None, why_never(job, list(self._state.values()))
+            return None, None, why_never(job, candidates)
         if verdict_ is Fit.NOW and host is not None:
             return host.name, gpu, None
         return None, None, None
 
     def _refuse(self, refuse: list[tuple[Job, str | None, str]]) -> None:
         """Jobs that cannot run on this run's hosts fail to start, saying why."""
-        claimed = {j.id: j for j in self.store.claim([(j, h, None) for j, h, _ in refuse])}
+        claimed = {
+            j.id: j
+            for j in self.store.claim([(j, h, None) for j, h, _ in refuse], run_id=self.run_id)
+        }
         for job, _, reason in refuse:
             if job.id in claimed:
                 mine = claimed[job.id]

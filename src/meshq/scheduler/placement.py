@@ -35,10 +35,17 @@ class HostState:
     gpus_used: set[str] = field(default_factory=set)
     #: reachable and enabled
     usable: bool = True
+    #: slots and GPU ids that other runs hold on this host right now
+    others: int = 0
+    gpus_others: set[str] = field(default_factory=set)
 
     @property
     def free(self) -> int:
-        return self.slots - self.used
+        return self.slots - self.used - self.others
+
+    @property
+    def gpus_busy(self) -> set[str]:
+        return self.gpus_used | self.gpus_others
 
     def take(self, gpu: str | None) -> None:
         self.used += 1
@@ -62,7 +69,8 @@ def fit(job: Job, host: HostState) -> tuple[Fit, str | None]:
     if job.gpus:
         if len(host.gpus) < job.gpus:
             return Fit.NEVER, None
-        free = [g for g in host.gpus if g not in host.gpus_used]
+        busy = host.gpus_busy
+        free = [g for g in host.gpus if g not in busy]
         if host.free < 1 or len(free) < job.gpus:
             return Fit.LATER, None
         return Fit.NOW, ",".join(free[: job.gpus])
@@ -70,7 +78,7 @@ def fit(job: Job, host: HostState) -> tuple[Fit, str | None]:
         ids = set(job.gpu.split(","))
         if not ids <= set(host.gpus):
             return Fit.NEVER, None
-        if host.free < 1 or ids & host.gpus_used:
+        if host.free < 1 or ids & host.gpus_busy:
             return Fit.LATER, None
         return Fit.NOW, job.gpu
     if host.free < 1:

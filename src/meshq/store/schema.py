@@ -80,6 +80,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE hosts ADD COLUMN check_host_key INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX jobs_by_host ON jobs (status, host);
     """,
+    # 3: runs hold a lease on the jobs they claim, so another run (or a
+    # refresh) can tell a job being launched right now from one whose run died
+    """
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        queue_id    INTEGER NOT NULL REFERENCES queues(id) ON DELETE CASCADE,
+        pid         INTEGER NOT NULL,
+        hostname    TEXT NOT NULL,
+        started     REAL NOT NULL,
+        heartbeat   REAL NOT NULL,
+        ended       REAL
+    );
+    ALTER TABLE jobs ADD COLUMN run_id INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from meshq.model import TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.hosts import HostInventory
+from meshq.store.runs import RunLeases
 
 _JOB_SELECT = (
     'SELECT jobs.*, jobs."index" AS "index", queues.name AS queue, queues.experiment '
@@ -60,7 +61,13 @@ class Change:
     attempt: int | None = None
 
 
-class Store(HostInventory):
+def _placed(job: Job, host: str | None, by_scheduler: bool) -> bool:
+    """Whether ``host`` is one the scheduler chose rather than the user:
+    a job keeps a pin the scheduler followed."""
+    return by_scheduler and (job.placed or job.host != host)
+
+
+class Store(HostInventory, RunLeases):
     """A meshq state store in one SQLite file. Safe to open from many
     processes at once; one instance belongs to one thread."""
 
@@ -312,6 +319,7 @@ class Store(HostInventory):
         placements: Sequence[tuple[Job, str | None, str | None]],
         *,
         placed: bool = False,
+        run_id: int | None = None,
         detail: str | None = None,
     ) -> list[Job]:
         """Atomically move each ``(job, host, gpu)`` from waiting to ``run``
@@ -334,8 +342,8 @@ class Store(HostInventory):
                 c.execute(
                     "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
                     "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
-                    "host = ?, gpu = ?, placed = ? WHERE id = ?",
-                    (host, gpu, int(placed), job.id),
+                    "host = ?, gpu = ?, placed = ?, run_id = ? WHERE id = ?",
+                    (host, gpu, int(_placed(job, host, placed)), run_id, job.id),
                 )
                 c.execute(
                     "INSERT INTO events (job_id, time, old, new, attempt, detail) "
@@ -346,6 +354,8 @@ class Store(HostInventory):
         won = set(claimed)
         return [
             job.evolve(
+                placed=_placed(job, host, placed),
+                run_id=run_id,
                 status=Status.RUN,
                 attempts=job.attempts + 1,
                 host=host,

@@ -1,0 +1,96 @@
+"""Runs and their leases: which process is running a queue right now."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from collections import Counter
+
+from meshq.model import Queue
+from meshq.store.connection import transaction
+
+#: a run that has not renewed its lease for this long is taken as dead (s)
+LEASE = 15.0
+
+
+class RunLeases:
+    """Run rows: started, renewed, ended, and asked whether still alive."""
+
+    conn: sqlite3.Connection
+
+    def start_run(self, queue: Queue) -> int:
+        """Record a run of ``queue`` by this process; its id."""
+        now = time.time()
+        with transaction(self.conn) as c:
+            cur = c.execute(
+                "INSERT INTO runs (queue_id, pid, hostname, started, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (queue.id, os.getpid(), socket.gethostname(), now, now),
+            )
+        return int(cur.lastrowid or 0)
+
+    def renew_run(self, run_id: int) -> None:
+        with transaction(self.conn) as c:
+            c.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), run_id))
+
+    def end_run(self, run_id: int) -> None:
+        with transaction(self.conn) as c:
+            c.execute("UPDATE runs SET ended = ? WHERE id = ?", (time.time(), run_id))
+
+    def run_alive(self, run_id: int | None) -> bool:
+        """Whether run ``run_id`` may still be launching and watching jobs:
+        not ended, lease renewed lately, and (on this machine) its process
+        still there."""
+        if run_id is None:
+            return False
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or row["ended"] is not None:
+            return False
+        if time.time() - row["heartbeat"] > LEASE:
+            return False
+        if row["hostname"] == socket.gethostname():
+            return _pid_alive(row["pid"])
+        return True
+
+    def others_by_host(
+        self, run_id: int, queue: Queue | None = None
+    ) -> tuple[Counter[str], dict[str, set[str]]]:
+        """Jobs that other live runs (of ``queue``, or of any queue) have
+        running, per host, and the GPU ids they hold."""
+        slots: Counter[str] = Counter()
+        gpus: dict[str, set[str]] = {}
+        alive: dict[int | None, bool] = {}
+        sql = (
+            "SELECT host, gpu, run_id FROM jobs WHERE status IN ('run', 'start') "
+            "AND host IS NOT NULL AND (run_id IS NULL OR run_id != ?)"
+        )
+        args: tuple[int, ...] = (run_id,)
+        if queue is not None:
+            sql += " AND queue_id = ?"
+            args = (run_id, queue.id)
+        for row in self.conn.execute(sql, args):
+            owner = row["run_id"]
+            if owner not in alive:
+                alive[owner] = self.run_alive(owner)
+            if not alive[owner]:
+                continue
+            slots[row["host"]] += 1
+            if row["gpu"]:
+                gpus.setdefault(row["host"], set()).update(row["gpu"].split(","))
+        return slots, gpus
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
