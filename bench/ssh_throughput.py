@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.sshd import SshCluster, start_cluster  # noqa: E402
+from tests.support.sshd import SshCluster, start_cluster
 
 
 def meshq(env: dict[str, str], *args: str) -> float:
