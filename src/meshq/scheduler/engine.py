@@ -360,7 +360,7 @@ class Runner:
         candidates = self.store.peek(
             self.queue,
             self._waiting_statuses(),
-            free * 4 + 16,
+            free * 2 + 8,
             pinned_only=self.mode == "fifo",
         )
         launch: list[tuple[Job, str, str | None]] = []
@@ -457,13 +457,16 @@ class Runner:
             agent = self._agents.get(host)
             if agent is None:
                 continue
-            ahead = self.store.peek(
-                self.queue, self._waiting_statuses(), MAKE_AHEAD, pinned_only=self.mode == "fifo"
+            ahead = self.store.peek_names(
+                self.queue,
+                self._waiting_statuses(),
+                MAKE_AHEAD,
+                host if self.mode == "fifo" else None,
             )
-            if self.mode == "fifo":
-                ahead = [j for j in ahead if j.host == host]
+            root = f"{self.queue.experiment}/{self.queue.name}"
+            wanted = [j.job_dir for j in jobs] + [f"{root}/{name}" for name in ahead]
             made = self._made[host]
-            dirs = list(dict.fromkeys(j.job_dir for j in [*jobs, *ahead] if j.job_dir not in made))
+            dirs = [d for d in dict.fromkeys(wanted) if d not in made]
             try:
                 await agent.make_dirs(dirs)
             except HostError:

@@ -314,6 +314,21 @@ class Store(HostInventory, RunLeases):
         rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (queue.id, *sts, limit))
         return [Job.from_row(r) for r in rows]
 
+    def peek_names(
+        self, queue: Queue, statuses: frozenset[Status], limit: int, host: str | None = None
+    ) -> list[str]:
+        """The names of the first ``limit`` jobs in ``statuses`` (pinned to
+        ``host``, when given), in queue order: cheaper than :meth:`peek`."""
+        sts = [s.value for s in statuses]
+        marks = ",".join("?" * len(sts))
+        sql = f"SELECT name FROM jobs WHERE queue_id = ? AND status IN ({marks})"
+        args: list[Any] = [queue.id, *sts]
+        if host is not None:
+            sql += " AND host = ?"
+            args.append(host)
+        rows = self.conn.execute(f"{sql} ORDER BY id LIMIT ?", (*args, limit))
+        return [r["name"] for r in rows]
+
     def claim(
         self,
         placements: Sequence[tuple[Job, str | None, str | None]],
