@@ -297,6 +297,27 @@ def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
     assert mq.jobs("q")[0].placed
 
 
+def test_one_host_runs_more_jobs_at_once_than_sshd_has_sessions(
+    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+) -> None:
+    # sshd's default MaxSessions is 10 channels per connection: meshq's one
+    # agent channel per host must not make that a limit on jobs
+    mq.add_hosts("mq1", max_jobs=14)
+    mq.create_queue("q", str(tmp_path / "exp"))
+    trace, gate = tmp_path / "trace", tmp_path / "gate"
+    mq.add("q", "job[1-14]", traced(trace, gate=gate))
+
+    async def scenario() -> Any:
+        runner = asyncio.create_task(mq.run_fifo_multi("q"))
+        await until(lambda: len(started_lines(trace)) >= 14, "14 jobs running at once")
+        gate.touch()
+        return await finish(runner, "the run")
+
+    result = run(scenario())
+    assert result.ok and result.finished == {Status.END: 14}
+    assert peak_per_host(read_trace(trace)) == {"mq1": 14}
+
+
 # --------------------------------------------------------------------------------------
 # 2. the placement policies
 # --------------------------------------------------------------------------------------
