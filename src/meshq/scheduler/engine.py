@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from meshq import faults
 from meshq.errors import HostError
 from meshq.hosts.agent import AgentLine, HostAgent
 from meshq.hosts.base import Transport
@@ -379,6 +380,7 @@ class Runner:
         if not launch:
             return bool(refuse)
         claimed = self.store.claim(launch, placed=self.mode == "fifo_multi", run_id=self.run_id)
+        faults.point("after-claim")
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
             if job.id not in won:  # another run took it
@@ -390,6 +392,7 @@ class Runner:
         for agent in list(self._agents.values()):
             with contextlib.suppress(HostError):
                 await agent.drain()
+        faults.point("after-launch")
         if time.monotonic() >= self._next_total:
             self.reporter.set_total(self._total())
             self._next_total = time.monotonic() + 1.0
