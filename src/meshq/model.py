@@ -36,6 +36,8 @@ class Status(enum.StrEnum):
     FAIL_START = "fail_start"
     #: the job started but its process vanished, or its host died
     CRASH = "crash"
+    #: never run: a job it depends on (``--after``) ended badly for good
+    SKIP = "skip"
 
     @classmethod
     def parse(cls, text: str) -> Status:
@@ -51,8 +53,20 @@ class Status(enum.StrEnum):
 WAITING = frozenset({Status.UNDEFINED, Status.READY})
 ACTIVE = frozenset({Status.RUN, Status.START})
 FINISHED = frozenset(
-    {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT, Status.FAIL_START, Status.CRASH}
+    {
+        Status.END,
+        Status.FAIL,
+        Status.KILL,
+        Status.TIMEOUT,
+        Status.FAIL_START,
+        Status.CRASH,
+        Status.SKIP,
+    }
 )
+#: finished, but not well: what retries rerun and what makes dependents skip
+FAILED = FINISHED - {Status.END}
+#: what retries rerun (a kill was asked for; a skip never ran)
+RETRIABLE = frozenset({Status.FAIL, Status.CRASH, Status.FAIL_START, Status.TIMEOUT})
 #: states a job can still leave only through a host (kill, refresh)
 RUNNING = ACTIVE
 
@@ -61,10 +75,11 @@ _ANY_REST = frozenset(WAITING | FINISHED)
 #: Every allowed status change, and nothing else. ``run → ready`` puts back a
 #: job whose launch was lost before it started; ``crash → end/fail/…`` lets a
 #: refresh correct a host that was only unreachable for a while; a finished
-#: or waiting job may go back to waiting (reset).
+#: or waiting job may go back to waiting (reset); a waiting job is skipped when
+#: a job it depends on failed for good.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.UNDEFINED: frozenset({Status.READY, Status.RUN}),
-    Status.READY: frozenset({Status.UNDEFINED, Status.RUN}),
+    Status.UNDEFINED: frozenset({Status.READY, Status.RUN, Status.SKIP}),
+    Status.READY: frozenset({Status.UNDEFINED, Status.RUN, Status.SKIP}),
     Status.RUN: frozenset(
         {
             Status.START,
@@ -84,6 +99,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.TIMEOUT: frozenset(WAITING),
     Status.FAIL_START: frozenset(WAITING),
     Status.CRASH: frozenset(WAITING | {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT}),
+    Status.SKIP: frozenset(WAITING),
 }
 
 
@@ -118,10 +134,17 @@ class Queue:
     name: str
     experiment: str
     created: float
+    #: launch nothing new (running jobs go on)
+    paused: bool = False
+    #: for jobs that set none themselves
+    default_timeout: float | None = None
+    default_retries: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["paused"] = bool(values["paused"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +166,10 @@ class JobSpec:
     status: Status | None = None
     #: how many GPUs the scheduler should give the job (``--gpus=N``)
     gpus: int | None = None
+    #: how many times to rerun a failed attempt
+    retries: int | None = None
+    #: names of jobs of the queue that must end well first (``--after``)
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +209,8 @@ class Job:
     placed: bool = False
     #: the run that claimed the job's current attempt
     run_id: int | None = None
+    #: how many times a failed attempt is rerun (None: the queue's default)
+    retries: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -297,6 +326,8 @@ class Event:
     new: Status
     attempt: int
     detail: str | None
+    host: str | None = None
+    exit_code: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -304,5 +335,7 @@ class Event:
             "old": self.old.value if self.old else None,
             "new": self.new.value,
             "attempt": self.attempt,
+            "host": self.host,
+            "exit_code": self.exit_code,
             "detail": self.detail,
         }

@@ -13,7 +13,7 @@ import re
 
 from meshq.errors import UsageError
 from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostStatus, JobSpec, Status
-from meshq.names import check_name
+from meshq.names import check_name, expand
 
 #: the longest command accepted: Linux refuses longer single arguments
 #: (MAX_ARG_STRLEN is 128 KiB) when the shell is started with it
@@ -96,6 +96,8 @@ def job_spec(
     timeout: float | str | None = None,
     status: str | None = None,
     gpus: int | str | None = None,
+    retries: int | str | None = None,
+    after: str | None = None,
 ) -> tuple[JobSpec, Status]:
     """Check a job's fields; the spec to store and its first state."""
     shell = shell or "bash"
@@ -122,6 +124,8 @@ def job_spec(
         directory = os.path.abspath(directory)
     seconds = _timeout(timeout)
     count = _count(gpus, "--gpus", minimum=1)
+    again = _count(retries, "--retries", minimum=0)
+    waits_for = tuple(e.name for e in expand(after, what="--after name")) if after else ()
     if count is not None and gpu is not None:
         raise UsageError("give --gpus=N (how many) or --gpu=IDS (which), not both")
     first = _first_status(status, host)
@@ -139,6 +143,8 @@ def job_spec(
         timeout=seconds,
         status=first,
         gpus=count,
+        retries=again,
+        after=waits_for,
     )
     return spec, first
 
@@ -164,6 +170,16 @@ def _first_status(status: str | None, host: str | None) -> Status:
     if first is Status.READY and not host:
         raise UsageError("a ready job needs a host: add --host=localhost (or another host)")
     return first
+
+
+def queue_defaults(
+    timeout: float | str | None, retries: int | str | None
+) -> dict[str, float | int | None]:
+    """Checked queue-wide defaults: a time limit and a number of retries."""
+    return {
+        "default_timeout": _timeout(timeout),
+        "default_retries": _count(retries, "--retries", 0),
+    }
 
 
 def _count(value: int | str | None, what: str, minimum: int) -> int | None:

@@ -94,6 +94,22 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE jobs ADD COLUMN run_id INTEGER;
     """,
+    # 4: retries, dependencies, pausing and queue-wide defaults; each history
+    # line keeps the host and exit code of the attempt it closes
+    """
+    ALTER TABLE jobs ADD COLUMN retries INTEGER;
+    CREATE TABLE deps (
+        job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        dep_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        PRIMARY KEY (job_id, dep_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX deps_by_dep ON deps (dep_id);
+    ALTER TABLE queues ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queues ADD COLUMN default_timeout REAL;
+    ALTER TABLE queues ADD COLUMN default_retries INTEGER;
+    ALTER TABLE events ADD COLUMN host TEXT;
+    ALTER TABLE events ADD COLUMN exit_code INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

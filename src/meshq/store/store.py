@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshq.errors import AlreadyExists, NotFound, TransitionError
-from meshq.model import TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.errors import AlreadyExists, NotFound, TransitionError, UsageError
+from meshq.model import FAILED, TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.hosts import HostInventory
@@ -28,6 +28,11 @@ _JOB_SELECT = (
     "FROM jobs JOIN queues ON queues.id = jobs.queue_id"
 )
 #: fields a status change may set besides the status itself
+#: a job whose --after jobs all ended well (or that has none)
+_DEPS_MET = (
+    " AND NOT EXISTS (SELECT 1 FROM deps d JOIN jobs p ON p.id = d.dep_id "
+    "WHERE d.job_id = jobs.id AND p.status != 'end')"
+)
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
 _CHANGE_FIELDS = frozenset(
     {
@@ -80,21 +85,39 @@ class Store(HostInventory, RunLeases):
 
     # -- queues ---------------------------------------------------------------
 
-    def create_queue(self, name: str, experiment: str) -> Queue:
+    def create_queue(
+        self,
+        name: str,
+        experiment: str,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> Queue:
         """Create queue ``name``; :class:`AlreadyExists` if it exists."""
         now = time.time()
         try:
             with transaction(self.conn) as c:
-                cur = c.execute(
-                    "INSERT INTO queues (name, experiment, created) VALUES (?, ?, ?)",
-                    (name, experiment, now),
+                c.execute(
+                    "INSERT INTO queues (name, experiment, created, default_timeout, "
+                    "default_retries) VALUES (?, ?, ?, ?, ?)",
+                    (name, experiment, now, timeout, retries),
                 )
         except sqlite3.IntegrityError:
             raise AlreadyExists(
                 f"queue {name!r} exists already: use it, or delete it with "
                 f"'meshq queue delete {name}'"
             ) from None
-        return Queue(id=int(cur.lastrowid or 0), name=name, experiment=experiment, created=now)
+        return self.queue(name)
+
+    def set_queue(self, queue: Queue, **values: object) -> Queue:
+        """Change a queue's ``paused``, ``default_timeout`` or ``default_retries``."""
+        allowed = {"paused", "default_timeout", "default_retries"}
+        if not values or set(values) - allowed:
+            raise ValueError(f"a queue setting is one of {sorted(allowed)}")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with transaction(self.conn) as c:
+            c.execute(f"UPDATE queues SET {sets} WHERE id = ?", (*values.values(), queue.id))
+        return self.queue(queue.name)
 
     def queue(self, name: str) -> Queue:
         """The queue called ``name``; :class:`NotFound` if there is none."""
@@ -155,16 +178,18 @@ class Store(HostInventory, RunLeases):
                 status.value,
                 now,
                 spec.gpus,
+                spec.retries,
             )
             for e in names
         ]
         with transaction(self.conn) as c:
+            dep_ids = self._dependencies(queue, spec.after, {e.name for e in names})
             first = c.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0]
             try:
                 c.executemany(
                     'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
-                    "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
+                    "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except sqlite3.IntegrityError:
@@ -178,7 +203,62 @@ class Store(HostInventory, RunLeases):
                 "SELECT id, ?, NULL, status, 0, 'added' FROM jobs WHERE id >= ?",
                 (now, first),
             )
+            for dep in dep_ids:
+                c.execute(
+                    "INSERT INTO deps (job_id, dep_id) SELECT id, ? FROM jobs WHERE id >= ?",
+                    (dep, first),
+                )
         return len(rows)
+
+    def _dependencies(self, queue: Queue, after: Sequence[str], adding: set[str]) -> list[int]:
+        """The ids of the jobs named in ``after``. Jobs must exist already:
+        so no chain of --after can ever come back to where it began."""
+        if not after:
+            return []
+        own = sorted(set(after) & adding)
+        if own:
+            raise UsageError(
+                f"a job cannot wait for itself: {own[0]!r} is both added and named in --after"
+            )
+        found = {
+            r["name"]: r["id"]
+            for r in self.conn.execute(
+                f"SELECT id, name FROM jobs WHERE queue_id = ? AND name IN "
+                f"({','.join('?' * len(after))})",
+                (queue.id, *after),
+            )
+        }
+        missing = [n for n in after if n not in found]
+        if missing:
+            raise NotFound(
+                f"--after names {missing[0]!r}, which queue {queue.name!r} does not have: "
+                "add the jobs a job waits for before it"
+            )
+        return [found[n] for n in after]
+
+    def dependencies(self, job: Job) -> list[tuple[str, Status]]:
+        """The jobs ``job`` waits for, with their states."""
+        return [
+            (r["name"], Status(r["status"]))
+            for r in self.conn.execute(
+                "SELECT p.name, p.status FROM deps d JOIN jobs p ON p.id = d.dep_id "
+                "WHERE d.job_id = ? ORDER BY p.id",
+                (job.id,),
+            )
+        ]
+
+    def doomed(self, queue: Queue) -> list[tuple[int, str, Status]]:
+        """Waiting jobs that depend on a job that finished badly: ``(job id,
+        the dependency's name, its state)``, one row per such job."""
+        failed = [s.value for s in FAILED]
+        rows = self.conn.execute(
+            "SELECT j.id AS id, min(p.name) AS dep, p.status AS status FROM jobs p "
+            "JOIN deps d ON d.dep_id = p.id JOIN jobs j ON j.id = d.job_id "
+            f"WHERE p.queue_id = ? AND p.status IN ({','.join('?' * len(failed))}) "
+            "AND j.status IN ('ready', 'undefined') GROUP BY j.id",
+            (queue.id, *failed),
+        )
+        return [(r["id"], r["dep"], Status(r["status"])) for r in rows]
 
     def _taken(self, queue: Queue, names: list[str]) -> str:
         wanted = set(names)
@@ -273,6 +353,8 @@ class Store(HostInventory, RunLeases):
         """The job's status history, oldest first."""
         return [
             Event(
+                host=r["host"],
+                exit_code=r["exit_code"],
                 time=r["time"],
                 old=Status(r["old"]) if r["old"] else None,
                 new=Status(r["new"]),
@@ -311,6 +393,7 @@ class Store(HostInventory, RunLeases):
         sql = f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.status IN ({marks})"
         if pinned_only:
             sql += " AND jobs.host IS NOT NULL"
+        sql += _DEPS_MET
         rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (queue.id, *sts, limit))
         return [Job.from_row(r) for r in rows]
 
@@ -321,7 +404,7 @@ class Store(HostInventory, RunLeases):
         ``host``, when given), in queue order: cheaper than :meth:`peek`."""
         sts = [s.value for s in statuses]
         marks = ",".join("?" * len(sts))
-        sql = f"SELECT name FROM jobs WHERE queue_id = ? AND status IN ({marks})"
+        sql = f"SELECT name FROM jobs WHERE queue_id = ? AND status IN ({marks}){_DEPS_MET}"
         args: list[Any] = [queue.id, *sts]
         if host is not None:
             sql += " AND host = ?"
@@ -361,8 +444,8 @@ class Store(HostInventory, RunLeases):
                     (host, gpu, int(_placed(job, host, placed)), run_id, job.id),
                 )
                 c.execute(
-                    "INSERT INTO events (job_id, time, old, new, attempt, detail) "
-                    "SELECT id, ?, ?, 'run', attempts, ? FROM jobs WHERE id = ?",
+                    "INSERT INTO events (job_id, time, old, new, attempt, detail, host) "
+                    "SELECT id, ?, ?, 'run', attempts, ?, host FROM jobs WHERE id = ?",
                     (now, row["status"], detail or f"on {host}", job.id),
                 )
                 claimed.append(job.id)
@@ -424,9 +507,9 @@ class Store(HostInventory, RunLeases):
                     (ch.new.value, *ch.fields.values(), ch.job_id, row["status"]),
                 )
                 c.execute(
-                    "INSERT INTO events (job_id, time, old, new, attempt, detail) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (ch.job_id, now, row["status"], ch.new.value, row["attempts"], ch.detail),
+                    "INSERT INTO events (job_id, time, old, new, attempt, detail, host, exit_code) "
+                    "SELECT id, ?, ?, ?, ?, ?, host, exit_code FROM jobs WHERE id = ?",
+                    (now, row["status"], ch.new.value, row["attempts"], ch.detail, ch.job_id),
                 )
                 applied.append(True)
         return applied
