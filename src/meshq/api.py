@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshq import hostops, names, validate
+from meshq import hostops, jobfile, names, validate
 from meshq.errors import HostError, NotFound, UsageError
 from meshq.hostops import Moved
 from meshq.hosts.agent import HostAgent
@@ -146,11 +146,48 @@ class Meshq:
 
     # -- queues ---------------------------------------------------------------
 
-    def create_queue(self, name: str, experiment: str = DEFAULT_EXPERIMENT) -> Queue:
+    def create_queue(
+        self,
+        name: str,
+        experiment: str = DEFAULT_EXPERIMENT,
+        *,
+        timeout: float | str | None = None,
+        retries: int | str | None = None,
+    ) -> Queue:
         """Create an empty queue whose jobs live under ``experiment``
-        (stored as an absolute path)."""
+        (stored as an absolute path); ``timeout`` and ``retries`` are the
+        defaults for its jobs."""
         names.check_name(name, "queue name")
-        return self.store.create_queue(name, validate.experiment_path(experiment))
+        defaults = validate.queue_defaults(timeout, retries)
+        return self.store.create_queue(
+            name,
+            validate.experiment_path(experiment),
+            timeout=defaults["default_timeout"],
+            retries=defaults["default_retries"],  # type: ignore[arg-type]
+        )
+
+    def set_defaults(
+        self, queue: str, *, timeout: float | str | None = None, retries: int | str | None = None
+    ) -> Queue:
+        """Set the queue's default time limit and retries (those given)."""
+        q = self.store.queue(queue)
+        defaults = validate.queue_defaults(timeout, retries)
+        given = {
+            k: v
+            for (k, v), raw in zip(defaults.items(), (timeout, retries), strict=True)
+            if raw is not None
+        }
+        if not given:
+            raise UsageError("nothing to set: give --timeout and/or --retries")
+        return self.store.set_queue(q, **given)
+
+    def pause(self, queue: str) -> Queue:
+        """Launch no new job of the queue (running ones go on); see :meth:`resume`."""
+        return self.store.set_queue(self.store.queue(queue), paused=1)
+
+    def resume(self, queue: str) -> Queue:
+        """Let a paused queue's jobs be launched again."""
+        return self.store.set_queue(self.store.queue(queue), paused=0)
 
     def queue(self, name: str) -> Queue:
         return self.store.queue(name)
@@ -170,6 +207,28 @@ class Meshq:
         expanded = names.expand(name)
         self.store.add_jobs(q, expanded, spec, first)
         return [e.name for e in expanded]
+
+    def add_file(self, queue: str, path: str) -> list[str]:
+        """Add the jobs of a YAML job file (see :mod:`meshq.jobfile`), all in
+        one transaction; returns their names."""
+        q = self.store.queue(queue)
+        batches = []
+        added: list[str] = []
+        for entry in jobfile.load(path):
+            name, command = entry.pop("name"), entry.pop("command")
+            try:
+                spec, first = validate.job_spec(command_text=command, **entry)
+                expanded = names.expand(name)
+            except UsageError as err:
+                raise UsageError(f"{path}: job {name!r}: {err}") from None
+            batches.append((expanded, spec, first))
+            added += [e.name for e in expanded]
+        self.store.add_batches(q, batches)
+        return added
+
+    def dependencies(self, queue: str, name: str) -> list[tuple[str, Status]]:
+        """The jobs that job ``name`` waits for (``--after``), with their states."""
+        return self.store.dependencies(self.job(queue, name))
 
     def jobs(
         self, queue: str, *, status: Iterable[Status | str] | None = None, name: str | None = None

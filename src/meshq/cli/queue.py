@@ -84,21 +84,59 @@ def queues(ctx: click.Context, fmt: str) -> None:
     metavar="DIR",
     help="The folder under which each job gets its own directory, on every host.",
 )
+@click.option("--timeout", metavar="SECONDS", help="Time limit for jobs that set none.")
+@click.option("--retries", metavar="N", help="Reruns of a failed job, for jobs that set none.")
 @click.pass_context
-def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
+def create(
+    ctx: click.Context, queue_name: str, experiment: str, timeout: str | None, retries: str | None
+) -> None:
     """Create an empty queue."""
-    q = _mq(ctx).create_queue(queue_name, experiment)
+    q = _mq(ctx).create_queue(queue_name, experiment, timeout=timeout, retries=retries)
     click.echo(f"created queue {q.name} (experiment {q.experiment})")
+
+
+@queue.command(name="set")
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--timeout", metavar="SECONDS", help="Time limit for jobs that set none.")
+@click.option("--retries", metavar="N", help="Reruns of a failed job, for jobs that set none.")
+@click.pass_context
+def set_(ctx: click.Context, queue_name: str, timeout: str | None, retries: str | None) -> None:
+    """Change a queue's defaults for its jobs."""
+    q = _mq(ctx).set_defaults(queue_name, timeout=timeout, retries=retries)
+    click.echo(f"{q.name}: timeout {q.default_timeout or 'none'}, retries {q.default_retries or 0}")
 
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", required=True, help="Job name or pattern: job[1-10], job[01-04], a,b,c.")
+@click.pass_context
+def pause(ctx: click.Context, queue_name: str) -> None:
+    """Start no new job of the queue; running jobs go on (a run waits for them)."""
+    _mq(ctx).pause(queue_name)
+    click.echo(f"paused {queue_name}: no new jobs start ('meshq queue resume {queue_name}')")
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.pass_context
+def resume(ctx: click.Context, queue_name: str) -> None:
+    """Let a paused queue's jobs start again (a run going on picks them up)."""
+    _mq(ctx).resume(queue_name)
+    click.echo(f"resumed {queue_name}")
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@click.option("--name", help="Job name or pattern: job[1-10], job[01-04], a,b,c.")
 @click.option(
     "--command",
     "command_text",
-    required=True,
     help="The shell command each job runs (the seed's \"'sleep 10'\" works too).",
+)
+@click.option(
+    "--file",
+    "job_file",
+    metavar="YAML",
+    help="Add the jobs of a job file instead (a list of entries with these fields).",
 )
 @click.option("--input", "input_", metavar="PATH", help="Input location, exported as MESHQ_INPUT.")
 @click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
@@ -112,13 +150,21 @@ def create(ctx: click.Context, queue_name: str, experiment: str) -> None:
 @click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
 @click.option("--directory", metavar="DIR", help="Working directory [the job's own directory].")
 @click.option("--timeout", metavar="SECONDS", help="Kill the job after this long (state timeout).")
+@click.option("--retries", metavar="N", help="Rerun a failed, crashed or timed-out job N times.")
+@click.option(
+    "--after",
+    metavar="NAMES",
+    help="Run only after these jobs ended with exit code 0 (names or patterns); "
+    "if one fails for good, this job is skipped.",
+)
 @experiment_check
 @click.pass_context
 def add(
     ctx: click.Context,
     queue_name: str,
-    name: str,
-    command_text: str,
+    name: str | None,
+    command_text: str | None,
+    job_file: str | None,
     input_: str | None,
     output: str | None,
     status: str | None,
@@ -131,6 +177,8 @@ def add(
     pyenv: str | None,
     directory: str | None,
     timeout: str | None,
+    retries: str | None,
+    after: str | None,
     experiment: str | None,
 ) -> None:
     """Add jobs to a queue; NAME patterns add many at once.
@@ -144,6 +192,13 @@ def add(
     """
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
+    if job_file is not None:
+        if name is not None or command_text is not None:
+            raise UsageError("give --file, or --name with --command, not both")
+        _report_added(queue_name, mq.add_file(queue_name, job_file))
+        return
+    if name is None or command_text is None:
+        raise UsageError("give --name and --command (or --file=jobs.yaml)")
     added = mq.add(
         queue_name,
         name,
@@ -160,7 +215,13 @@ def add(
         pyenv=pyenv,
         directory=directory,
         timeout=timeout,
+        retries=retries,
+        after=after,
     )
+    _report_added(queue_name, added)
+
+
+def _report_added(queue_name: str, added: list[str]) -> None:
     from meshq.names import collapse
 
     shown = collapse(added) if len(added) > 1 else added[0]
@@ -221,7 +282,8 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     mq = _mq(ctx)
     job = mq.job(queue_name, job_name)
     history = [e.to_dict() for e in mq.history(queue_name, job_name)]
-    record = {**job.to_dict(), "history": history}
+    deps = [f"{n} ({st.value})" for n, st in mq.dependencies(queue_name, job_name)]
+    record = {**job.to_dict(), "after": ", ".join(deps) or None, "history": history}
     if fmt != "table":
         emit([record], fmt, [])
         return
@@ -230,7 +292,13 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
         if key != "history":
             click.echo(f"{key:<{width}}  {'' if value is None else value}")
     click.echo("")
-    table(history, ["time", "old", "new", "attempt", "detail"], title="history")
+    table(
+        history,
+        ["time", "old", "new", "attempt", "host", "exit_code", "detail"],
+        title="history",
+        headers={"exit_code": "exit"},
+        wide=("detail",),
+    )
 
 
 @queue.group()
@@ -312,6 +380,11 @@ def fifo_multi(
 def _summarize(queue_name: str, result: Any) -> int:
     parts = [f"{n} {s.value}" for s, n in sorted(result.finished.items())]
     click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job ran"), err=True)
+    if result.retried:
+        click.echo(f"{result.retried} failed attempt(s) were run again (--retries)", err=True)
+    if result.paused:
+        click.echo(f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run "
+                   "it again", err=True)
     if result.interrupted:
         click.echo(
             f"stopped with {result.still_running} job(s) still running: "

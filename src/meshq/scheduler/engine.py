@@ -30,7 +30,17 @@ from meshq import faults
 from meshq.errors import HostError
 from meshq.hosts.agent import AgentLine, HostAgent
 from meshq.hosts.base import Transport
-from meshq.model import ACTIVE, FINISHED, WAITING, HostStatus, Job, Queue, Status
+from meshq.model import (
+    ACTIVE,
+    FAILED,
+    FINISHED,
+    RETRIABLE,
+    WAITING,
+    HostStatus,
+    Job,
+    Queue,
+    Status,
+)
 from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
@@ -104,6 +114,10 @@ class RunResult:
     #: stopped early (Ctrl-C / :meth:`Runner.stop`); the jobs in flight run on
     interrupted: bool = False
     still_running: int = 0
+    #: failed attempts put back in the queue by --retries
+    retried: int = 0
+    #: the queue was paused when the run ended
+    paused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -158,6 +172,10 @@ class Runner:
         self._lost: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[int, _InFlight] = {}
+        #: per job, the hosts where it failed in this run (retries go elsewhere)
+        self._avoid: dict[int, set[str]] = {}
+        #: something failed: waiting jobs that depend on it may have to be skipped
+        self._skip_check = True
         self._events: asyncio.Queue[tuple[str, AgentLine] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._done = 0
@@ -350,6 +368,9 @@ class Runner:
         return self._done + len(self._inflight) + waiting
 
     async def _fill(self) -> bool:
+        self._skip_doomed()
+        if self._paused():
+            return False
         free = self.cap - len(self._inflight)
         if free <= 0:
             return False
@@ -398,6 +419,18 @@ class Runner:
             self._next_total = time.monotonic() + 1.0
         return bool(claimed)
 
+    def _paused(self) -> bool:
+        """Whether the queue is paused now (``meshq queue pause``)."""
+        self.queue = self.store.queue(self.queue.name)
+        if self.queue.paused and not self.result.paused:
+            self.reporter.message(
+                f"queue {self.queue.name} is paused: no new jobs start; running jobs go on"
+            )
+        if not self.queue.paused and self.result.paused:
+            self.reporter.message(f"queue {self.queue.name} resumed")
+        self.result.paused = self.queue.paused
+        return self.queue.paused
+
     def _count_others(self) -> None:
         """What other live runs hold on our hosts: of this queue for fifo
         (its --max_parallel is the queue's), of any queue for fifo_multi (a
@@ -427,6 +460,12 @@ class Runner:
         # seed's fifo_multi ignores pins, which only surprises people
         pin = self._state.get(job.host or "") if not job.placed else None
         candidates = [pin] if pin is not None else list(self._state.values())
+        avoid = self._avoid.get(job.id, set())
+        elsewhere = [h for h in candidates if h.name not in avoid]
+        if avoid and elsewhere:
+            verdict_, host, gpu = place(job, elsewhere, self.policy, self.rng)
+            if verdict_ is Fit.NOW and host is not None:
+                return host.name, gpu, None
         verdict_, host, gpu = place(job, candidates, self.policy, self.rng)
         if verdict_ is Fit.NEVER:
             return None, None, why_never(job, candidates)
@@ -477,16 +516,19 @@ class Runner:
             made.update(dirs)
 
     def _launch(self, job: Job, now: float) -> None:
-        assert job.host is not None
+        host = job.host
+        assert host is not None
+        if job.timeout is None and self.queue.default_timeout:
+            job = job.evolve(timeout=self.queue.default_timeout)
         self._inflight[job.id] = _InFlight(job, now)
-        agent = self._agents.get(job.host)
+        agent = self._agents.get(host)
         try:
             if agent is None:
-                raise HostError(job.host, "not connected")
+                raise HostError(host, "not connected")
             agent.launch(job)
         except HostError as err:
             self._events.put_nowait(
-                (job.host, AgentLine("F", (str(job.id), str(job.attempts), str(err))))
+                (host, AgentLine("F", (str(job.id), str(job.attempts), str(err))))
             )
         else:
             self.reporter.started(job)
@@ -567,14 +609,62 @@ class Runner:
                 self._state[flight.job.host].give_back(flight.job.gpu)
             if change.new in WAITING:
                 continue  # back in the queue: its slot is free, it is not done
-            self._done += 1
-            self.result.finished[change.new] += 1
-            self.reporter.finished(
-                flight.job,
-                change.new,
-                change.fields.get("exit_code"),
-                change.fields.get("error"),
+            if change.new in RETRIABLE and ok and self._retry(flight.job, change):
+                continue
+            self._finished(
+                flight.job, change.new, change.fields.get("exit_code"), change.fields.get("error")
             )
+            if change.new in FAILED:
+                self._skip_check = True
+
+    def _finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
+        self._done += 1
+        self.result.finished[status] += 1
+        self.reporter.finished(job, status, exit_code, error)
+
+    def _retry(self, job: Job, failed: Change) -> bool:
+        """Put a failed attempt back in the queue if it has retries left
+        (``--retries``, else the queue's default), preferring another host
+        next time, as GNU Parallel does."""
+        allowed = job.retries if job.retries is not None else (self.queue.default_retries or 0)
+        if job.attempts > allowed:
+            return False
+        fields: dict[str, Any] = {"gpu": None} if job.gpus else {}
+        if job.placed:
+            back = Status.UNDEFINED
+            fields.update(host=None, placed=0, gpu=None if job.gpus else job.gpu)
+        else:
+            back = Status.READY
+        why = failed.fields.get("error") or f"exit {failed.fields.get('exit_code')}"
+        detail = f"retry {job.attempts} of {allowed}: {failed.new.value} on {job.host} ({why})"
+        if self.store.apply([Change(job.id, back, fields, detail, job.attempts)]) != [True]:
+            return False
+        if job.host:
+            self._avoid.setdefault(job.id, set()).add(job.host)
+        self.result.retried += 1
+        self.reporter.message(f"{job.name}: {detail}")
+        return True
+
+    def _skip_doomed(self) -> None:
+        """Skip waiting jobs that depend on a job that ended badly for good;
+        repeated, since a skip dooms the jobs that wait for it in turn."""
+        while self._skip_check:
+            self._skip_check = False
+            doomed = self.store.doomed(self.queue)
+            changes = [
+                Change(
+                    job_id,
+                    Status.SKIP,
+                    {"error": f"it waits for {dep}, which ended {status.value}"},
+                    f"{dep} ended {status.value}",
+                )
+                for job_id, dep, status in doomed
+            ]
+            for change, ok in zip(changes, self.store.apply(changes), strict=True):
+                if ok:
+                    job = self.store.job_by_id(change.job_id)
+                    self._finished(job, Status.SKIP, None, change.fields["error"])
+                    self._skip_check = True
 
     # -- checking on jobs -----------------------------------------------------
 

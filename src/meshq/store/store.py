@@ -158,7 +158,29 @@ class Store(HostInventory, RunLeases):
 
         Raises :class:`AlreadyExists` (and adds nothing) when a name is taken.
         """
+        return self.add_batches(queue, [(names, spec, status)])
+
+    def add_batches(
+        self, queue: Queue, batches: Sequence[tuple[Sequence[Expanded], JobSpec, Status]]
+    ) -> int:
+        """Add several batches of jobs (a job file) in one transaction; a
+        batch may wait for (``after``) jobs of the batches before it."""
         now = time.time()
+        total = 0
+        with transaction(self.conn) as c:
+            for names, spec, status in batches:
+                total += self._insert(c, queue, names, spec, status, now)
+        return total
+
+    def _insert(
+        self,
+        c: sqlite3.Connection,
+        queue: Queue,
+        names: Sequence[Expanded],
+        spec: JobSpec,
+        status: Status,
+        now: float,
+    ) -> int:
         rows = [
             (
                 queue.id,
@@ -182,33 +204,44 @@ class Store(HostInventory, RunLeases):
             )
             for e in names
         ]
-        with transaction(self.conn) as c:
-            dep_ids = self._dependencies(queue, spec.after, {e.name for e in names})
-            first = c.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0]
-            try:
-                c.executemany(
-                    'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
-                    "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
-                    "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except sqlite3.IntegrityError:
-                taken = self._taken(queue, [e.name for e in names])
-                raise AlreadyExists(
-                    f"queue {queue.name!r} has a job named {taken!r} already: choose other "
-                    "names, or delete it first"
-                ) from None
-            c.execute(
-                "INSERT INTO events (job_id, time, old, new, attempt, detail) "
-                "SELECT id, ?, NULL, status, 0, 'added' FROM jobs WHERE id >= ?",
-                (now, first),
+        dep_ids = self._dependencies(queue, spec.after, {e.name for e in names})
+        first = c.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0]
+        try:
+            c.executemany(
+                'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
+                "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
+                "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
-            for dep in dep_ids:
-                c.execute(
-                    "INSERT INTO deps (job_id, dep_id) SELECT id, ? FROM jobs WHERE id >= ?",
-                    (dep, first),
-                )
+        except sqlite3.IntegrityError:
+            taken = self._taken(queue, [e.name for e in names])
+            raise AlreadyExists(
+                f"queue {queue.name!r} has a job named {taken!r} already: choose other "
+                "names, or delete it first"
+            ) from None
+        c.execute(
+            "INSERT INTO events (job_id, time, old, new, attempt, detail) "
+            "SELECT id, ?, NULL, status, 0, 'added' FROM jobs WHERE id >= ?",
+            (now, first),
+        )
+        for dep in dep_ids:
+            c.execute(
+                "INSERT INTO deps (job_id, dep_id) SELECT id, ? FROM jobs WHERE id >= ?",
+                (dep, first),
+            )
         return len(rows)
+
+    def _taken(self, queue: Queue, names: list[str]) -> str:
+        wanted = set(names)
+        seen: set[str] = set()
+        for row in self.conn.execute("SELECT name FROM jobs WHERE queue_id = ?", (queue.id,)):
+            if row["name"] in wanted:
+                return str(row["name"])
+        for n in names:
+            if n in seen:
+                return n
+            seen.add(n)
+        return names[0]
 
     def _dependencies(self, queue: Queue, after: Sequence[str], adding: set[str]) -> list[int]:
         """The ids of the jobs named in ``after``. Jobs must exist already:
@@ -259,18 +292,6 @@ class Store(HostInventory, RunLeases):
             (queue.id, *failed),
         )
         return [(r["id"], r["dep"], Status(r["status"])) for r in rows]
-
-    def _taken(self, queue: Queue, names: list[str]) -> str:
-        wanted = set(names)
-        seen: set[str] = set()
-        for row in self.conn.execute("SELECT name FROM jobs WHERE queue_id = ?", (queue.id,)):
-            if row["name"] in wanted:
-                return str(row["name"])
-        for n in names:
-            if n in seen:
-                return n
-            seen.add(n)
-        return names[0]
 
     def jobs(
         self,
