@@ -142,8 +142,49 @@ def _expand_item(item: str, pattern: str) -> Iterator[Expanded]:
         yield Expanded(name, ",".join(combo))
 
 
+_DIGITS = "0123456789"
+
+
 def collapse(names: list[str]) -> str:
-    """The shortest pattern that names exactly ``names`` (``job[1-5,9]``)."""
-    if not names:
-        return ""
-    return str(hostlist.collect_hostlist(names))
+    """A short pattern that names exactly ``names`` (``job[1-5,9]``), each
+    prefix in the order it first appears.
+
+    Written here rather than taken from ``hostlist.collect_hostlist``: that
+    one takes 0.4 s for 100,000 names, and ``queue status`` shows every
+    state's names at once. This is one linear pass; ``expand`` reads its
+    output back to the same names.
+    """
+    numbered: dict[str, list[str]] = {}
+    out: list[str] = []
+    for name in names:
+        prefix = name.rstrip(_DIGITS)
+        if len(prefix) == len(name):
+            out.append(name)
+            continue
+        digits = name[len(prefix) :]
+        if prefix not in numbered:
+            numbered[prefix] = []
+            out.append("\0" + prefix)  # a place holder, filled in below
+        numbered[prefix].append(digits)
+    return ",".join(
+        _bracket(item[1:], numbered[item[1:]]) if item.startswith("\0") else item for item in out
+    )
+
+
+def _bracket(prefix: str, numbers: list[str]) -> str:
+    if len(numbers) == 1:
+        return prefix + numbers[0]
+    # a zero-padded number keeps its width; the others need none
+    keyed = sorted({(len(d) if d[0] == "0" and len(d) > 1 else 0, int(d)) for d in numbers})
+    parts: list[str] = []
+    start = prev = keyed[0]
+    for key in [*keyed[1:], None]:
+        if key is not None and key[0] == prev[0] and key[1] == prev[1] + 1:
+            prev = key
+            continue
+        width = start[0]
+        low, high = str(start[1]).zfill(width), str(prev[1]).zfill(width)
+        parts.append(low if start == prev else f"{low}-{high}")
+        if key is not None:
+            start = prev = key
+    return f"{prefix}[{','.join(parts)}]"

@@ -4,6 +4,8 @@ and the names meshq refuses."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshq.errors import UsageError
 from meshq.names import check_name, collapse, expand
@@ -83,3 +85,10 @@ def test_collapse_is_the_inverse_of_expand() -> None:
     assert collapse(names) == "job[1-3,7]"
     assert [e.name for e in expand(collapse(names))] == names
     assert collapse([]) == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.from_regex(r"[a-c]{0,2}[0-9]{1,3}|[a-c]{1,3}", fullmatch=True),
+                min_size=1, max_size=30, unique=True))
+def test_collapse_round_trips_through_expand(names: list[str]) -> None:
+    assert {e.name for e in expand(collapse(names))} == set(names)

@@ -383,8 +383,10 @@ def _summarize(queue_name: str, result: Any) -> int:
     if result.retried:
         click.echo(f"{result.retried} failed attempt(s) were run again (--retries)", err=True)
     if result.paused:
-        click.echo(f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run "
-                   "it again", err=True)
+        click.echo(
+            f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run it again",
+            err=True,
+        )
     if result.interrupted:
         click.echo(
             f"stopped with {result.still_running} job(s) still running: "
