@@ -214,6 +214,7 @@ class Meshq:
         q = self.store.queue(queue)
         batches = []
         added: list[str] = []
+        seen: set[str] = set()
         for entry in jobfile.load(path):
             name, command = entry.pop("name"), entry.pop("command")
             try:
@@ -221,9 +222,16 @@ class Meshq:
                 expanded = names.expand(name)
             except UsageError as err:
                 raise UsageError(f"{path}: job {name!r}: {err}") from None
+            twice = next((e.name for e in expanded if e.name in seen), None)
+            if twice is not None:
+                raise UsageError(f"{path} names the job {twice!r} twice: give each job once")
+            seen.update(e.name for e in expanded)
             batches.append((expanded, spec, first))
             added += [e.name for e in expanded]
-        self.store.add_batches(q, batches)
+        try:
+            self.store.add_batches(q, batches)
+        except UsageError as err:
+            raise type(err)(f"{path}: {err}") from None
         return added
 
     def dependencies(self, queue: str, name: str) -> list[tuple[str, Status]]:

@@ -24,6 +24,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 
 DEFAULT_MAX_NAMES = 1_000_000
+#: a range bound longer than this is a typo or an attack, never a job count
+_MAX_DIGITS = 18
 
 
 def max_names() -> int:
@@ -88,6 +90,11 @@ def _count(rangelist: str) -> int:
     total = 0
     for part in rangelist.split(","):
         low, sep, high = part.partition("-")
+        if max(len(low), len(high)) > _MAX_DIGITS:
+            raise UsageError(
+                f"a range bound in [{rangelist[:20]}…] has over {_MAX_DIGITS} digits: "
+                "no queue needs that many names"
+            )
         if sep and low.strip().isdigit() and high.strip().isdigit():
             total += max(int(high) - int(low) + 1, 1)
         else:

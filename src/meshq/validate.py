@@ -108,10 +108,10 @@ def job_spec(
     if user is not None:
         user_name(user)
     if gpu is not None:
-        gpu = gpu.replace(" ", "")
+        given, gpu = gpu, gpu.replace(" ", "")
         if not _GPU.fullmatch(gpu):
             raise UsageError(
-                f"invalid --gpu {gpu!r}: give GPU ids separated by commas, such as 0 or 0,1"
+                f"invalid --gpu {given!r}: give GPU ids separated by commas, such as 0 or 0,1"
             )
     for what, name in (("output file", output), ("log file", log)):
         if name is not None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from meshq.errors import AlreadyExists, NotFound
 from meshq.model import Host, HostStatus
 from meshq.store.connection import transaction
+from meshq.validate import text
 
 
 class HostInventory:
@@ -57,6 +58,7 @@ class HostInventory:
 
     def host(self, name: str) -> Host:
         """The host called ``name``; :class:`NotFound` if there is none."""
+        text(name, "the host name")
         row = self.conn.execute("SELECT * FROM hosts WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
@@ -66,6 +68,10 @@ class HostInventory:
         return Host.from_row(row)
 
     def find_host(self, name: str) -> Host | None:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
         row = self.conn.execute("SELECT * FROM hosts WHERE name = ?", (name,)).fetchone()
         return Host.from_row(row) if row else None
 

@@ -22,6 +22,7 @@ from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
+from meshq.validate import text
 
 _JOB_SELECT = (
     'SELECT jobs.*, jobs."index" AS "index", queues.name AS queue, queues.experiment '
@@ -121,6 +122,7 @@ class Store(HostInventory, RunLeases):
 
     def queue(self, name: str) -> Queue:
         """The queue called ``name``; :class:`NotFound` if there is none."""
+        text(name, "the queue name")
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
@@ -336,6 +338,7 @@ class Store(HostInventory, RunLeases):
 
     def job(self, queue: Queue, name: str) -> Job:
         """The job ``name`` of ``queue``; :class:`NotFound` if there is none."""
+        text(name, "the job name")
         row = self.conn.execute(
             f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.name = ?", (queue.id, name)
         ).fetchone()
