@@ -43,16 +43,9 @@ from meshq.model import (
     Queue,
     Status,
 )
-from meshq.scheduler.engine import (
-    HOST_LOST_AFTER,
-    REPROBE_EVERY,
-    Reporter,
-    RunHost,
-    Runner,
-    RunResult,
-    stop_on_signals,
-)
+from meshq.scheduler.engine import HOST_LOST_AFTER, REPROBE_EVERY, Runner
 from meshq.scheduler.policies import policy_named
+from meshq.scheduler.run import Reporter, RunHost, RunResult, stop_on_signals
 from meshq.store.store import Change, Store
 
 DEFAULT_EXPERIMENT = "./experiment"

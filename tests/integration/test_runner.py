@@ -11,8 +11,8 @@ import pytest
 from meshq.api import Meshq
 from meshq.hosts.local import LocalTransport
 from meshq.model import Status
-from meshq.scheduler import engine
-from meshq.scheduler.engine import RunHost, Runner
+from meshq.scheduler.engine import Runner
+from meshq.scheduler.run import RunHost, RunResult
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -120,7 +120,7 @@ def test_a_run_adopts_jobs_left_running_and_requeues_lost_launches(mq: Meshq) ->
 def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
     mq.add("q", "job[1-4]", "sleep 1", host="localhost")
 
-    async def go() -> engine.RunResult:
+    async def go() -> RunResult:
         q = mq.queue("q")
         runner = Runner(mq.store, q, [RunHost("localhost", LocalTransport(), 2)], mode="fifo",
                         max_parallel=2)

@@ -19,31 +19,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import signal
 import time
-from collections import Counter
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from meshq import faults
 from meshq.errors import HostError
 from meshq.hosts.agent import AgentLine, HostAgent
-from meshq.hosts.base import Transport
 from meshq.model import (
     ACTIVE,
     FAILED,
     FINISHED,
     RETRIABLE,
     WAITING,
-    HostStatus,
     Job,
     Queue,
     Status,
 )
+from meshq.scheduler.hostcare import HostCare
 from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
+from meshq.scheduler.run import Reporter, RunHost, RunResult, SilentReporter
 from meshq.store.runs import LEASE
 from meshq.store.store import Change, Store
 
@@ -64,75 +61,13 @@ COALESCE = 0.002
 TICK = 1.0
 
 
-class Reporter(Protocol):
-    """Where a run tells a person (or a log) how it goes."""
-
-    def begin(self, total: int) -> None: ...
-    def set_total(self, total: int) -> None: ...
-    def started(self, job: Job) -> None: ...
-    def finished(
-        self, job: Job, status: Status, exit_code: int | None, error: str | None
-    ) -> None: ...
-    def message(self, text: str) -> None: ...
-    def end(self) -> None: ...
-
-
-class SilentReporter:
-    """A reporter that tells nobody (the Python API's default)."""
-
-    def begin(self, total: int) -> None: ...
-    def set_total(self, total: int) -> None: ...
-    def started(self, job: Job) -> None: ...
-    def finished(
-        self, job: Job, status: Status, exit_code: int | None, error: str | None
-    ) -> None: ...
-    def message(self, text: str) -> None: ...
-    def end(self) -> None: ...
-
-
-@dataclass(slots=True)
-class RunHost:
-    """A host a run may use, and what it offers."""
-
-    name: str
-    transport: Transport
-    slots: int
-    gpus: tuple[str, ...] = ()
-    pyenv: str | None = None
-    #: the host is in the inventory: record its status there
-    inventory: bool = False
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What a run did."""
-
-    #: how many jobs ended in each final state during this run
-    finished: Counter[Status] = field(default_factory=Counter)
-    #: jobs this run left alone, and why (told, not counted as failures)
-    skipped: dict[str, str] = field(default_factory=dict)
-    #: stopped early (Ctrl-C / :meth:`Runner.stop`); the jobs in flight run on
-    interrupted: bool = False
-    still_running: int = 0
-    #: failed attempts put back in the queue by --retries
-    retried: int = 0
-    #: the queue was paused when the run ended
-    paused: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Every job this run finished ended with exit code 0."""
-        bad = sum(n for s, n in self.finished.items() if s is not Status.END)
-        return bad == 0 and not self.interrupted
-
-
 @dataclass(slots=True)
 class _InFlight:
     job: Job
     launched: float
 
 
-class Runner:
+class Runner(HostCare):
     """Runs one queue until no job is left that it can run."""
 
     def __init__(
@@ -234,102 +169,6 @@ class Runner:
             self.store.end_run(self.run_id)
             self.reporter.end()
         return self.result
-
-    # -- hosts ----------------------------------------------------------------
-
-    async def _connect_all(self) -> None:
-        await asyncio.gather(*(self._connect(name) for name in self.hosts))
-
-    async def _connect(self, name: str) -> bool:
-        """Start the agent on ``name``; on failure the host is down."""
-        host = self.hosts[name]
-        agent = HostAgent(host.transport, self._on_event, self._on_lost, default_pyenv=host.pyenv)
-        try:
-            await agent.start()
-        except HostError as err:
-            self._mark_down(name, err.detail)
-            return False
-        self._agents[name] = agent
-        self._state[name].usable = True
-        if name in self._down:
-            del self._down[name]
-            self.reporter.message(f"host {name} is back")
-        if host.inventory:
-            self.store.set_host_status(name, HostStatus.ACTIVE, probed=True)
-        return True
-
-    def _mark_down(self, name: str, error: str) -> None:
-        if name not in self._down:
-            self.reporter.message(f"host {name} is down: {error}")
-        self._down[name] = (error, time.monotonic() + self.reprobe_every)
-        self._state[name].usable = False
-        if self.hosts[name].inventory:
-            self.store.set_host_status(name, HostStatus.DOWN, error, probed=True)
-
-    def _on_lost(self, host: str, reason: str) -> None:
-        self._agents.pop(host, None)
-        if self._stopping.is_set() or host in self._lost:
-            return
-        self._lost[host] = time.monotonic()
-        self._state[host].usable = False
-        self.reporter.message(
-            f"lost host {host} ({reason}); its jobs run on, and are given "
-            f"{self.host_lost_after:g} s to be heard from again"
-        )
-
-    def _look_after_hosts(self, now: float) -> None:
-        """Reconnect lost hosts, give up on those lost too long, probe down ones."""
-        if self._stopping.is_set():
-            return
-        for name, since in list(self._lost.items()):
-            if now - since > self.host_lost_after:
-                del self._lost[name]
-                self._crash_jobs_on(
-                    name, f"host {name} unreachable for over {self.host_lost_after:g} s"
-                )
-                self._mark_down(name, "connection lost")
-            elif name not in self._tasks:
-                self._background(name, self._reconnect(name))
-        for name, (_, when) in list(self._down.items()):
-            if now >= when and name not in self._tasks and name not in self._lost:
-                self._down[name] = (self._down[name][0], now + self.reprobe_every)
-                self._background(name, self._connect(name))
-
-    def _background(self, name: str, work: Coroutine[Any, Any, object]) -> None:
-        async def wrapped() -> None:
-            try:
-                await work
-            finally:
-                self._tasks.pop(name, None)
-
-        self._tasks[name] = asyncio.create_task(wrapped())
-
-    async def _reconnect(self, name: str) -> None:
-        with contextlib.suppress(HostError):
-            await self.hosts[name].transport.close()
-        if await self._connect(name) and name in self._lost:
-            del self._lost[name]
-            self.reporter.message(f"host {name} answers again; checking its jobs")
-            await self._check(force=True, only=name)
-
-    def _crash_jobs_on(self, host: str, error: str) -> None:
-        changes = [
-            Change(
-                f.job.id,
-                Status.CRASH,
-                {"error": error, "ended": time.time()},
-                error,
-                f.job.attempts,
-            )
-            for f in self._inflight.values()
-            if f.job.host == host
-        ]
-        self._commit(changes)
-
-    def _worth_waiting(self) -> bool:
-        """Nothing runs and nothing could be placed: wait only if a lost host
-        may still come back with jobs to report."""
-        return bool(self._lost)
 
     # -- choosing and launching -----------------------------------------------
 
@@ -715,18 +554,3 @@ class Runner:
         await asyncio.gather(
             *(h.transport.close() for h in self.hosts.values()), return_exceptions=True
         )
-
-
-def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:
-    """Make Ctrl-C (and SIGTERM) stop launching, leaving running jobs
-    running. The handler removes itself, so a second Ctrl-C quits at once."""
-    loop = asyncio.get_running_loop()
-
-    def handler(signum: int) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        say("stopping: no new jobs will start; running jobs go on (Ctrl-C again to quit at once)")
-        runner.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, handler, sig)

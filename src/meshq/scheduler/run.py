@@ -1,0 +1,94 @@
+"""What a run is given and what it gives back: the hosts it may use, the
+reporter it tells, the result it returns, and Ctrl-C handling."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from meshq.hosts.base import Transport
+from meshq.model import Job, Status
+
+if TYPE_CHECKING:
+    from meshq.scheduler.engine import Runner
+
+
+class Reporter(Protocol):
+    """Where a run tells a person (or a log) how it goes."""
+
+    def begin(self, total: int) -> None: ...
+    def set_total(self, total: int) -> None: ...
+    def started(self, job: Job) -> None: ...
+    def finished(
+        self, job: Job, status: Status, exit_code: int | None, error: str | None
+    ) -> None: ...
+    def message(self, text: str) -> None: ...
+    def end(self) -> None: ...
+
+
+class SilentReporter:
+    """A reporter that tells nobody (the Python API's default)."""
+
+    def begin(self, total: int) -> None: ...
+    def set_total(self, total: int) -> None: ...
+    def started(self, job: Job) -> None: ...
+    def finished(
+        self, job: Job, status: Status, exit_code: int | None, error: str | None
+    ) -> None: ...
+    def message(self, text: str) -> None: ...
+    def end(self) -> None: ...
+
+
+@dataclass(slots=True)
+class RunHost:
+    """A host a run may use, and what it offers."""
+
+    name: str
+    transport: Transport
+    slots: int
+    gpus: tuple[str, ...] = ()
+    pyenv: str | None = None
+    #: the host is in the inventory: record its status there
+    inventory: bool = False
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run did."""
+
+    #: how many jobs ended in each final state during this run
+    finished: Counter[Status] = field(default_factory=Counter)
+    #: jobs this run left alone, and why (told, not counted as failures)
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: stopped early (Ctrl-C / :meth:`Runner.stop`); the jobs in flight run on
+    interrupted: bool = False
+    still_running: int = 0
+    #: failed attempts put back in the queue by --retries
+    retried: int = 0
+    #: the queue was paused when the run ended
+    paused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Every job this run finished ended with exit code 0."""
+        bad = sum(n for s, n in self.finished.items() if s is not Status.END)
+        return bad == 0 and not self.interrupted
+
+
+def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:
+    """Make Ctrl-C (and SIGTERM) stop launching, leaving running jobs
+    running. The handler removes itself, so a second Ctrl-C quits at once."""
+    loop = asyncio.get_running_loop()
+
+    def handler(signum: int) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        say("stopping: no new jobs will start; running jobs go on (Ctrl-C again to quit at once)")
+        runner.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler, sig)
