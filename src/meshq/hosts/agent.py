@@ -282,7 +282,7 @@ class HostAgent:
             self._proc.close_stdin()
             # the agent exits at once on end-of-file; do not wait for the
             # jobs, which keep its output open until they end
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(TimeoutError, OSError):
                 await asyncio.wait_for(self._proc.wait(), 1.0)
             self._proc.close()
         if self._reader is not None:

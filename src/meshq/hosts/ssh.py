@@ -222,6 +222,7 @@ class SshTransport:
     async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
-            with contextlib.suppress(Exception):
+            # closing is best effort: the connection may be gone already
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
                 await asyncio.wait_for(self._conn.wait_closed(), 5)
             self._conn = None
