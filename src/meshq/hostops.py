@@ -19,6 +19,9 @@ from meshq.model import ACTIVE, Job, Status
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
 
+#: how long launches a dead run left in its agent's input take to show (s)
+SETTLE = 2.0
+
 TransportFor = Callable[[str], Transport]
 
 
@@ -94,6 +97,12 @@ async def refresh(
                 warn(f"cannot refresh {len(host_jobs)} job(s) on {host}: {agent.detail}")
                 continue
             answers = await agent.check(host_jobs)
+            unlaunched = [j for j in host_jobs if _never_launched(store, j, answers[j.id])]
+            if unlaunched:
+                # a run killed a moment ago may have left launches in its
+                # agent's input, which that agent still carries out: look again
+                await asyncio.sleep(SETTLE)
+                answers.update(await agent.check(unlaunched))
             for job in host_jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and _never_launched(store, job, answers[job.id]):

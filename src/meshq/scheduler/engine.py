@@ -107,6 +107,8 @@ class Runner(HostCare):
         self._lost: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[int, _InFlight] = {}
+        #: runs found dead (they stay so): their jobs hold no slot until adopted
+        self._dead: set[int] = set()
         #: per job, the hosts where it failed in this run (retries go elsewhere)
         self._avoid: dict[int, set[str]] = {}
         #: something failed: waiting jobs that depend on it may have to be skipped
@@ -190,16 +192,23 @@ class Runner(HostCare):
             )
 
     def _adopt(self) -> None:
-        """Count jobs of this queue left running by an earlier run against
-        their hosts' slots and GPUs, and watch them like our own."""
-        alive: dict[int | None, bool] = {}
+        """Take over jobs of this queue left running on our hosts by a run that
+        is gone (killed, or stopped with Ctrl-C): they hold their slots and
+        GPUs, and are watched like our own. A live run's jobs stay its own."""
+        taken: list[int] = []
         for job in self.store.active_jobs(self.queue):
-            if job.run_id not in alive:
-                alive[job.run_id] = self.store.run_alive(job.run_id)
-            # a live run's jobs are its own: we only keep clear of their slots
-            if job.host in self.hosts and not alive[job.run_id]:
-                self._inflight[job.id] = _InFlight(job, 0.0)
-                self._state[job.host].take(job.gpu)
+            if job.id in self._inflight or job.run_id == self.run_id or job.host not in self.hosts:
+                continue
+            if job.run_id not in self._dead:
+                if self.store.run_alive(job.run_id):
+                    continue
+                if job.run_id is not None:
+                    self._dead.add(job.run_id)
+            self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), 0.0)
+            self._state[job.host].take(job.gpu)
+            taken.append(job.id)
+        if taken:
+            self.store.adopt(taken, self.run_id)
 
     def _total(self) -> int:
         counts = self.store.counts(self.queue)
@@ -239,7 +248,16 @@ class Runner(HostCare):
             self._refuse(refuse)
         if not launch:
             return bool(refuse)
-        claimed = self.store.claim(launch, placed=self.mode == "fifo_multi", run_id=self.run_id)
+        # the store counts the hosts' slots again inside the claim: another run
+        # may have taken one since we counted
+        claimed = self.store.claim(
+            launch,
+            placed=self.mode == "fifo_multi",
+            run_id=self.run_id,
+            limits={name: state.slots for name, state in self._state.items()},
+            scope=self.queue if self.mode == "fifo" else None,
+            dead=self._dead,
+        )
         faults.point("after-claim")
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
@@ -275,7 +293,11 @@ class Runner(HostCare):
         (its --max_parallel is the queue's), of any queue for fifo_multi (a
         host's slots are the host's)."""
         queue = self.queue if self.mode == "fifo" else None
-        slots, gpus = self.store.others_by_host(self.run_id, queue)
+        known = len(self._dead)
+        slots, gpus, self._dead = self.store.others_by_host(self.run_id, queue, self._dead)
+        if len(self._dead) > known:
+            # a run just went away: what it left running is ours to count and watch
+            self._adopt()
         for name, state in self._state.items():
             state.others = slots.get(name, 0)
             state.gpus_others = gpus.get(name, set())
@@ -508,7 +530,10 @@ class Runner(HostCare):
     # -- checking on jobs -----------------------------------------------------
 
     async def _check(self, force: bool = False, only: str | None = None) -> None:
-        """Ask the hosts about jobs that have been running a while."""
+        """Ask the hosts about jobs that have been running a while (taking
+        over first those a run that since stopped left behind)."""
+        if only is None:
+            self._adopt()
         now = time.monotonic()
         by_host: dict[str, list[Job]] = {}
         for flight in self._inflight.values():

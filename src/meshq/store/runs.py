@@ -55,13 +55,15 @@ class RunLeases:
         return True
 
     def others_by_host(
-        self, run_id: int, queue: Queue | None = None
-    ) -> tuple[Counter[str], dict[str, set[str]]]:
+        self, run_id: int, queue: Queue | None = None, dead: set[int] | None = None
+    ) -> tuple[Counter[str], dict[str, set[str]], set[int]]:
         """Jobs that other live runs (of ``queue``, or of any queue) have
-        running, per host, and the GPU ids they hold."""
+        running, per host, the GPU ids they hold, and the runs found dead
+        (``dead`` is what the caller knows already: a dead run stays dead)."""
         slots: Counter[str] = Counter()
         gpus: dict[str, set[str]] = {}
-        alive: dict[int | None, bool] = {}
+        dead = set(dead or ())
+        alive: set[int | None] = set()
         sql = (
             "SELECT host, gpu, run_id FROM jobs WHERE status IN ('run', 'start') "
             "AND host IS NOT NULL AND (run_id IS NULL OR run_id != ?)"
@@ -72,14 +74,23 @@ class RunLeases:
             args = (run_id, queue.id)
         for row in self.conn.execute(sql, args):
             owner = row["run_id"]
-            if owner not in alive:
-                alive[owner] = self.run_alive(owner)
-            if not alive[owner]:
+            if owner in dead:
                 continue
+            if owner not in alive:
+                if not self.run_alive(owner):
+                    if owner is not None:
+                        dead.add(owner)
+                    continue
+                alive.add(owner)
             slots[row["host"]] += 1
             if row["gpu"]:
                 gpus.setdefault(row["host"], set()).update(row["gpu"].split(","))
-        return slots, gpus
+        return slots, gpus, dead
+
+    def adopt(self, job_ids: list[int], run_id: int) -> None:
+        """Make ``run_id`` the run of these jobs (left by a run that died)."""
+        with transaction(self.conn) as c:
+            c.executemany("UPDATE jobs SET run_id = ? WHERE id = ?", [(run_id, i) for i in job_ids])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,6 +443,9 @@ class Store(HostInventory, RunLeases):
         placed: bool = False,
         run_id: int | None = None,
         detail: str | None = None,
+        limits: Mapping[str, int] | None = None,
+        scope: Queue | None = None,
+        dead: Collection[int] = (),
     ) -> list[Job]:
         """Atomically move each ``(job, host, gpu)`` from waiting to ``run``
         on that host, with those GPUs.
@@ -451,16 +454,30 @@ class Store(HostInventory, RunLeases):
         the result, so two runs of one queue never launch the same job. The
         claim is committed before this returns; each claimed job's attempt
         count goes up by one.
+
+        With ``limits`` (slots per host), a placement is also left out when,
+        counted inside this transaction, its host has no free slot or its GPUs
+        are taken: jobs running there (of ``scope``'s queue, or of any queue)
+        count, but for those of the ``dead`` runs. So two runs choosing at the
+        same moment cannot both take the last slot.
         """
         if not placements:
             return []
         now = time.time()
         claimed: list[int] = []
         with transaction(self.conn) as c:
+            usage = self._usage(c, scope, dead) if limits is not None else None
             for job, host, gpu in placements:
                 row = c.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()
                 if row is None or Status(row["status"]) not in _CLAIMABLE:
                     continue
+                if usage is not None and limits is not None and host is not None:
+                    used, held = usage[0].get(host, 0), usage[1].setdefault(host, set())
+                    wanted = set(gpu.split(",")) if gpu else set()
+                    if used >= limits.get(host, used + 1) or wanted & held:
+                        continue
+                    usage[0][host] = used + 1
+                    held.update(wanted)
                 c.execute(
                     "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
                     "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
@@ -492,6 +509,30 @@ class Store(HostInventory, RunLeases):
             for job, host, gpu in placements
             if job.id in won
         ]
+
+    @staticmethod
+    def _usage(
+        c: sqlite3.Connection, scope: Queue | None, dead: Collection[int]
+    ) -> tuple[dict[str, int], dict[str, set[str]]]:
+        """Running jobs per host and the GPU ids they hold, but for those of
+        dead runs; of one queue, or of all."""
+        sql = (
+            "SELECT host, gpu, run_id FROM jobs "
+            "WHERE status IN ('run', 'start') AND host IS NOT NULL"
+        )
+        args: tuple[int, ...] = ()
+        if scope is not None:
+            sql += " AND queue_id = ?"
+            args = (scope.id,)
+        slots: dict[str, int] = {}
+        gpus: dict[str, set[str]] = {}
+        for row in c.execute(sql, args):
+            if row["run_id"] in dead:
+                continue
+            slots[row["host"]] = slots.get(row["host"], 0) + 1
+            if row["gpu"]:
+                gpus.setdefault(row["host"], set()).update(row["gpu"].split(","))
+        return slots, gpus
 
     def apply(self, changes: Sequence[Change], *, strict: bool = False) -> list[bool]:
         """Apply status changes in one transaction, each guarded by the
