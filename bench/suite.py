@@ -41,7 +41,7 @@ GROUPS: dict[str, Group] = {
 
 #: the quick check: ratios and generous bounds, on a small scale
 QUICK: dict[str, Group] = {
-    "local": lambda ctx: throughput.local_throughput(ctx, jobs=500, bound=0.5),
+    "local": lambda ctx: throughput.local_throughput(ctx, jobs=500, bound=0.4),
     "add": lambda ctx: [commands.add_jobs(ctx, jobs=20_000, bound_s=3.0)[0]],
     "latency": lambda ctx: latency.exit_to_end(ctx, jobs=50, bound_ms=200),
     "help": lambda ctx: commands.cli_start(ctx, bound_ms=500),

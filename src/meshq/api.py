@@ -317,9 +317,9 @@ class Meshq:
         q = self.store.queue(queue)
         # each pinned host, with the --user its jobs name (the seed's pi@red)
         pinned: dict[str, str | None] = {}
-        for job in self.store.jobs(q, statuses=[Status.READY, *ACTIVE]):
-            if job.host and (job.host not in pinned or pinned[job.host] is None):
-                pinned[job.host] = job.user
+        for host, user in self.store.pinned_hosts(q, [Status.READY, *ACTIVE]):
+            if host not in pinned or pinned[host] is None:
+                pinned[host] = user
         hosts = [self._run_host(h, max_parallel, pinned[h]) for h in sorted(pinned)]
         runner = Runner(
             self.store,

@@ -336,6 +336,19 @@ class Store(HostInventory, RunLeases):
                 break
         return out
 
+    def pinned_hosts(
+        self, queue: Queue, statuses: Iterable[Status]
+    ) -> list[tuple[str, str | None]]:
+        """The distinct ``(host, user)`` pairs of ``queue``'s jobs in
+        ``statuses`` that have a host (without loading the jobs)."""
+        sts = [s.value for s in statuses]
+        rows = self.conn.execute(
+            f"SELECT DISTINCT host, user FROM jobs WHERE queue_id = ? AND host IS NOT NULL "
+            f"AND status IN ({','.join('?' * len(sts))})",
+            (queue.id, *sts),
+        )
+        return [(r["host"], r["user"]) for r in rows]
+
     def job(self, queue: Queue, name: str) -> Job:
         """The job ``name`` of ``queue``; :class:`NotFound` if there is none."""
         text(name, "the job name")
