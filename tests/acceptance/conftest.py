@@ -24,6 +24,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support.procs import alive as alive
+from tests.support.procs import group_members as group_members
+
 MESHQ = [sys.executable, "-m", "meshq"]
 #: what Python prints for an unhandled (or ignored) exception: never meshq's output
 TRACEBACK = "Traceback (most recent call last)"
@@ -46,33 +49,6 @@ def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 
         time.sleep(interval)
         value = check()
     return value
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat(int(entry.name))
-        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(entry.name))
-    return out
 
 
 def processes_with_env(entry: bytes) -> list[int]:

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support.procs import alive as alive
+from tests.support.procs import group_members as group_members
+from tests.support.procs import proc_stat
+
 MESHQ = [sys.executable, "-m", "meshq"]
 #: what Python prints for an unhandled exception: never meshq's output
 TRACEBACK = "Traceback (most recent call last)"
@@ -60,29 +64,13 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
 # -- processes ------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie (PID 1 here reaps nothing,
-    so a dead orphan stays a zombie: that is dead)."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
 def pgid_of(pid: int) -> int | None:
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return int(fields[2]) if fields is not None else None
 
 
 def ppid_of(pid: int) -> int | None:
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return int(fields[1]) if fields is not None else None
 
 
@@ -95,16 +83,6 @@ def comm_of(pid: int) -> str:
 
 def live_pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and alive(int(p.name))]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of process group ``pgid``."""
-    out = []
-    for pid in live_pids():
-        fields = _stat(pid)
-        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(pid)
-    return out
 
 
 def environ_of(pid: int) -> set[bytes]:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from meshq.api import Meshq
-from meshq.model import HostStatus, Job, Status
+from meshq.model import HostStatus, Status
 from tests.faults.helpers import (
     Cli,
     alive,
@@ -35,6 +35,7 @@ from tests.faults.helpers import (
     read_marks,
     starts,
 )
+from tests.support.reporting import Messages
 from tests.support.sshd import SshCluster, SshHost
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
@@ -75,27 +76,6 @@ async def until(predicate: Callable[[], object], what: str, timeout: float = 30.
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-class Messages:
-    """A reporter that keeps the run's messages."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def begin(self, total: int) -> None: ...
-    def set_total(self, total: int) -> None: ...
-    def started(self, job: Job) -> None: ...
-    def finished(
-        self, job: Job, status: Status, exit_code: int | None, error: str | None
-    ) -> None: ...
-    def message(self, text: str) -> None:
-        self.lines.append(text)
-
-    def end(self) -> None: ...
-
-    def saw(self, prefix: str) -> bool:
-        return any(line.startswith(prefix) for line in self.lines)
 
 
 def host_status(api: Meshq, name: str) -> HostStatus:

@@ -33,6 +33,7 @@ from meshq.api import Meshq
 from meshq.errors import UsageError
 from meshq.model import HostStatus, Job, Status
 from tests.support.fixtures import ClusterFactory
+from tests.support.reporting import Messages
 from tests.support.sshd import SshCluster, pid_alive
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(90)]
@@ -192,24 +193,6 @@ def assert_ran_where_recorded(mq: Meshq, queue: str) -> None:
     for job in mq.jobs(queue):
         assert job.host is not None, job
         assert stdout_of(job).splitlines()[0] == job.host, (job.name, job.host, stdout_of(job))
-
-
-class Messages:
-    """A reporter that keeps the run's messages."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def begin(self, total: int) -> None: ...
-    def set_total(self, total: int) -> None: ...
-    def started(self, job: Job) -> None: ...
-    def finished(
-        self, job: Job, status: Status, exit_code: int | None, error: str | None
-    ) -> None: ...
-    def message(self, text: str) -> None:
-        self.lines.append(text)
-
-    def end(self) -> None: ...
 
 
 def meshq_cli(
