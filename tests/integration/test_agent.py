@@ -128,6 +128,30 @@ def test_what_cannot_start_says_why(store: Store, make_queue, tmp_path: Path) ->
     assert not [x for x in fail.fields if x == "S"]
 
 
+def test_a_missing_shell_fails_the_start_and_another_shell_still_runs(  # type: ignore[no-untyped-def]
+    store: Store, make_queue, tmp_path: Path
+) -> None:
+    # the agent remembers the shells it found; one it did not find must
+    # neither be remembered nor stop the next job from running
+    [missing] = claimed(store, make_queue, pattern="nosh", shell="no-such-shell-here")
+    [plain] = claimed(store, make_queue, name="q2", pattern="plain", command="echo $0", shell="sh")
+
+    async def go() -> tuple[AgentLine, AgentLine]:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(missing)
+        [fail] = await events.until("F")
+        agent.launch(plain)
+        [end] = await events.until("E")
+        await agent.close()
+        return fail, end
+
+    fail, end = asyncio.run(go())
+    assert "the shell no-such-shell-here is not installed" in fail.fields[2]
+    assert end.fields[2] == "end"
+    assert Path(plain.job_dir, plain.output).read_text() == "sh\n"
+
+
 def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pidfile = tmp_path / "child.pid"
     [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait",

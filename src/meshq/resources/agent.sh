@@ -142,7 +142,8 @@ meshq_hostname=$(hostname 2>/dev/null || uname -n)
 meshq_notify R 1 "$meshq_hostname" "$BASH_VERSION"
 while IFS= read -r -d '' op; do
     case $op in
-        L) meshq_read 16 || break; meshq_wrap "${F[@]}" < /dev/null & ;;
+        L) meshq_read 16 || break; meshq_have_shell "${F[4]}"
+           meshq_wrap "${F[@]}" < /dev/null & ;;
         A) meshq_read 6 || break; meshq_check "${F[@]}" ;;
         K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;
         D) meshq_read 2 || break; meshq_remove "${F[@]}" ;;

@@ -45,6 +45,19 @@ meshq_notify() {
     printf '%s\n' "$*" >&3 2>/dev/null || true
 }
 
+declare -A meshq_shells=()
+
+meshq_have_shell() {
+    # is the shell $1 installed? Asked once per shell: the agent asks before
+    # it forks a job, so its answer (and bash's hash of the path, which
+    # spares each job's exec a walk along PATH) is inherited by every job
+    [[ -n ${meshq_shells[$1]:-} ]] && return 0
+    local path
+    path=$(type -P -- "$1") || return 1
+    [[ $1 == */* ]] || hash -p "$path" -- "$1"
+    meshq_shells[$1]=$path
+}
+
 meshq_expand_home() {
     # "~" and "~/x" as the user means them; nothing else is expanded
     case $1 in
@@ -79,7 +92,7 @@ meshq_wrap() {
         problem="the working directory $workdir does not exist"
     elif [[ -n $pyenv && ! -r $pyenv ]]; then
         problem="the python environment $pyenv cannot be read"
-    elif ! type -P -- "$shell" >/dev/null; then
+    elif ! meshq_have_shell "$shell"; then
         problem="the shell $shell is not installed"
     fi
     if [[ -n $problem ]]; then

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshq.errors import AlreadyExists, NotFound, TransitionError
-from meshq.model import TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.deps import Dependencies
@@ -25,9 +25,12 @@ from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
 from meshq.validate import text
 
+#: the columns of a Job, in its fields' order (Job.from_row reads them so)
+_JOB_COLUMNS = {"queue": "queues.name", "experiment": "queues.experiment", "index": 'jobs."index"'}
 _JOB_SELECT = (
-    'SELECT jobs.*, jobs."index" AS "index", queues.name AS queue, queues.experiment '
-    "FROM jobs JOIN queues ON queues.id = jobs.queue_id"
+    "SELECT "
+    + ", ".join(f'{_JOB_COLUMNS.get(f, "jobs." + f)} AS "{f}"' for f in JOB_FIELDS)
+    + " FROM jobs JOIN queues ON queues.id = jobs.queue_id"
 )
 #: fields a status change may set besides the status itself
 #: a job whose --after jobs all ended well (or that has none)
