@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import Context, Measure, Meshq, fill_queue, guard, median, remove
+from bench.common import Context, Measure, Meshq, fill_queue, guard, median
 
 JOBS = 200
 PARALLEL = 8
@@ -44,7 +44,7 @@ def one_run(ctx: Context, jobs: int) -> dict[str, float]:
         total.append((recorded - exited) * 1000)
         host_side.append((ended - exited) * 1000)
         manager_side.append((recorded - ended) * 1000)
-    remove(experiment)
+    # kept until the suite ends, as in throughput.py (ext4 and freed inodes)
     if len(total) != jobs:
         raise RuntimeError(f"{len(total)} end events for {jobs} jobs")
     return {
