@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,12 +23,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support.cli import MESHQ, TRACEBACK, require_success, run_meshq
 from tests.support.procs import alive as alive
 from tests.support.procs import group_members as group_members
 
-MESHQ = [sys.executable, "-m", "meshq"]
 #: what Python prints for an unhandled (or ignored) exception: never meshq's output
-TRACEBACK = "Traceback (most recent call last)"
 #: no single meshq command of these tests may take longer than this (s)
 CALL_TIMEOUT = 60.0
 
@@ -94,24 +92,12 @@ class Meshq:
                  env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` to its end; the result, whatever its status."""
-        try:
-            done = subprocess.run(
-                [*MESHQ, *args], cwd=cwd or self.work, env=env or self.env,
-                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as err:
-            raise AssertionError(f"meshq {' '.join(args)} ran past {timeout} s: "
-                                 f"stdout={err.stdout!r} stderr={err.stderr!r}") from None
-        assert TRACEBACK not in done.stderr, f"meshq {' '.join(args)}:\n{done.stderr}"
-        return done
+        return run_meshq(args, cwd=cwd or self.work, env=env or self.env, timeout=timeout)
 
     def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` and insist that it exits 0."""
         done = self(*args, **kw)
-        assert done.returncode == 0, (
-            f"meshq {' '.join(args)} exited {done.returncode}\n"
-            f"stdout: {done.stdout}\nstderr: {done.stderr}"
-        )
+        require_success(done, args)
         return done
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

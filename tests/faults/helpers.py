@@ -18,7 +18,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -26,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.support.cli import MESHQ, TRACEBACK, require_success, run_meshq
 from tests.support.procs import alive as alive
 from tests.support.procs import group_members as group_members
 from tests.support.procs import proc_stat
 
-MESHQ = [sys.executable, "-m", "meshq"]
 #: what Python prints for an unhandled exception: never meshq's output
-TRACEBACK = "Traceback (most recent call last)"
 #: what SQLite says when a writer gives up: never acceptable in meshq's output
 LOCKED = "database is locked"
 #: no single meshq command of these tests may take longer than this (s)
@@ -280,31 +278,12 @@ class Cli:
         self, *args: str, timeout: float = CALL_TIMEOUT, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` to its end; the result, whatever its status."""
-        try:
-            done = subprocess.run(
-                [*MESHQ, *args],
-                cwd=self.work,
-                env={**self.env, **(env or {})},
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as err:
-            raise AssertionError(
-                f"meshq {' '.join(args)} ran past {timeout} s: "
-                f"stdout={err.stdout!r} stderr={err.stderr!r}"
-            ) from None
-        assert TRACEBACK not in done.stderr, f"meshq {' '.join(args)}:\n{done.stderr}"
-        return done
+        return run_meshq(args, cwd=self.work, env={**self.env, **(env or {})}, timeout=timeout)
 
     def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` and insist that it exits 0 and says nothing of a locked store."""
         done = self(*args, **kw)
-        assert done.returncode == 0, (
-            f"meshq {' '.join(args)} exited {done.returncode}\n"
-            f"stdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
-        )
+        require_success(done, args, tail=3000)
         assert LOCKED not in done.stderr + done.stdout, done.stderr
         return done
 

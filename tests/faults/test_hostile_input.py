@@ -32,7 +32,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,9 +46,7 @@ from meshq.api import Meshq
 from meshq.cli.main import main as meshq_main
 from meshq.errors import UsageError
 from meshq.model import Status
-
-MESHQ = [sys.executable, "-m", "meshq"]
-TRACEBACK = "Traceback (most recent call last)"
+from tests.support.cli import MESHQ, TRACEBACK
 
 # -- the CLI half ---------------------------------------------------------------
 
