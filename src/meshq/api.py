@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshq import jobfile, names, validate
+from meshq import jobfile, names, paths, validate
 from meshq.errors import HostError, NotFound, UsageError
 from meshq.model import (
     ACTIVE,
-    FINISHED,
     LOCAL_HOST_NAMES,
     LOCALHOST,
     Event,
@@ -44,7 +43,7 @@ from meshq.store.store import Change, Store
 # `meshq queues` or `queue status`, start 40 ms sooner without it.
 if TYPE_CHECKING:
     from meshq.hostops import Moved
-    from meshq.hosts.base import Transport
+    from meshq.hosts.registry import Target
     from meshq.scheduler.engine import Runner
     from meshq.scheduler.run import Reporter, RunHost, RunResult
 
@@ -77,16 +76,33 @@ class Meshq:
     def close(self) -> None:
         self.store.close()
 
-    def _transports(self, jobs: Iterable[Job]) -> Callable[[str], Transport]:
-        """Transports for the hosts of ``jobs``, as the user the jobs name
-        (``--user``), else as the inventory or ssh config says."""
-        from meshq.hosts.registry import transport_for
+    def _target_for(self, job: Job) -> Target:
+        """How to reach the host ``job`` ran on: as the user and port its
+        current attempt ran as, when recorded; else as the job names
+        (``--user``), the inventory or the ssh config say."""
+        from meshq.hosts.registry import target
 
-        users: dict[str, str] = {}
-        for job in jobs:
-            if job.host and job.user:
-                users.setdefault(job.host, job.user)
-        return lambda host: transport_for(self.store, host, users.get(host))
+        assert job.host is not None
+        return target(self.store, job.host, user=job.run_user or job.user, port=job.run_port)
+
+    def _is_local(self, host: str) -> bool:
+        """Whether jobs on ``host`` run on this machine (paths are ours)."""
+        from meshq.hosts.backend import HostKind
+
+        if host in LOCAL_HOST_NAMES:
+            return True
+        known = self.store.find_host(host)
+        return known is not None and known.kind == HostKind.LOCAL
+
+    def files(self, job: Job) -> paths.JobPaths | None:
+        """Where ``job``'s folder and files are on its host (``None`` while
+        it has no host)."""
+        if job.host is None:
+            return None
+        pyenv = None
+        if job.pyenv is None and (known := self.store.find_host(job.host)) is not None:
+            pyenv = known.pyenv
+        return paths.job_paths(job, local=self._is_local(job.host), default_pyenv=pyenv)
 
     # -- hosts ----------------------------------------------------------------
 
@@ -119,23 +135,20 @@ class Meshq:
         the outcome (active, or down with the error) unless it is disabled."""
         import asyncio
 
-        from meshq.hosts.agent import HostAgent
-        from meshq.hosts.registry import transport_for
+        from meshq.hosts.registry import make_backend, target
 
         targets = [self.store.host(name)] if name else self.store.hosts()
         out: list[tuple[Host, str | None]] = []
 
         async def one(host: Host) -> tuple[Host, str | None]:
-            transport = transport_for(self.store, host.name)
-            agent = HostAgent(transport, lambda h, line: None)
+            backend = make_backend(target(self.store, host.name))
             error: str | None = None
             try:
-                await agent.start()
+                await backend.start()
             except HostError as err:
                 error = err.detail
             finally:
-                await agent.close()
-                await transport.close()
+                await backend.close()
             if host.status is not HostStatus.DISABLED:
                 status = HostStatus.DOWN if error else HostStatus.ACTIVE
                 self.store.set_host_status(host.name, status, error, probed=True)
@@ -296,16 +309,16 @@ class Meshq:
     # -- running --------------------------------------------------------------
 
     def _run_host(self, name: str, slots: int, user: str | None = None) -> RunHost:
-        from meshq.hosts.registry import transport_for
+        from meshq.hosts.registry import target
         from meshq.scheduler.run import RunHost
 
-        known = self.store.find_host(name) if name != LOCALHOST else None
+        where = target(self.store, name, user=user)
+        known = where.host
         return RunHost(
-            name,
-            transport_for(self.store, name, user),
+            where.name,
+            where,
             slots,
             gpus=known.gpus if known else (),
-            pyenv=known.pyenv if known else None,
             inventory=known is not None,
         )
 
@@ -425,14 +438,14 @@ class Meshq:
 
         q = self.store.queue(queue)
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
-        return await hostops.refresh(self.store, jobs, self._transports(jobs), self.warn)
+        return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
 
     async def kill(self, queue: str, name: str) -> list[Moved]:
         """Kill the named jobs that are running (their whole process groups)."""
         from meshq import hostops
 
         jobs = self.select(queue, name)
-        return await hostops.kill(self.store, jobs, self._transports(jobs), self.warn)
+        return await hostops.kill(self.store, jobs, self._target_for, self.warn)
 
     async def reset(
         self, queue: str, name: str | None = None, status: str | Status | None = None
@@ -445,7 +458,7 @@ class Meshq:
         jobs = self.select(queue, name, status)
         if name is None and status is None:
             jobs = [j for j in jobs if j.status is not Status.END]
-        await hostops.kill(self.store, jobs, self._transports(jobs), self.warn, detail="reset")
+        await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="reset")
         await self._remove_dirs(jobs)
         changes = [_reset_change(job) for job in jobs]
         fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
@@ -464,14 +477,14 @@ class Meshq:
 
         q = self.store.queue(queue)
         jobs = self.select(queue, name) if name is not None else self.store.jobs(q)
-        await hostops.kill(self.store, jobs, self._transports(jobs), self.warn, detail="deleted")
+        await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="deleted")
         if name is None:
-            hosts = {j.host for j in jobs if j.host and j.attempts}
-            await hostops.remove(
-                {h: [f"{q.experiment}/{q.name}"] for h in hosts},
-                self._transports(jobs),
-                self.warn,
-            )
+            ran = [j for j in jobs if j.host and j.attempts]
+            folders = {
+                where: [paths.queue_folder(q, local=self._is_local(where.name))]
+                for where in hostops.by_target(ran, self._target_for)
+            }
+            await hostops.remove(folders, self.warn)
             self.store.delete_queue(q)
             return len(jobs)
         await self._remove_dirs(jobs)
@@ -480,12 +493,13 @@ class Meshq:
     async def _remove_dirs(self, jobs: Sequence[Job]) -> None:
         from meshq import hostops
 
-        dirs: dict[str, list[str]] = {}
-        for job in jobs:
-            if job.host and job.attempts:
-                dirs.setdefault(job.host, []).append(job.job_dir)
-        if dirs:
-            await hostops.remove(dirs, self._transports(jobs), self.warn)
+        ran = [j for j in jobs if j.host and j.attempts]
+        folders = {
+            where: [f.folder for j in group if (f := self.files(j)) is not None]
+            for where, group in hostops.by_target(ran, self._target_for).items()
+        }
+        if folders:
+            await hostops.remove(folders, self.warn)
 
     async def logs(
         self,
@@ -497,30 +511,33 @@ class Meshq:
         poll: float = 0.2,
     ) -> AsyncIterator[bytes]:
         """The job's stdout (or stderr) as bytes; with ``follow``, new output
-        as it is written, until the job ends."""
+        as it is written, until the job ends. A file that cannot be read is
+        a :class:`HostError` saying which, where and why: nothing comes back
+        only when the job really wrote nothing."""
         import asyncio
+
+        from meshq.hosts.registry import make_backend
 
         job = self.job(queue, name)
         if follow:
             while job.status in (Status.READY, Status.UNDEFINED, Status.RUN) and job.pid is None:
                 await asyncio.sleep(poll)
                 job = self.store.job_by_id(job.id)
-        if job.host is None or job.attempts == 0:
+        where = self.files(job)
+        if where is None or job.attempts == 0:
             raise UsageError(f"job {name!r} has not run yet: it has no output")
-        path = f"{job.job_dir}/{job.err_file if stderr else job.output}"
-        transport = self._transports([job])(job.host)
-        if follow and job.status in ACTIVE and job.pid is not None:
-            async for chunk in transport.stream(
-                ["tail", "-c", "+1", "-F", f"--pid={job.pid}", "--", path]
-            ):
-                yield chunk
-            return
-        done = await transport.run(["cat", "--", path])
-        if done.returncode != 0:
-            if job.status in FINISHED or job.status in ACTIVE:
-                return  # the job wrote nothing (yet)
-            raise UsageError(f"cannot read {path} on {job.host}: {done.stderr.decode().strip()}")
-        yield done.stdout
+        if job.status is Status.RUN and job.pid is None:
+            raise UsageError(f"job {name!r} has not started yet: it has no output")
+        path = where.stderr if stderr else where.stdout
+        backend = make_backend(self._target_for(job))
+        try:
+            if follow and job.status in ACTIVE and job.pid is not None:
+                async for chunk in backend.follow(path, job.pid):
+                    yield chunk
+                return
+            yield await backend.read(path)
+        finally:
+            await backend.close()
 
 
 def _runner(

@@ -47,3 +47,10 @@ class HostError(MeshqError):
         super().__init__(f"host {host}: {message}")
         self.host = host
         self.detail = message
+
+
+class UnreadableFile(HostError):
+    """A job's file on its host cannot be read; the message says which,
+    where and why."""
+
+    exit_code = 2

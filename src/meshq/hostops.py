@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from meshq.errors import HostError
-from meshq.hosts.agent import HostAgent, Liveness
-from meshq.hosts.base import Transport
+from meshq.hosts.backend import HostBackend, Liveness
+from meshq.hosts.registry import Target, make_backend
 from meshq.model import ACTIVE, Job, Status
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
@@ -22,7 +22,8 @@ from meshq.store.store import Change, Store
 #: how long launches a dead run left in its agent's input take to show (s)
 SETTLE = 2.0
 
-TransportFor = Callable[[str], Transport]
+#: how to reach the host a job ran on, as its record says (see api.Meshq)
+TargetFor = Callable[[Job], Target]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,38 +35,40 @@ class Moved:
     new: Status
 
 
-def _ignore(host: str, line: object) -> None:
-    return None
-
-
 @asynccontextmanager
-async def agents(
-    hosts: set[str], transport_for: TransportFor
-) -> AsyncIterator[dict[str, HostAgent | HostError]]:
-    """Agents on ``hosts``, started side by side; a host that cannot be
+async def backends(
+    targets: Sequence[Target],
+) -> AsyncIterator[dict[Target, HostBackend | HostError]]:
+    """Backends for ``targets``, started side by side; a host that cannot be
     reached maps to its :class:`HostError`."""
-    started: dict[str, HostAgent | HostError] = {}
+    started: dict[Target, HostBackend | HostError] = {}
 
-    async def start(name: str) -> None:
+    async def start(where: Target) -> None:
+        backend = make_backend(where)
         try:
-            agent = HostAgent(transport_for(name), _ignore)
-            await agent.start()
-            started[name] = agent
+            await backend.start()
+            started[where] = backend
         except HostError as err:
-            started[name] = err
+            await backend.close()
+            started[where] = err
 
-    await asyncio.gather(*(start(h) for h in sorted(hosts)))
+    await asyncio.gather(*(start(t) for t in dict.fromkeys(targets)))
     try:
         yield started
     finally:
-        await asyncio.gather(*(a.close() for a in started.values() if isinstance(a, HostAgent)))
+        await asyncio.gather(
+            *(b.close() for b in started.values() if not isinstance(b, HostError)),
+            return_exceptions=True,
+        )
 
 
-def _by_host(jobs: Sequence[Job]) -> dict[str, list[Job]]:
-    out: dict[str, list[Job]] = {}
+def by_target(jobs: Sequence[Job], target_for: TargetFor) -> dict[Target, list[Job]]:
+    """``jobs`` that have a host, grouped by how to reach it: two attempts
+    that ran there as two users are reached as each."""
+    out: dict[Target, list[Job]] = {}
     for job in jobs:
         if job.host is not None:
-            out.setdefault(job.host, []).append(job)
+            out.setdefault(target_for(job), []).append(job)
     return out
 
 
@@ -83,18 +86,18 @@ def _moves(store: Store, jobs: dict[int, Job], changes: list[Change]) -> list[Mo
 
 
 async def refresh(
-    store: Store, jobs: Sequence[Job], transport_for: TransportFor, warn: Callable[[str], None]
+    store: Store, jobs: Sequence[Job], target_for: TargetFor, warn: Callable[[str], None]
 ) -> list[Moved]:
     """Bring ``jobs`` (those in run, start or crash) in line with what their
     hosts' job logs and processes say; a job claimed but never launched goes
     back to ready."""
-    groups = _by_host(jobs)
+    groups = by_target(jobs, target_for)
     changes: list[Change] = []
-    async with agents(set(groups), transport_for) as live:
-        for host, host_jobs in groups.items():
-            agent = live[host]
+    async with backends(list(groups)) as live:
+        for where, host_jobs in groups.items():
+            agent = live[where]
             if isinstance(agent, HostError):
-                warn(f"cannot refresh {len(host_jobs)} job(s) on {host}: {agent.detail}")
+                warn(f"cannot refresh {len(host_jobs)} job(s) on {where.name}: {agent.detail}")
                 continue
             answers = await agent.check(host_jobs)
             unlaunched = [j for j in host_jobs if _never_launched(store, j, answers[j.id])]
@@ -103,6 +106,7 @@ async def refresh(
                 # agent's input, which that agent still carries out: look again
                 await asyncio.sleep(SETTLE)
                 answers.update(await agent.check(unlaunched))
+            crashed = []
             for job in host_jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and _never_launched(store, job, answers[job.id]):
@@ -111,6 +115,10 @@ async def refresh(
                     )
                 if change is not None:
                     changes.append(change)
+                    if change.new is Status.CRASH and job.status is not Status.CRASH:
+                        crashed.append(job)
+            if crashed:
+                await agent.note_crash(crashed, "the process is gone (found by refresh)")
     return _moves(store, {j.id: j for j in jobs}, changes)
 
 
@@ -125,7 +133,7 @@ def _never_launched(store: Store, job: Job, live: Liveness) -> bool:
 async def kill(
     store: Store,
     jobs: Sequence[Job],
-    transport_for: TransportFor,
+    target_for: TargetFor,
     warn: Callable[[str], None],
     *,
     detail: str = "killed on request",
@@ -135,13 +143,13 @@ async def kill(
     and record them as ``kill``; a job that turns out to have ended is
     recorded as it ended."""
     running = [j for j in jobs if j.status in ACTIVE]
-    groups = _by_host(running)
+    groups = by_target(running, target_for)
     changes: list[Change] = []
-    async with agents(set(groups), transport_for) as live:
-        for host, host_jobs in groups.items():
-            agent = live[host]
+    async with backends(list(groups)) as live:
+        for where, host_jobs in groups.items():
+            agent = live[where]
             if isinstance(agent, HostError):
-                warn(f"cannot kill {len(host_jobs)} job(s) on {host}: {agent.detail}")
+                warn(f"cannot kill {len(host_jobs)} job(s) on {where.name}: {agent.detail}")
                 continue
             # a job still recorded as run may have started: the agent finds
             # its pid in the job log
@@ -158,16 +166,14 @@ async def kill(
     return _moves(store, {j.id: j for j in jobs}, changes)
 
 
-async def remove(
-    directories: dict[str, list[str]], transport_for: TransportFor, warn: Callable[[str], None]
-) -> None:
-    """Remove folders, given per host."""
-    async with agents(set(directories), transport_for) as live:
-        for host, dirs in directories.items():
-            agent = live[host]
+async def remove(folders: dict[Target, list[str]], warn: Callable[[str], None]) -> None:
+    """Remove folders (as each host sees them), given per host."""
+    async with backends(list(folders)) as live:
+        for where, dirs in folders.items():
+            agent = live[where]
             if isinstance(agent, HostError):
-                warn(f"cannot remove {len(dirs)} folder(s) on {host}: {agent.detail}")
+                warn(f"cannot remove {len(dirs)} folder(s) on {where.name}: {agent.detail}")
                 continue
             for folder, result in (await agent.remove(dirs)).items():
                 if result != "ok":
-                    warn(f"{host}: cannot remove {folder}: {result}")
+                    warn(f"{where.name}: cannot remove {folder}: {result}")

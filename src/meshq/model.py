@@ -211,6 +211,14 @@ class Job:
     run_id: int | None = None
     #: how many times a failed attempt is rerun (None: the queue's default)
     retries: int | None = None
+    #: as whom, and at which address and port, the current attempt ran (as
+    #: resolved when its host was reached): kill, logs, reset and delete
+    #: reach the host so again
+    run_user: str | None = None
+    run_address: str | None = None
+    run_port: int | None = None
+    #: the signal that ended the command, when one did
+    signal: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -234,11 +242,6 @@ class Job:
     def err_file(self) -> str:
         return f"{self.name}.err"
 
-    @property
-    def job_dir(self) -> str:
-        """The job's own directory on its host: ``EXPERIMENT/QUEUE/NAME``."""
-        return f"{self.experiment}/{self.queue}/{self.name}"
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: times as ISO 8601 strings in UTC."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -246,8 +249,6 @@ class Job:
         for key in ("submitted", "started", "ended"):
             out[key] = utc_iso(out[key])
         out.pop("id")
-        out["job_dir"] = self.job_dir
-        out["directory"] = self.directory or self.job_dir
         return out
 
 
@@ -321,6 +322,19 @@ class Host:
             "last_error": self.last_error,
             "check_host_key": self.check_host_key,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Where and as whom a host runs jobs, as resolved when it was reached:
+    what a later kill, logs, reset or delete of those jobs must use."""
+
+    user: str | None
+    #: the address it answered on (display only: hosts are reached by name)
+    address: str | None = None
+    port: int | None = None
+    #: the host's home folder, which ``~/…`` paths mean there
+    home: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

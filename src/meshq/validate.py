@@ -11,6 +11,7 @@ import math
 import os
 import re
 
+from meshq import paths
 from meshq.errors import UsageError
 from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostStatus, JobSpec, Status
 from meshq.names import check_name, expand
@@ -119,9 +120,13 @@ def job_spec(
     for what, value in (("--directory", directory), ("--pyenv", pyenv), ("--input", input)):
         if value is not None:
             text(value, what)
-    if directory is not None and host == LOCALHOST and not directory.startswith("~"):
-        # on this machine a relative folder means the one the user is in now
-        directory = os.path.abspath(directory)
+    # a relative folder means the one the user is in now, on every host (on
+    # another machine: the same folder relative to the home, see meshq.paths);
+    # ~/… is kept as typed, since each host has its own home
+    if directory is not None:
+        directory = paths.user_path(directory)
+    if pyenv is not None:
+        pyenv = paths.user_path(pyenv)
     seconds = _timeout(timeout)
     count = _count(gpus, "--gpus", minimum=1)
     again = _count(retries, "--retries", minimum=0)

@@ -42,6 +42,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from meshq import paths
 from meshq.api import Meshq
 from meshq.cli.main import main as meshq_main
 from meshq.errors import UsageError
@@ -498,7 +499,7 @@ class HostileApi:
 
     @staticmethod
     def out(job: Any) -> bytes:
-        return Path(job.job_dir, job.output).read_bytes()
+        return Path(paths.job_paths(job, local=True).stdout).read_bytes()
 
 
 @pytest.fixture

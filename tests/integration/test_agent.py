@@ -7,15 +7,19 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from meshq.hosts.agent import AgentLine, HostAgent
+from meshq import paths
+from meshq.hosts.agent import AgentBackend
+from meshq.hosts.backend import Ended, FailedToStart, JobEvent, Started
 from meshq.hosts.local import LocalTransport
 from meshq.model import Job
 from meshq.store import Store
 
 pytestmark = pytest.mark.timeout(60)
+E = TypeVar("E", Started, Ended, FailedToStart)
 
 
 def claimed(store: Store, make_queue, pattern: str = "job1", command: str = "true",  # type: ignore[no-untyped-def]
@@ -24,29 +28,34 @@ def claimed(store: Store, make_queue, pattern: str = "job1", command: str = "tru
     return store.claim([(j, "localhost", j.gpu) for j in store.jobs(q)])
 
 
+def folder(job: Job) -> Path:
+    """The job's folder on this machine (where the local backend puts it)."""
+    return Path(paths.job_paths(job, local=True).folder)
+
+
 class Events:
-    """Collects the agent's job events, and waits for them with a deadline."""
+    """Collects the backend's job events, and waits for them with a deadline."""
 
     def __init__(self) -> None:
-        self.lines: list[AgentLine] = []
+        self.events: list[JobEvent] = []
         self.changed = asyncio.Event()
 
-    def __call__(self, host: str, line: AgentLine) -> None:
-        self.lines.append(line)
+    def __call__(self, host: str, event: JobEvent) -> None:
+        self.events.append(event)
         self.changed.set()
 
-    async def until(self, kind: str, count: int = 1, timeout: float = 20) -> list[AgentLine]:
+    async def until(self, kind: type[E], count: int = 1, timeout: float = 20) -> list[E]:
         deadline = time.monotonic() + timeout
         while True:
-            got = [x for x in self.lines if x.kind == kind]
+            got = [x for x in self.events if isinstance(x, kind)]
             if len(got) >= count:
                 return got
             self.changed.clear()
             await asyncio.wait_for(self.changed.wait(), max(deadline - time.monotonic(), 0.01))
 
 
-async def started_agent(events: Events) -> HostAgent:
-    agent = HostAgent(LocalTransport(), events)
+async def started_agent(events: Events) -> AgentBackend:
+    agent = AgentBackend(LocalTransport(), events, local=True)
     await agent.start()
     return agent
 
@@ -58,14 +67,14 @@ def test_a_job_reports_start_and_end_and_writes_its_files(store: Store, make_que
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        [end] = await events.until("E")
-        [start] = await events.until("S")
-        assert start.fields[:2] == (str(job.id), "1")
-        assert end.fields[2:4] == ("fail", "4")
+        [end] = await events.until(Ended)
+        [start] = await events.until(Started)
+        assert (start.job_id, start.attempt) == (job.id, 1)
+        assert (end.status, end.code, end.signal) == ("fail", 4, None)
         await agent.close()
 
     asyncio.run(go())
-    d = Path(job.job_dir)
+    d = folder(job)
     assert (d / "job1.out").read_text() == "4\n"
     assert (d / "job1.err").read_text() == "oops\n"
     log = (d / "job1.log").read_text().splitlines()
@@ -88,11 +97,11 @@ def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Pa
         agent = await started_agent(events)
         for j in jobs:
             agent.launch(j)
-        await events.until("E", 2)
+        await events.until(Ended, 2)
         await agent.close()
 
     asyncio.run(go())
-    out = Path(jobs[0].job_dir, "job07.out").read_text().split()
+    out = Path(folder(jobs[0]), "job07.out").read_text().split()
     assert out == ["q", "job07", "07", "1", "1,3", "PCI_BUS_ID", "yes", str(work)]
 
 
@@ -105,27 +114,27 @@ def test_no_gpu_leaves_cuda_visible_devices_unset(store: Store, make_queue,  # t
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        await events.until("E")
+        await events.until(Ended)
         await agent.close()
 
     asyncio.run(go())
-    assert Path(job.job_dir, "job1.out").read_text() == "unset\n"
+    assert Path(folder(job), "job1.out").read_text() == "unset\n"
 
 
 def test_what_cannot_start_says_why(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     [job] = claimed(store, make_queue, directory=str(tmp_path / "missing"))
 
-    async def go() -> AgentLine:
+    async def go() -> FailedToStart:
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        [fail] = await events.until("F")
+        [fail] = await events.until(FailedToStart)
         await agent.close()
         return fail
 
     fail = asyncio.run(go())
-    assert "does not exist" in fail.fields[2]
-    assert not [x for x in fail.fields if x == "S"]
+    assert "does not exist" in fail.message
+    assert fail.job_id == job.id
 
 
 def test_a_missing_shell_fails_the_start_and_another_shell_still_runs(  # type: ignore[no-untyped-def]
@@ -136,20 +145,20 @@ def test_a_missing_shell_fails_the_start_and_another_shell_still_runs(  # type: 
     [missing] = claimed(store, make_queue, pattern="nosh", shell="no-such-shell-here")
     [plain] = claimed(store, make_queue, name="q2", pattern="plain", command="echo $0", shell="sh")
 
-    async def go() -> tuple[AgentLine, AgentLine]:
+    async def go() -> tuple[FailedToStart, Ended]:
         events = Events()
         agent = await started_agent(events)
         agent.launch(missing)
-        [fail] = await events.until("F")
+        [fail] = await events.until(FailedToStart)
         agent.launch(plain)
-        [end] = await events.until("E")
+        [end] = await events.until(Ended)
         await agent.close()
         return fail, end
 
     fail, end = asyncio.run(go())
-    assert "the shell no-such-shell-here is not installed" in fail.fields[2]
-    assert end.fields[2] == "end"
-    assert Path(plain.job_dir, plain.output).read_text() == "sh\n"
+    assert "the shell no-such-shell-here is not installed" in fail.message
+    assert end.status == "end"
+    assert Path(folder(plain), plain.output).read_text() == "sh\n"
 
 
 def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -157,17 +166,18 @@ def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_pat
     [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait",
                     timeout=0.5)
 
-    async def go() -> AgentLine:
+    async def go() -> Ended:
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        [end] = await events.until("E")
+        [end] = await events.until(Ended)
         await agent.close()
         return end
 
     t0 = time.monotonic()
     end = asyncio.run(go())
-    assert end.fields[2] == "timeout"
+    assert end.status == "timeout"
+    assert end.signal is not None  # bash reports the TERM that stopped it
     assert time.monotonic() - t0 < 10
     child = int(pidfile.read_text())
     assert not _alive(child)
@@ -190,16 +200,16 @@ def test_kill_stops_the_group_and_check_sees_it(store: Store, make_queue, tmp_pa
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        [start] = await events.until("S")
-        running = job.evolve(pid=int(start.fields[2]), pstart=start.fields[3])
+        [start] = await events.until(Started)
+        running = job.evolve(pid=start.pid, pstart=start.pstart)
         deadline = time.monotonic() + 10
         while not pidfile.exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         live = await agent.check([running])
         assert live[job.id].alive
         assert await agent.kill([running], grace=2) == {job.id: "killed"}
-        [end] = await events.until("E")
-        assert end.fields[2] == "kill"
+        [end] = await events.until(Ended)
+        assert end.status == "kill"
         after = await agent.check([running])
         assert not after[job.id].alive
         assert any(x.startswith("kill 1") for x in after[job.id].lines)
@@ -230,18 +240,18 @@ def test_jobs_outlive_the_agent_and_the_manager(store: Store, make_queue, tmp_pa
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        [start] = await events.until("S")
+        [start] = await events.until(Started)
         await agent.close()  # the manager goes away
-        return int(start.fields[2])
+        return start.pid
 
     pid = asyncio.run(go())
     # nobody listens any more: the job's own log is where the end shows
-    log = Path(job.job_dir, "job1.log")
+    log = Path(folder(job), "job1.log")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and "end 1 0" not in log.read_text():
         time.sleep(0.05)
     assert "end 1 0" in log.read_text()
-    assert Path(job.job_dir, "job1.out").read_text() == "done\n"
+    assert Path(folder(job), "job1.out").read_text() == "done\n"
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     assert not _alive(pid)
@@ -257,11 +267,11 @@ def test_hostile_text_travels_as_data(store: Store, make_queue, tmp_path: Path) 
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        await events.until("E")
+        await events.until(Ended)
         await agent.close()
 
     asyncio.run(go())
-    assert Path(job.job_dir, "job1.out").read_text() == weird
+    assert Path(folder(job), "job1.out").read_text() == weird
     assert not marker.exists()
 
 
@@ -290,11 +300,11 @@ def test_a_job_ignoring_sigpipe_is_not_our_doing(store: Store, make_queue) -> No
         events = Events()
         agent = await started_agent(events)
         agent.launch(job)
-        await events.until("E")
+        await events.until(Ended)
         await agent.close()
 
     asyncio.run(go())
-    text = Path(job.job_dir, "job1.out").read_text()
+    text = Path(folder(job), "job1.out").read_text()
     ignored = int(text.split("SigIgn:")[1].split()[0], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
     assert not ignored & (1 << (signal.SIGTERM - 1))

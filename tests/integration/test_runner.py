@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from meshq.api import Meshq
+from meshq.hosts.backend import HostKind
 from meshq.hosts.local import LocalTransport
+from meshq.hosts.registry import Target
 from meshq.model import Status
 from meshq.scheduler.engine import Runner
 from meshq.scheduler.run import RunHost, RunResult
 
 pytestmark = pytest.mark.timeout(90)
+LOCAL = Target("localhost", HostKind.LOCAL)
 
 
 @pytest.fixture
@@ -101,9 +104,9 @@ def test_a_run_adopts_jobs_left_running_and_requeues_lost_launches(mq: Meshq) ->
         survivor, lost = mq.store.jobs(q)
         [survivor] = mq.store.claim([(survivor, "localhost", None)])
         mq.store.claim([(lost, "localhost", None)])
-        from meshq.hosts.agent import HostAgent
+        from meshq.hosts.agent import AgentBackend
 
-        agent = HostAgent(LocalTransport(), lambda h, line: None)
+        agent = AgentBackend(LocalTransport(), local=True)
         await agent.start()
         agent.launch(survivor)
         await agent.drain()
@@ -122,7 +125,7 @@ def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
 
     async def go() -> RunResult:
         q = mq.queue("q")
-        runner = Runner(mq.store, q, [RunHost("localhost", LocalTransport(), 2)], mode="fifo",
+        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo",
                         max_parallel=2)
         task = asyncio.create_task(runner.run())
         deadline = time.monotonic() + 10
@@ -144,12 +147,18 @@ def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
     assert mq.counts("q") == {Status.END: 2, Status.READY: 2}
 
 
+def folder(mq: Meshq, name: str) -> str:
+    files = mq.files(mq.job("q", name))
+    assert files is not None
+    return files.folder
+
+
 def test_kill_reset_and_delete(mq: Meshq, tmp_path: Path) -> None:
     mq.add("q", "job[1-2]", "sleep 30", host="localhost")
 
     async def go() -> None:
         q = mq.queue("q")
-        runner = Runner(mq.store, q, [RunHost("localhost", LocalTransport(), 2)], mode="fifo",
+        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo",
                         max_parallel=2)
         task = asyncio.create_task(runner.run())
         deadline = time.monotonic() + 10
@@ -163,8 +172,8 @@ def test_kill_reset_and_delete(mq: Meshq, tmp_path: Path) -> None:
     asyncio.run(go())
     assert mq.job("q", "job1").status is Status.KILL
     assert mq.job("q", "job2").status is Status.READY
-    assert not Path(mq.job("q", "job2").job_dir).exists()
-    job1_dir = Path(mq.job("q", "job1").job_dir)
+    assert not Path(folder(mq, "job2")).exists()
+    job1_dir = Path(folder(mq, "job1"))
     asyncio.run(mq.delete("q", "job1"))
     assert [j.name for j in mq.jobs("q")] == ["job2"]
     assert not job1_dir.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from meshq.model import Job, Status
-from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
+from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import frugal, sequential, smart
 
 
@@ -44,14 +44,25 @@ def test_more_gpus_than_a_host_has_never_fit() -> None:
     assert fit(job(gpus=1), HostState("a", 4))[0] is Fit.NEVER
 
 
-def test_explicit_ids_must_be_free_where_gpus_are_declared() -> None:
+def test_explicit_ids_are_shared_as_the_seed_means_them() -> None:
     host = HostState("a", 4, ("0", "1"))
     assert fit(job(gpu="1"), host) == (Fit.NOW, "1")
-    host.take("1")
-    assert fit(job(gpu="1"), host) == (Fit.LATER, None)
+    host.take(held_gpus(job(gpu="1"), "1"))
+    # --gpu=IDS only sets CUDA_VISIBLE_DEVICES: a second job may use id 1 too
+    assert fit(job(gpu="1"), host) == (Fit.NOW, "1")
     assert fit(job(gpu="7"), host)[0] is Fit.NEVER
     # a host that declares no GPUs gets the ids as given: the user knows it
     assert fit(job(gpu="7"), HostState("b", 1)) == (Fit.NOW, "7")
+
+
+def test_counted_gpus_are_held_alone() -> None:
+    host = HostState("a", 4, ("0", "1"))
+    counted = job(gpus=1)
+    assert fit(counted, host) == (Fit.NOW, "0")
+    host.take(held_gpus(counted, "0"))
+    assert fit(counted, host) == (Fit.NOW, "1")
+    host.take(held_gpus(counted, "1"))
+    assert fit(counted, host) == (Fit.LATER, None)
 
 
 def test_place_uses_the_policy_among_hosts_that_fit() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshq.hosts.agent import Liveness
+from meshq.hosts.backend import Liveness
 from meshq.model import Job, Status
 from meshq.scheduler.reconcile import parse_log, verdict
 

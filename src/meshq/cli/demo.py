@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from meshq import paths
 from meshq.cli.main import State, run_async
 
 DEMO_QUEUE = "demo"
@@ -48,7 +49,7 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
     except NotFound:
         pass
     experiment = str(data_home() / "experiments")
-    mq.create_queue(DEMO_QUEUE, experiment)
+    queue = mq.create_queue(DEMO_QUEUE, experiment)
     mq.add(DEMO_QUEUE, f"job[1-{DEMO_JOBS}]", DEMO_COMMAND, host="localhost")
     click.echo(
         f"meshq demo: {DEMO_JOBS} jobs on this machine, {max_parallel} at a time; "
@@ -64,7 +65,7 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
         f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
         f"(store: {mq.store.path})"
     )
-    click.echo(f"job files: {experiment}/{DEMO_QUEUE}/JOB/")
+    click.echo(f"job files: {paths.queue_folder(queue, local=True)}/JOB/")
     click.echo("")
     click.echo("Next, try:")
     click.echo(f"  meshq queue status {DEMO_QUEUE}")

@@ -283,13 +283,23 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     job = mq.job(queue_name, job_name)
     history = [e.to_dict() for e in mq.history(queue_name, job_name)]
     deps = [f"{n} ({st.value})" for n, st in mq.dependencies(queue_name, job_name)]
-    record = {**job.to_dict(), "after": ", ".join(deps) or None, "history": history}
+    files = mq.files(job)
+    record = {
+        **job.to_dict(),
+        "after": ", ".join(deps) or None,
+        "files": files.to_dict() if files else None,
+        "history": history,
+    }
     if fmt != "table":
         emit([record], fmt, [])
         return
     width = max(len(k) for k in record)
     for key, value in record.items():
-        if key != "history":
+        if key == "files" and files is not None:
+            for part, path in files.to_dict().items():
+                if path is not None:
+                    click.echo(f"{part:<{width}}  {path}")
+        elif key != "history":
             click.echo(f"{key:<{width}}  {'' if value is None else value}")
     click.echo("")
     table(
@@ -385,6 +395,12 @@ def _summarize(queue_name: str, result: Any) -> int:
     if result.paused:
         click.echo(
             f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run it again",
+            err=True,
+        )
+    if result.stranded:
+        click.echo(
+            f"{result.stranded} job(s) could not start: {result.stranded_why}; "
+            f"'meshq hosts probe' checks the hosts, then run the queue again",
             err=True,
         )
     if result.interrupted:

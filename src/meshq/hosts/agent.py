@@ -1,29 +1,54 @@
-"""The manager's side of the host agent (``resources/agent.sh``).
+"""The host agent backend: how meshq runs jobs on this machine and on SSH
+hosts (``resources/agent.sh``), one implementation over either transport.
 
-One :class:`HostAgent` per host and run: it starts the agent through the
+One :class:`AgentBackend` per host and run: it starts the agent through the
 host's :class:`~meshq.hosts.base.Transport`, sends requests as
 NUL-terminated fields (never as shell text), and turns the agent's
-tab-separated lines into :class:`AgentLine` events. Job events (started,
-ended, could not start) go to the callback given; answers to checks, kills
-and removals resolve the awaitable that asked for them.
+tab-separated lines into typed events (:class:`~meshq.hosts.backend.Started`,
+:class:`~meshq.hosts.backend.Ended`,
+:class:`~meshq.hosts.backend.FailedToStart`) for the run, and into answers
+for the checks, kills and removals that asked for them. No wire line leaves
+this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 
-from meshq.errors import HostError
+from meshq import paths
+from meshq.errors import HostError, UnreadableFile
+from meshq.hosts.backend import (
+    Ended,
+    EventSink,
+    FailedToStart,
+    Identity,
+    JobEvent,
+    Liveness,
+    LostSink,
+    Started,
+    ignore_event,
+)
 from meshq.hosts.base import LongProcess, Transport
-from meshq.model import Job
+from meshq.model import Job, Status
 
-PROTOCOL = "1"
-#: how long a host may take to start the agent (login shell, slow network)
+PROTOCOL = "2"
+#: how a host may take to start the agent (login shell, slow network)
 READY_TIMEOUT = 30.0
+#: an exit status above this is bash's way of saying "ended by signal N-128"
+_SIGNALLED = 128
+#: the states an E line may carry
+_ENDINGS = frozenset({Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT})
+
+# The file readers: a path of the host, absolute or ~/…, arrives as data ($1)
+# and only the leading ~ is expanded, by bash, with the host's own $HOME.
+_EXPAND = 'f=$1; case $f in "~") f=$HOME ;; "~/"*) f=$HOME/${f#"~/"} ;; esac; '
+_READ = _EXPAND + 'exec cat -- "$f"'
+_FOLLOW = _EXPAND + 'exec tail -c +1 -F --pid="$2" -- "$f" 2>/dev/null'
 
 
 @cache
@@ -38,7 +63,7 @@ def agent_argv() -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class AgentLine:
+class _Line:
     """One line from the agent: its kind letter and its fields."""
 
     kind: str
@@ -47,15 +72,6 @@ class AgentLine:
     @property
     def key(self) -> str:
         return self.fields[0] if self.fields else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Liveness:
-    """What a host says of one job attempt: is its process alive, and what
-    has its state log recorded for the attempt (lines, oldest first)."""
-
-    alive: bool
-    lines: tuple[str, ...]
 
 
 def _fmt_timeout(seconds: float | None) -> str:
@@ -75,45 +91,74 @@ def _encode(fields: Iterable[str | int | float | None]) -> bytes:
     return bytes(out)
 
 
-class HostAgent:
-    """A running agent on one host."""
+def parse_event(line: _Line) -> JobEvent | None:
+    """The job event an S, E or F line reports; ``None`` for a torn line."""
+    f = line.fields
+    try:
+        job_id, attempt = int(f[0]), int(f[1])
+        if line.kind == "S" and len(f) >= 5:
+            return Started(job_id, attempt, int(f[2]), f[3], float(f[4]))
+        if line.kind == "E" and len(f) >= 5:
+            status, code = Status(f[2]), int(f[3])
+            if status not in _ENDINGS:
+                return None
+            signal = code - _SIGNALLED if _SIGNALLED < code < _SIGNALLED + 65 else None
+            return Ended(job_id, attempt, status, code, signal, float(f[4]))
+        if line.kind == "F":
+            message = f[2] if len(f) > 2 and f[2] else "the job could not be started"
+            return FailedToStart(job_id, attempt, message)
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+class AgentBackend:
+    """A host reached through a :class:`Transport`, running the agent."""
 
     def __init__(
         self,
         transport: Transport,
-        on_event: Callable[[str, AgentLine], None],
-        on_lost: Callable[[str, str], None] | None = None,
+        on_event: EventSink = ignore_event,
+        on_lost: LostSink | None = None,
         *,
+        local: bool = False,
         default_pyenv: str | None = None,
     ) -> None:
         self.transport = transport
+        self.name = transport.name
+        self.local = local
         #: the host's --pyenv, for jobs that name none
         self.default_pyenv = default_pyenv
-        self.host = transport.name
         self._on_event = on_event
         self._on_lost = on_lost
         self._proc: LongProcess | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiting: dict[tuple[str, str, str], asyncio.Future[AgentLine]] = {}
-        self._ready: asyncio.Future[AgentLine] | None = None
+        self._waiting: dict[tuple[str, str, str], asyncio.Future[_Line]] = {}
+        self._ready: asyncio.Future[_Line] | None = None
         self._closing = False
         self._serial = 0
+        self._identity: Identity | None = None
         self.hostname = ""
+
+    @property
+    def identity(self) -> Identity | None:
+        return self._identity
 
     async def start(self, timeout: float = READY_TIMEOUT) -> None:
         """Start the agent and wait until it says it is ready."""
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self._proc = await self.transport.start(agent_argv())
-        self._reader = asyncio.create_task(self._read(), name=f"agent-{self.host}")
+        self._reader = asyncio.create_task(self._read(), name=f"agent-{self.name}")
         try:
             line = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except TimeoutError:
             await self.close()
-            raise HostError(self.host, f"the agent did not start within {timeout:g} s") from None
-        if len(line.fields) < 2 or line.fields[0] != PROTOCOL:
-            raise HostError(self.host, f"the agent speaks another protocol: {line.fields}")
+            raise HostError(self.name, f"the agent did not start within {timeout:g} s") from None
+        if len(line.fields) < 4 or line.fields[0] != PROTOCOL:
+            raise HostError(self.name, f"the agent speaks another protocol: {line.fields}")
         self.hostname = line.fields[1]
+        self._identity = replace(self.transport.identity(), home=line.fields[3] or None)
 
     @property
     def alive(self) -> bool:
@@ -129,14 +174,16 @@ class HostAgent:
                     break
                 text = raw.decode("utf-8", "surrogateescape").rstrip("\n")
                 kind, *rest = text.split("\t")
-                line = AgentLine(kind, tuple(rest))
+                line = _Line(kind, tuple(rest))
                 if kind == "R":
                     if self._ready is not None and not self._ready.done():
                         self._ready.set_result(line)
                 elif kind in "SEF":
-                    self._on_event(self.host, line)
+                    event = parse_event(line)
+                    if event is not None:
+                        self._on_event(self.name, event)
                 else:
-                    ident = (kind, line.key, line.fields[1] if kind in "AK" else "")
+                    ident = (kind, line.key, line.fields[1] if kind in "AKC" else "")
                     fut = self._waiting.pop(ident, None)
                     if fut is not None and not fut.done():
                         fut.set_result(line)
@@ -148,7 +195,7 @@ class HostAgent:
             self._fail_waiting(reason)
 
     def _fail_waiting(self, reason: str) -> None:
-        err = HostError(self.host, reason)
+        err = HostError(self.name, reason)
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(err)
         for fut in self._waiting.values():
@@ -156,15 +203,15 @@ class HostAgent:
                 fut.set_exception(err)
         self._waiting.clear()
         if not self._closing and self._on_lost is not None:
-            self._on_lost(self.host, reason)
+            self._on_lost(self.name, reason)
 
     def _send(self, data: bytes) -> None:
         if self._proc is None or not self.alive:
-            raise HostError(self.host, "the agent is not running")
+            raise HostError(self.name, "the agent is not running")
         try:
             self._proc.stdin.write(data)
         except OSError as err:
-            raise HostError(self.host, f"cannot reach the agent: {err}") from None
+            raise HostError(self.name, f"cannot reach the agent: {err}") from None
 
     async def drain(self) -> None:
         """Wait until what was sent has been handed to the host."""
@@ -172,23 +219,27 @@ class HostAgent:
             try:
                 await self._proc.stdin.drain()
             except (ConnectionError, OSError) as err:
-                raise HostError(self.host, f"cannot reach the agent: {err}") from None
+                raise HostError(self.name, f"cannot reach the agent: {err}") from None
+
+    def _paths(self, job: Job) -> paths.JobPaths:
+        return paths.job_paths(job, local=self.local, default_pyenv=self.default_pyenv)
 
     def launch(self, job: Job, gpu: str | None = None) -> None:
         """Send the launch of ``job``'s current attempt (no wait for an answer:
-        its S/E/F events arrive through the callback)."""
+        its events arrive through the callback)."""
+        where = self._paths(job)
         self._send(
             b"L\0"
             + _encode(
                 [
                     job.id,
                     job.attempts,
-                    self._dir(job),
-                    job.directory,
+                    where.folder,
+                    where.workdir,
                     job.shell,
                     job.command,
                     gpu if gpu is not None else job.gpu,
-                    job.pyenv or self.default_pyenv,
+                    where.pyenv,
                     _fmt_timeout(job.timeout),
                     job.queue,
                     job.name,
@@ -201,17 +252,14 @@ class HostAgent:
             )
         )
 
-    def _dir(self, job: Job) -> str:
-        return self.transport.remote_path(job.job_dir)
-
-    def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[AgentLine]:
+    def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[_Line]:
         """Send one request; the future its answer will resolve."""
-        fut: asyncio.Future[AgentLine] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[_Line] = asyncio.get_running_loop().create_future()
         self._waiting[(kind, key, attempt)] = fut
         self._send(data)
         return fut
 
-    async def _answers(self, futures: list[asyncio.Future[AgentLine]]) -> list[AgentLine]:
+    async def _answers(self, futures: list[asyncio.Future[_Line]]) -> list[_Line]:
         await self.drain()
         return list(await asyncio.gather(*futures))
 
@@ -221,17 +269,12 @@ class HostAgent:
 
     async def check(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
         """Ask whether each job's process is alive and what its log says."""
-        answers = await self._answers(
-            [
-                self._request(
-                    "A",
-                    str(j.id),
-                    str(j.attempts),
-                    b"A\0" + _encode([j.id, j.attempts, j.pid, j.pstart, self._dir(j), j.log]),
-                )
-                for j in jobs
-            ]
-        )
+        requests = []
+        for j in jobs:
+            where = self._paths(j)
+            data = b"A\0" + _encode([j.id, j.attempts, j.pid, j.pstart, where.folder, j.log])
+            requests.append(self._request("A", str(j.id), str(j.attempts), data))
+        answers = await self._answers(requests)
         out = {}
         for job, line in zip(jobs, answers, strict=True):
             lines = tuple(x for x in line.fields[3].split("|") if x) if len(line.fields) > 3 else ()
@@ -240,40 +283,60 @@ class HostAgent:
 
     async def kill(self, jobs: Sequence[Job], grace: float = 5.0) -> dict[int, str]:
         """Kill each job's process group (TERM, then KILL after ``grace``)."""
-        answers = await self._answers(
-            [
-                self._request(
-                    "K",
-                    str(j.id),
-                    str(j.attempts),
-                    b"K\0"
-                    + _encode([j.id, j.attempts, j.pid, j.pstart, self._dir(j), j.log, int(grace)]),
-                )
-                for j in jobs
-            ]
-        )
+        requests = []
+        for j in jobs:
+            fields = [j.id, j.attempts, j.pid, j.pstart, self._paths(j).folder, j.log, int(grace)]
+            data = b"K\0" + _encode(fields)
+            requests.append(self._request("K", str(j.id), str(j.attempts), data))
+        answers = await self._answers(requests)
         return {j.id: a.fields[2] for j, a in zip(jobs, answers, strict=True)}
 
-    async def remove(self, directories: Sequence[str]) -> dict[str, str]:
-        """Remove directories on the host; ``ok`` or the error, per directory."""
-        keys = [self._key() for _ in directories]
+    async def note_crash(self, jobs: Sequence[Job], reason: str) -> None:
+        """Append ``crash ATTEMPT TIME REASON`` to each job's state log."""
+        requests = [
+            self._request(
+                "C",
+                str(j.id),
+                str(j.attempts),
+                b"C\0" + _encode([j.id, j.attempts, self._paths(j).log, reason]),
+            )
+            for j in jobs
+        ]
+        with contextlib.suppress(HostError):
+            await self._answers(requests)
+
+    async def remove(self, folders: Sequence[str]) -> dict[str, str]:
+        """Remove folders on the host; ``ok`` or the error, per folder."""
+        keys = [self._key() for _ in folders]
         answers = await self._answers(
             [
                 self._request("D", k, "", b"D\0" + _encode([k, d]))
-                for k, d in zip(keys, map(self.transport.remote_path, directories), strict=True)
+                for k, d in zip(keys, folders, strict=True)
             ]
         )
-        return {d: a.fields[1] for d, a in zip(directories, answers, strict=True)}
+        return {d: a.fields[1] for d, a in zip(folders, answers, strict=True)}
 
-    async def make_dirs(self, directories: Sequence[str]) -> None:
-        """Create ``directories`` (and their parents) with one ``mkdir`` on
+    async def make_dirs(self, folders: Sequence[str]) -> None:
+        """Create ``folders`` (and their parents) with one ``mkdir`` on
         the host; :class:`HostError` if it fails."""
         key = self._key()
-        remote = [self.transport.remote_path(d) for d in directories]
-        data = b"M\0" + _encode([key, len(remote), *remote])
+        data = b"M\0" + _encode([key, len(folders), *folders])
         [answer] = await self._answers([self._request("M", key, "", data)])
         if answer.fields[1:2] != ("ok",):
-            raise HostError(self.host, f"cannot make job directories: {answer.fields[1:]}")
+            raise HostError(self.name, f"cannot make job directories: {answer.fields[1:]}")
+
+    async def read(self, path: str) -> bytes:
+        done = await self.transport.run(["bash", "--norc", "-c", _READ, "meshq-read", path])
+        if done.returncode != 0:
+            why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            detail = why[-1] if why else f"exit status {done.returncode}"
+            raise UnreadableFile(self.name, f"cannot read {path}: {detail.removeprefix('cat: ')}")
+        return done.stdout
+
+    async def follow(self, path: str, pid: int) -> AsyncIterator[bytes]:
+        argv = ["bash", "--norc", "-c", _FOLLOW, "meshq-follow", path, str(pid)]
+        async for chunk in self.transport.stream(argv):
+            yield chunk
 
     async def close(self) -> None:
         """Stop the agent; the jobs it started go on running."""
@@ -289,3 +352,4 @@ class HostAgent:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, HostError):
                 await self._reader
+        await self.transport.close()

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from meshq.hosts.backend import Identity
+
 
 @dataclass(frozen=True, slots=True)
 class Completed:
@@ -75,6 +77,7 @@ class Transport(Protocol):
         """Release connections; processes started detached go on."""
         ...
 
-    def remote_path(self, path: str) -> str:
-        """Where ``path``, a path of this machine, lives on the host."""
+    def identity(self) -> Identity:
+        """As whom and where commands run there (for SSH: as resolved by the
+        connection, so only once connected)."""
         ...

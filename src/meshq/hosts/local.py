@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 from collections.abc import AsyncIterator
 
 from meshq.errors import HostError
+from meshq.hosts.backend import Identity
 from meshq.hosts.base import ByteWriter, Completed, LineReader
 from meshq.model import LOCALHOST
 
@@ -96,6 +98,5 @@ class LocalTransport:
     async def close(self) -> None:
         return None
 
-    @staticmethod
-    def remote_path(path: str) -> str:
-        return path
+    def identity(self) -> Identity:
+        return Identity(user=getpass.getuser())

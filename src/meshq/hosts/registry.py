@@ -1,39 +1,80 @@
-"""Finding the transport for a host name."""
+"""From a host's name to the backend that reaches it.
+
+A host kind is one :class:`~meshq.hosts.backend.HostKind` member and one
+entry of :data:`_MAKERS`: nothing else in meshq needs to know it exists.
+"""
 
 from __future__ import annotations
 
-from meshq.hosts.base import Transport
-from meshq.hosts.local import LocalTransport
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from meshq.hosts.backend import EventSink, HostBackend, HostKind, LostSink, ignore_event
 from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host
 from meshq.store.store import Store
 
 
-def transport_for(store: Store, name: str, user: str | None = None) -> Transport:
-    """The transport that reaches host ``name``.
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How to reach one host: its name, its kind, and what the inventory
+    (or a ``user@host`` entry, or the record of an earlier attempt) says."""
 
-    ``localhost`` (or ``local``) is this machine and needs no set-up. A host
-    of the inventory is reached as added there; any other name is taken as
-    ``ssh NAME`` would take it (``~/.ssh/config``, then DNS). ``user``
-    overrides the user (the ``user@host`` form of ``--hosts``).
-    """
-    if name in LOCAL_HOST_NAMES:
-        return LocalTransport(LOCALHOST)
-    host = store.find_host(name)
-    if host is not None and host.kind == "local":
-        return LocalTransport(host.name)
-    return ssh_transport(name, host, user)
+    name: str
+    kind: HostKind
+    host: Host | None = None
+    #: overrides the inventory's and ssh config's user (``user@host``)
+    user: str | None = None
+    #: overrides the inventory's and ssh config's port
+    port: int | None = None
 
 
-def ssh_transport(name: str, host: Host | None, user: str | None = None) -> Transport:
+def _local(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
+    from meshq.hosts.agent import AgentBackend
+    from meshq.hosts.local import LocalTransport
+
+    pyenv = target.host.pyenv if target.host else None
+    return AgentBackend(
+        LocalTransport(target.name), on_event, on_lost, local=True, default_pyenv=pyenv
+    )
+
+
+def _ssh(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
     # imported here: asyncssh is heavy, and only SSH hosts need it
+    from meshq.hosts.agent import AgentBackend
     from meshq.hosts.ssh import SshTransport
 
-    if host is None:
-        return SshTransport(name, user=user)
-    return SshTransport(
-        name,
-        address=host.address,
-        user=user or host.user,
-        port=host.port,
-        check_host_key=host.check_host_key,
+    host = target.host
+    transport = SshTransport(
+        target.name,
+        address=host.address if host else None,
+        user=target.user or (host.user if host else None),
+        port=target.port or (host.port if host else None),
+        check_host_key=host.check_host_key if host else True,
     )
+    pyenv = host.pyenv if host else None
+    return AgentBackend(transport, on_event, on_lost, local=False, default_pyenv=pyenv)
+
+
+_MAKERS: dict[HostKind, Callable[[Target, EventSink, LostSink | None], HostBackend]] = {
+    HostKind.LOCAL: _local,
+    HostKind.SSH: _ssh,
+}
+
+
+def target(store: Store, name: str, *, user: str | None = None, port: int | None = None) -> Target:
+    """How to reach host ``name``: ``localhost`` (or ``local``) is this
+    machine and needs no set-up; a host of the inventory is reached as
+    added there; any other name is taken as ``ssh NAME`` would take it
+    (``~/.ssh/config``, then DNS)."""
+    if name in LOCAL_HOST_NAMES:
+        return Target(LOCALHOST, HostKind.LOCAL, store.find_host(LOCALHOST))
+    host = store.find_host(name)
+    kind = HostKind.parse(host.kind) if host is not None else HostKind.SSH
+    return Target(name, kind, host, user, port)
+
+
+def make_backend(
+    where: Target, on_event: EventSink | None = None, on_lost: LostSink | None = None
+) -> HostBackend:
+    """A new, not yet started backend for ``where``."""
+    return _MAKERS[where.kind](where, on_event or ignore_event, on_lost)

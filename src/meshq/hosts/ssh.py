@@ -19,12 +19,12 @@ import os
 import shlex
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from meshq.errors import HostError
+from meshq.hosts.backend import Identity
 from meshq.hosts.base import ByteWriter, Completed, LineReader
 
 CONNECT_TIMEOUT = 10.0
@@ -138,7 +138,6 @@ class SshTransport:
         self.check_host_key = check_host_key
         self.connect_timeout = connect_timeout
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._home = str(Path.home())
         self._lock = asyncio.Lock()
 
     def _options(self) -> dict[str, Any]:
@@ -175,16 +174,17 @@ class SshTransport:
                 raise HostError(self.name, _describe(err)) from None
             return self._conn
 
-    def remote_path(self, path: str) -> str:
-        """Where a path of this machine lives on the host: a path under the
-        local home is taken relative to the remote home (ssh starts there);
-        any other path is used as it is."""
-        home = self._home
-        if path == home:
-            return "."
-        if path.startswith(home + "/"):
-            return path[len(home) + 1 :]
-        return path
+    def identity(self) -> Identity:
+        """The user the connection logged in as and the address and port it
+        reached (as ``~/.ssh/config`` resolved them); before connecting,
+        what this transport was told."""
+        conn = self._conn
+        if conn is None:
+            return Identity(user=self.user, port=self.port)
+        user = conn.get_extra_info("username") or self.user
+        peer = conn.get_extra_info("peername")
+        address, port = (str(peer[0]), int(peer[1])) if peer else (None, self.port)
+        return Identity(user=user, address=address, port=port)
 
     async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
         conn = await self.connect()

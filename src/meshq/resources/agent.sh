@@ -13,9 +13,10 @@
 #   K KEY ATTEMPT PID PSTART JOBDIR LOG GRACE   kill the job's process group
 #   D KEY JOBDIR                          remove a job directory
 #   M KEY COUNT DIR...                    make COUNT directories (one mkdir for all)
+#   C KEY ATTEMPT LOGPATH REASON          add a crash line to a job's state log
 #   P KEY                                 ping
 # Replies and events go to stdout, one tab-separated line each:
-#   R PROTOCOL HOSTNAME BASH_VERSION      once, when ready
+#   R PROTOCOL HOSTNAME BASH_VERSION HOME once, when ready (HOME: what ~ means here)
 #   S KEY ATTEMPT PID PSTART TIME         the command started
 #   E KEY ATTEMPT STATE EXIT_CODE TIME    it ended (STATE: end, fail, kill, timeout)
 #   F KEY ATTEMPT MESSAGE                 it could not be started
@@ -23,6 +24,10 @@
 #   K KEY ATTEMPT RESULT                  killed, or gone (was not running)
 #   D KEY RESULT                          ok, or the error
 #   M KEY RESULT                          ok, or the error
+#   C KEY ATTEMPT RESULT                  ok, or the error
+#
+# Paths arrive absolute or as ~/… (the home of the user the agent runs as),
+# never relative: see meshq/paths.py.
 #   P KEY pong
 
 set -m          # every job gets its own process group
@@ -129,6 +134,17 @@ meshq_make() {
     fi
 }
 
+meshq_note_crash() {
+    local key=$1 attempt=$2 log=$3 reason=$4
+    meshq_expand_home "$log"; log=$REPLY
+    meshq_now
+    if printf 'crash %s %s %s\n' "$attempt" "$REPLY" "${reason//[$'\n']/ }" >> "$log" 2>/dev/null; then
+        meshq_notify C "$key" "$attempt" ok
+    else
+        meshq_notify C "$key" "$attempt" "cannot write $log"
+    fi
+}
+
 meshq_read() {
     # read N NUL-terminated fields into the array F
     local i
@@ -139,7 +155,7 @@ meshq_read() {
 }
 
 meshq_hostname=$(hostname 2>/dev/null || uname -n)
-meshq_notify R 1 "$meshq_hostname" "$BASH_VERSION"
+meshq_notify R 2 "$meshq_hostname" "$BASH_VERSION" "$HOME"
 while IFS= read -r -d '' op; do
     case $op in
         L) meshq_read 16 || break; meshq_have_shell "${F[4]}"
@@ -147,6 +163,7 @@ while IFS= read -r -d '' op; do
         A) meshq_read 6 || break; meshq_check "${F[@]}" ;;
         K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;
         D) meshq_read 2 || break; meshq_remove "${F[@]}" ;;
+        C) meshq_read 4 || break; meshq_note_crash "${F[@]}" ;;
         P) meshq_read 1 || break; meshq_notify P "${F[0]}" pong ;;
         M) meshq_read 2 || break; meshq_m=("${F[@]}")
            meshq_read "${F[1]}" || break; meshq_make "${meshq_m[@]}" "${F[@]}" ;;

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from meshq import faults
+from meshq import faults, paths
 from meshq.errors import HostError
-from meshq.hosts.agent import AgentLine, HostAgent
+from meshq.hosts.backend import Ended, FailedToStart, HostBackend, JobEvent, Started
 from meshq.model import (
     ACTIVE,
     FAILED,
@@ -37,7 +37,7 @@ from meshq.model import (
     Status,
 )
 from meshq.scheduler.hostcare import HostCare
-from meshq.scheduler.placement import Fit, HostState, fit, place, why_never
+from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
 from meshq.scheduler.run import Reporter, RunHost, RunResult, SilentReporter
@@ -98,7 +98,9 @@ class Runner(HostCare):
         self.rng = rng or random.Random()
         self.result = RunResult()
         self._state = {h.name: HostState(h.name, h.slots, h.gpus) for h in hosts}
-        self._agents: dict[str, HostAgent] = {}
+        self._backends: dict[str, HostBackend] = {}
+        self._stale: dict[str, HostBackend] = {}
+        self._crash_notes: dict[str, list[tuple[Job, str]]] = {}
         #: job directories known to exist, per host
         self._made: dict[str, set[str]] = {}
         #: hosts that cannot be reached: their error, and when to probe again
@@ -113,7 +115,7 @@ class Runner(HostCare):
         self._avoid: dict[int, set[str]] = {}
         #: something failed: waiting jobs that depend on it may have to be skipped
         self._skip_check = True
-        self._events: asyncio.Queue[tuple[str, AgentLine] | None] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[str, JobEvent] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._done = 0
         self._next_total = 0.0
@@ -164,6 +166,7 @@ class Runner(HostCare):
                 if now - last_check >= self.check_interval:
                     await self._check()
                     last_check = time.monotonic()
+            self._note_stranded()
         finally:
             self.result.interrupted = self._stopping.is_set()
             self.result.still_running = len(self._inflight)
@@ -205,10 +208,27 @@ class Runner(HostCare):
                 if job.run_id is not None:
                     self._dead.add(job.run_id)
             self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), 0.0)
-            self._state[job.host].take(job.gpu)
+            self._state[job.host].take(held_gpus(job, job.gpu))
             taken.append(job.id)
         if taken:
             self.store.adopt(taken, self.run_id)
+
+    def _note_stranded(self) -> None:
+        """Jobs left waiting at the end of a run that was not stopped and
+        whose queue is not paused: no host of the run could take them."""
+        if self._stopping.is_set() or self.result.paused:
+            return
+        counts = self.store.counts(self.queue)
+        left = sum(counts.get(s, 0) for s in self._waiting_statuses())
+        if not left:
+            return
+        self.result.stranded = left
+        down = [n for n in self.hosts if n in self._down]
+        if down and len(down) == len(self.hosts):
+            details = "; ".join(f"{n}: {self._down[n][0]}" for n in down)
+            self.result.stranded_why = f"every host of this run is down ({details})"
+        else:
+            self.result.stranded_why = "no host of this run could take them"
 
     def _total(self) -> int:
         counts = self.store.counts(self.queue)
@@ -242,7 +262,7 @@ class Runner(HostCare):
             if reason is not None:
                 refuse.append((job, chosen, reason))
             elif chosen is not None:
-                self._state[chosen].take(gpu)
+                self._state[chosen].take(held_gpus(job, gpu))
                 launch.append((job, chosen, gpu))
         if refuse:
             self._refuse(refuse)
@@ -257,19 +277,24 @@ class Runner(HostCare):
             limits={name: state.slots for name, state in self._state.items()},
             scope=self.queue if self.mode == "fifo" else None,
             dead=self._dead,
+            where={
+                name: ident
+                for name, backend in self._backends.items()
+                if (ident := backend.identity) is not None
+            },
         )
         faults.point("after-claim")
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
             if job.id not in won:  # another run took it
-                self._state[host].give_back(gpu)
+                self._state[host].give_back(held_gpus(job, gpu))
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
             self._launch(job, now)
-        for agent in list(self._agents.values()):
+        for backend in list(self._backends.values()):
             with contextlib.suppress(HostError):
-                await agent.drain()
+                await backend.drain()
         faults.point("after-launch")
         if time.monotonic() >= self._next_total:
             self.reporter.set_total(self._total())
@@ -345,20 +370,20 @@ class Runner(HostCare):
                 mine = claimed[job.id]
                 self._inflight[job.id] = _InFlight(mine, time.monotonic())
                 self._events.put_nowait(
-                    (mine.host or "", AgentLine("F", (str(job.id), str(mine.attempts), reason)))
+                    (mine.host or "", FailedToStart(job.id, mine.attempts, reason))
                 )
 
     async def _make_dirs(self, claimed: list[Job]) -> None:
         """Make the job directories of ``claimed`` and of the jobs likely to
         come next, one ``mkdir`` per host for many jobs, so the wrapper need
         not start one per job. Best effort: the wrapper makes what is missing."""
-        by_host: dict[str, list[Job]] = {}
+        by_host: dict[str, list[str]] = {}
         for job in claimed:
-            if job.host is not None and job.job_dir not in self._made.setdefault(job.host, set()):
-                by_host.setdefault(job.host, []).append(job)
-        for host, jobs in by_host.items():
-            agent = self._agents.get(host)
-            if agent is None:
+            if job.host is not None and job.name not in self._made.setdefault(job.host, set()):
+                by_host.setdefault(job.host, []).append(job.name)
+        for host, names in by_host.items():
+            backend = self._backends.get(host)
+            if backend is None:
                 continue
             ahead = self.store.peek_names(
                 self.queue,
@@ -366,15 +391,14 @@ class Runner(HostCare):
                 MAKE_AHEAD,
                 host if self.mode == "fifo" else None,
             )
-            root = f"{self.queue.experiment}/{self.queue.name}"
-            wanted = [j.job_dir for j in jobs] + [f"{root}/{name}" for name in ahead]
             made = self._made[host]
-            dirs = [d for d in dict.fromkeys(wanted) if d not in made]
+            todo = [n for n in dict.fromkeys(names + ahead) if n not in made]
+            folders = [paths.job_folder(self.queue, n, local=backend.local) for n in todo]
             try:
-                await agent.make_dirs(dirs)
+                await backend.make_dirs(folders)
             except HostError:
                 continue
-            made.update(dirs)
+            made.update(todo)
 
     def _launch(self, job: Job, now: float) -> None:
         host = job.host
@@ -382,25 +406,23 @@ class Runner(HostCare):
         if job.timeout is None and self.queue.default_timeout:
             job = job.evolve(timeout=self.queue.default_timeout)
         self._inflight[job.id] = _InFlight(job, now)
-        agent = self._agents.get(host)
+        backend = self._backends.get(host)
         try:
-            if agent is None:
+            if backend is None:
                 raise HostError(host, "not connected")
-            agent.launch(job)
+            backend.launch(job)
         except HostError as err:
-            self._events.put_nowait(
-                (host, AgentLine("F", (str(job.id), str(job.attempts), str(err))))
-            )
+            self._events.put_nowait((host, FailedToStart(job.id, job.attempts, str(err))))
         else:
             self.reporter.started(job)
 
     # -- hearing back ---------------------------------------------------------
 
-    def _on_event(self, host: str, line: AgentLine) -> None:
-        self._events.put_nowait((host, line))
+    def _on_event(self, host: str, event: JobEvent) -> None:
+        self._events.put_nowait((host, event))
 
-    async def _next_batch(self, timeout: float) -> list[tuple[str, AgentLine]]:
-        batch: list[tuple[str, AgentLine]] = []
+    async def _next_batch(self, timeout: float) -> list[tuple[str, JobEvent]]:
+        batch: list[tuple[str, JobEvent]] = []
         try:
             first = await asyncio.wait_for(self._events.get(), timeout)
         except TimeoutError:
@@ -416,40 +438,31 @@ class Runner(HostCare):
                 batch.append(item)
         return batch
 
-    def _apply(self, batch: list[tuple[str, AgentLine]]) -> None:
-        changes = [c for _, line in batch if (c := self._change_for(line)) is not None]
+    def _apply(self, batch: list[tuple[str, JobEvent]]) -> None:
+        changes = [c for _, event in batch if (c := self._change_for(event)) is not None]
         self._commit(changes)
 
-    def _change_for(self, line: AgentLine) -> Change | None:
-        try:
-            key, attempt = int(line.fields[0]), int(line.fields[1])
-        except (IndexError, ValueError):
-            return None
-        flight = self._inflight.get(key)
-        if flight is None or flight.job.attempts != attempt:
+    def _change_for(self, event: JobEvent) -> Change | None:
+        flight = self._inflight.get(event.job_id)
+        if flight is None or flight.job.attempts != event.attempt:
             return None  # a late word about an attempt that is no longer ours
-        f = line.fields
-        if line.kind == "S" and len(f) >= 5:
-            return Change(
-                key,
-                Status.START,
-                {"pid": int(f[2]), "pstart": f[3], "started": float(f[4])},
-                attempt=attempt,
-            )
-        if line.kind == "E" and len(f) >= 5:
-            return Change(
-                key, Status(f[2]), {"exit_code": int(f[3]), "ended": float(f[4])}, attempt=attempt
-            )
-        if line.kind == "F":
-            message = f[2] if len(f) > 2 else "the job could not be started"
-            return Change(
-                key,
-                Status.FAIL_START,
-                {"error": message, "ended": time.time()},
-                detail=message,
-                attempt=attempt,
-            )
-        return None
+        if isinstance(event, Started):
+            fields: dict[str, Any] = {
+                "pid": event.pid,
+                "pstart": event.pstart,
+                "started": event.time,
+            }
+            return Change(event.job_id, Status.START, fields, attempt=event.attempt)
+        if isinstance(event, Ended):
+            fields = {"exit_code": event.code, "signal": event.signal, "ended": event.time}
+            return Change(event.job_id, event.status, fields, attempt=event.attempt)
+        return Change(
+            event.job_id,
+            Status.FAIL_START,
+            {"error": event.message, "ended": time.time()},
+            detail=event.message,
+            attempt=event.attempt,
+        )
 
     def _commit(self, changes: list[Change]) -> None:
         if not changes:
@@ -467,7 +480,7 @@ class Runner(HostCare):
                 continue
             del self._inflight[change.job_id]
             if flight.job.host in self._state:
-                self._state[flight.job.host].give_back(flight.job.gpu)
+                self._state[flight.job.host].give_back(held_gpus(flight.job, flight.job.gpu))
             if change.new in WAITING:
                 continue  # back in the queue: its slot is free, it is not done
             if change.new in RETRIABLE and ok and self._retry(flight.job, change):
@@ -538,16 +551,17 @@ class Runner(HostCare):
         by_host: dict[str, list[Job]] = {}
         for flight in self._inflight.values():
             host = flight.job.host
-            if host is None or host not in self._agents or (only and host != only):
+            if host is None or host not in self._backends or (only and host != only):
                 continue
             if force or now - flight.launched >= self.check_interval:
                 by_host.setdefault(host, []).append(flight.job)
         changes: list[Change] = []
         for host, jobs in by_host.items():
             try:
-                answers = await self._agents[host].check(jobs)
+                answers = await self._backends[host].check(jobs)
             except (HostError, KeyError):
                 continue  # a lost host is looked after in _look_after_hosts
+            crashed: list[Job] = []
             for job in jobs:
                 change = verdict(job, answers[job.id])
                 if change is None and self._launch_lost(job, now):
@@ -560,6 +574,10 @@ class Runner(HostCare):
                     )
                 if change is not None:
                     changes.append(change)
+                    if change.new is Status.CRASH:
+                        crashed.append(job)
+            if crashed:
+                await self._backends[host].note_crash(crashed, "the process is gone")
         self._commit(changes)
 
     def _launch_lost(self, job: Job, now: float) -> bool:
@@ -574,8 +592,6 @@ class Runner(HostCare):
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        agents, self._agents = list(self._agents.values()), {}
-        await asyncio.gather(*(a.close() for a in agents), return_exceptions=True)
-        await asyncio.gather(
-            *(h.transport.close() for h in self.hosts.values()), return_exceptions=True
-        )
+        backends = [*self._backends.values(), *self._stale.values()]
+        self._backends, self._stale = {}, {}
+        await asyncio.gather(*(b.close() for b in backends), return_exceptions=True)

@@ -14,8 +14,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from meshq.errors import HostError
-from meshq.hosts.agent import AgentLine, HostAgent
-from meshq.model import HostStatus, Status
+from meshq.hosts.backend import HostBackend, JobEvent
+from meshq.hosts.registry import make_backend
+from meshq.model import HostStatus, Job, Status
 from meshq.scheduler.placement import HostState
 from meshq.scheduler.run import Reporter, RunHost
 from meshq.store.store import Change, Store
@@ -30,15 +31,20 @@ class HostCare:
     host_lost_after: float
     reprobe_every: float
     _state: dict[str, HostState]
-    _agents: dict[str, HostAgent]
+    _backends: dict[str, HostBackend]
     _down: dict[str, tuple[str, float]]
     _lost: dict[str, float]
     _tasks: dict[str, asyncio.Task[None]]
     _stopping: asyncio.Event
     #: job id -> the run's record of the job in flight (engine._InFlight)
     _inflight: dict[int, Any]
+    #: per host, jobs declared crashed while it could not be reached: their
+    #: state logs get the crash line once it answers again
+    _crash_notes: dict[str, list[tuple[Job, str]]]
+    #: backends of lost hosts, closed when the host is reconnected
+    _stale: dict[str, HostBackend]
 
-    def _on_event(self, host: str, line: AgentLine) -> None:
+    def _on_event(self, host: str, event: JobEvent) -> None:
         raise NotImplementedError
 
     async def _check(self, force: bool = False, only: str | None = None) -> None:
@@ -52,20 +58,23 @@ class HostCare:
 
     async def _connect(self, name: str) -> bool:
         """Start the agent on ``name``; on failure the host is down."""
-        host = self.hosts[name]
-        agent = HostAgent(host.transport, self._on_event, self._on_lost, default_pyenv=host.pyenv)
+        backend = make_backend(self.hosts[name].target, self._on_event, self._on_lost)
         try:
-            await agent.start()
+            await backend.start()
         except HostError as err:
+            await backend.close()
             self._mark_down(name, err.detail)
             return False
-        self._agents[name] = agent
+        self._backends[name] = backend
         self._state[name].usable = True
         if name in self._down:
             del self._down[name]
             self.reporter.message(f"host {name} is back")
-        if host.inventory:
+        if self.hosts[name].inventory:
             self.store.set_host_status(name, HostStatus.ACTIVE, probed=True)
+        notes = self._crash_notes.pop(name, [])
+        for reason in dict.fromkeys(r for _, r in notes):
+            await backend.note_crash([j for j, r in notes if r == reason], reason)
         return True
 
     def _mark_down(self, name: str, error: str) -> None:
@@ -77,7 +86,9 @@ class HostCare:
             self.store.set_host_status(name, HostStatus.DOWN, error, probed=True)
 
     def _on_lost(self, host: str, reason: str) -> None:
-        self._agents.pop(host, None)
+        lost = self._backends.pop(host, None)
+        if lost is not None:
+            self._stale[host] = lost
         if self._stopping.is_set() or host in self._lost:
             return
         self._lost[host] = time.monotonic()
@@ -115,26 +126,23 @@ class HostCare:
         self._tasks[name] = asyncio.create_task(wrapped())
 
     async def _reconnect(self, name: str) -> None:
-        with contextlib.suppress(HostError):
-            await self.hosts[name].transport.close()
+        stale = self._stale.pop(name, None)
+        if stale is not None:
+            with contextlib.suppress(HostError, OSError):
+                await stale.close()
         if await self._connect(name) and name in self._lost:
             del self._lost[name]
             self.reporter.message(f"host {name} answers again; checking its jobs")
             await self._check(force=True, only=name)
 
     def _crash_jobs_on(self, host: str, error: str) -> None:
+        jobs = [f.job for f in self._inflight.values() if f.job.host == host]
         changes = [
-            Change(
-                f.job.id,
-                Status.CRASH,
-                {"error": error, "ended": time.time()},
-                error,
-                f.job.attempts,
-            )
-            for f in self._inflight.values()
-            if f.job.host == host
+            Change(j.id, Status.CRASH, {"error": error, "ended": time.time()}, error, j.attempts)
+            for j in jobs
         ]
         self._commit(changes)
+        self._crash_notes.setdefault(host, []).extend((j, error) for j in jobs)
 
     def _worth_waiting(self) -> bool:
         """Nothing runs and nothing could be placed: wait only if a lost host

@@ -61,10 +61,11 @@ class HostState:
 def fit(job: Job, host: HostState) -> tuple[Fit, str | None]:
     """Whether ``job`` fits ``host``, and the GPU ids it would get there.
 
-    ``--gpus=N`` takes the N lowest free ids of the host's declared GPUs;
-    ``--gpu=IDS`` on a host that declares GPUs needs exactly those free. On a
-    host that declares none, explicit ids are passed through as given (the
-    user knows the host), and GPU counts never fit.
+    ``--gpus=N`` takes the N lowest free ids of the host's declared GPUs,
+    which no other job holds meanwhile; on a host that declares none it never
+    fits. ``--gpu=IDS`` only names what the job sees in
+    ``CUDA_VISIBLE_DEVICES``, as the seed means it: several jobs may share an
+    id, and a host that declares GPUs must have those ids.
     """
     if job.gpus:
         if len(host.gpus) < job.gpus:
@@ -74,16 +75,17 @@ def fit(job: Job, host: HostState) -> tuple[Fit, str | None]:
         if host.free < 1 or len(free) < job.gpus:
             return Fit.LATER, None
         return Fit.NOW, ",".join(free[: job.gpus])
-    if job.gpu and host.gpus:
-        ids = set(job.gpu.split(","))
-        if not ids <= set(host.gpus):
-            return Fit.NEVER, None
-        if host.free < 1 or ids & host.gpus_busy:
-            return Fit.LATER, None
-        return Fit.NOW, job.gpu
+    if job.gpu and host.gpus and not set(job.gpu.split(",")) <= set(host.gpus):
+        return Fit.NEVER, None
     if host.free < 1:
         return Fit.LATER, None
     return Fit.NOW, job.gpu
+
+
+def held_gpus(job: Job, gpu: str | None) -> str | None:
+    """The GPU ids ``job`` holds for itself alone while it runs with ``gpu``:
+    those it was given for ``--gpus=N``; none for ``--gpu=IDS``."""
+    return gpu if job.gpus else None
 
 
 def why_never(job: Job, hosts: Sequence[HostState]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshq.hosts.agent import Liveness
+from meshq.hosts.backend import Liveness
 from meshq.model import Job, Status
 from meshq.store.store import Change
 

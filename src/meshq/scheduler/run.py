@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from meshq.hosts.base import Transport
 from meshq.model import Job, Status
 
 if TYPE_CHECKING:
+    from meshq.hosts.registry import Target
     from meshq.scheduler.engine import Runner
 
 
@@ -48,10 +48,10 @@ class RunHost:
     """A host a run may use, and what it offers."""
 
     name: str
-    transport: Transport
+    #: how to reach it (kind, inventory entry, user@ override)
+    target: Target
     slots: int
     gpus: tuple[str, ...] = ()
-    pyenv: str | None = None
     #: the host is in the inventory: record its status there
     inventory: bool = False
 
@@ -71,12 +71,17 @@ class RunResult:
     retried: int = 0
     #: the queue was paused when the run ended
     paused: bool = False
+    #: jobs this run was there to run but left waiting (no host could take
+    #: them: every host of the run down, say), and why
+    stranded: int = 0
+    stranded_why: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Every job this run finished ended with exit code 0."""
+        """Every job this run was there to run ended with exit code 0: none
+        failed, none was left waiting, and the run was not stopped."""
         bad = sum(n for s, n in self.finished.items() if s is not Status.END)
-        return bad == 0 and not self.interrupted
+        return bad == 0 and not self.interrupted and not self.stranded
 
 
 def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:

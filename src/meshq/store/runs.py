@@ -65,7 +65,7 @@ class RunLeases:
         dead = set(dead or ())
         alive: set[int | None] = set()
         sql = (
-            "SELECT host, gpu, run_id FROM jobs WHERE status IN ('run', 'start') "
+            "SELECT host, gpu, gpus, run_id FROM jobs WHERE status IN ('run', 'start') "
             "AND host IS NOT NULL AND (run_id IS NULL OR run_id != ?)"
         )
         args: tuple[int, ...] = (run_id,)
@@ -83,7 +83,7 @@ class RunLeases:
                     continue
                 alive.add(owner)
             slots[row["host"]] += 1
-            if row["gpu"]:
+            if row["gpu"] and row["gpus"]:  # only --gpus=N holds its ids alone
                 gpus.setdefault(row["host"], set()).update(row["gpu"].split(","))
         return slots, gpus, dead
 

@@ -110,6 +110,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN host TEXT;
     ALTER TABLE events ADD COLUMN exit_code INTEGER;
     """,
+    # 5: where and as whom each attempt ran (kill, logs and reset reach the
+    # host the same way), and the signal that ended a command
+    """
+    ALTER TABLE jobs ADD COLUMN run_user TEXT;
+    ALTER TABLE jobs ADD COLUMN run_address TEXT;
+    ALTER TABLE jobs ADD COLUMN run_port INTEGER;
+    ALTER TABLE jobs ADD COLUMN signal INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

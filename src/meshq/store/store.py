@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshq.errors import AlreadyExists, NotFound, TransitionError
-from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Identity, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.deps import Dependencies
@@ -38,6 +38,7 @@ _DEPS_MET = (
     " AND NOT EXISTS (SELECT 1 FROM deps d JOIN jobs p ON p.id = d.dep_id "
     "WHERE d.job_id = jobs.id AND p.status != 'end')"
 )
+_NOWHERE = Identity(user=None)
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
 _CHANGE_FIELDS = frozenset(
     {
@@ -52,6 +53,7 @@ _CHANGE_FIELDS = frozenset(
         "gpu",
         "user",
         "placed",
+        "signal",
     }
 )
 
@@ -69,6 +71,11 @@ class Change:
     fields: dict[str, Any] = field(default_factory=dict)
     detail: str | None = None
     attempt: int | None = None
+
+
+def _identity(where: Mapping[str, Identity] | None, host: str | None) -> Identity:
+    """What ``where`` says of ``host``; nothing known when it says nothing."""
+    return (where or {}).get(host or "") or _NOWHERE
 
 
 def _placed(job: Job, host: str | None, by_scheduler: bool) -> bool:
@@ -421,6 +428,7 @@ class Store(HostInventory, RunLeases, Dependencies):
         limits: Mapping[str, int] | None = None,
         scope: Queue | None = None,
         dead: Collection[int] = (),
+        where: Mapping[str, Identity] | None = None,
     ) -> list[Job]:
         """Atomically move each ``(job, host, gpu)`` from waiting to ``run``
         on that host, with those GPUs.
@@ -435,6 +443,9 @@ class Store(HostInventory, RunLeases, Dependencies):
         are taken: jobs running there (of ``scope``'s queue, or of any queue)
         count, but for those of the ``dead`` runs. So two runs choosing at the
         same moment cannot both take the last slot.
+
+        ``where`` gives, per host, as whom and where it runs jobs: recorded
+        on each job claimed for it, so later operations reach it so again.
         """
         if not placements:
             return []
@@ -448,16 +459,28 @@ class Store(HostInventory, RunLeases, Dependencies):
                     continue
                 if usage is not None and limits is not None and host is not None:
                     used, held = usage[0].get(host, 0), usage[1].setdefault(host, set())
-                    wanted = set(gpu.split(",")) if gpu else set()
+                    # only --gpus=N holds its ids alone; --gpu=IDS may share them
+                    wanted = set(gpu.split(",")) if gpu and job.gpus else set()
                     if used >= limits.get(host, used + 1) or wanted & held:
                         continue
                     usage[0][host] = used + 1
                     held.update(wanted)
+                ident = _identity(where, host)
                 c.execute(
                     "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
                     "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
-                    "host = ?, gpu = ?, placed = ?, run_id = ? WHERE id = ?",
-                    (host, gpu, int(_placed(job, host, placed)), run_id, job.id),
+                    "signal = NULL, host = ?, gpu = ?, placed = ?, run_id = ?, run_user = ?, "
+                    "run_address = ?, run_port = ? WHERE id = ?",
+                    (
+                        host,
+                        gpu,
+                        int(_placed(job, host, placed)),
+                        run_id,
+                        ident.user,
+                        ident.address,
+                        ident.port,
+                        job.id,
+                    ),
                 )
                 c.execute(
                     "INSERT INTO events (job_id, time, old, new, attempt, detail, host) "
@@ -480,6 +503,10 @@ class Store(HostInventory, RunLeases, Dependencies):
                 started=None,
                 ended=None,
                 error=None,
+                signal=None,
+                run_user=_identity(where, host).user,
+                run_address=_identity(where, host).address,
+                run_port=_identity(where, host).port,
             )
             for job, host, gpu in placements
             if job.id in won
@@ -492,7 +519,7 @@ class Store(HostInventory, RunLeases, Dependencies):
         """Running jobs per host and the GPU ids they hold, but for those of
         dead runs; of one queue, or of all."""
         sql = (
-            "SELECT host, gpu, run_id FROM jobs "
+            "SELECT host, gpu, gpus, run_id FROM jobs "
             "WHERE status IN ('run', 'start') AND host IS NOT NULL"
         )
         args: tuple[int, ...] = ()
@@ -505,7 +532,7 @@ class Store(HostInventory, RunLeases, Dependencies):
             if row["run_id"] in dead:
                 continue
             slots[row["host"]] = slots.get(row["host"], 0) + 1
-            if row["gpu"]:
+            if row["gpu"] and row["gpus"]:  # only --gpus=N holds its ids alone
                 gpus.setdefault(row["host"], set()).update(row["gpu"].split(","))
         return slots, gpus
 

@@ -1,0 +1,175 @@
+"""The seam between meshq and a kind of host.
+
+Everything above the hosts layer (the scheduler, the host operations, the
+API) talks to a host through one :class:`HostBackend` and hears back typed
+:data:`JobEvent` values; none of it sees how a host kind is reached or what
+it says on the wire. A host kind is a :class:`HostKind` member and one
+module implementing :class:`HostBackend`; :mod:`meshq.hosts.registry` maps
+the one to the other.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from meshq.errors import UsageError
+from meshq.model import Identity, Job, Status
+
+
+class HostKind(enum.StrEnum):
+    """How meshq reaches a host."""
+
+    #: this machine: jobs are subprocesses
+    LOCAL = "local"
+    #: any host ``ssh`` reaches
+    SSH = "ssh"
+
+    @classmethod
+    def parse(cls, text: str) -> HostKind:
+        """The kind called ``text``; a :class:`UsageError` naming the kinds
+        otherwise (an unknown kind is never taken for SSH)."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            kinds = ", ".join(k.value for k in cls)
+            raise UsageError(f"unknown host kind {text!r}: use one of {kinds}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The job's command started: its process and when."""
+
+    job_id: int
+    attempt: int
+    pid: int
+    #: an opaque token of the process's start time (guards against pid reuse)
+    pstart: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The job's command is over. ``status`` is ``end``, ``fail``, ``kill``
+    or ``timeout``; ``code`` its exit status as the shell reports it, and
+    ``signal`` the signal that ended it, when one did."""
+
+    job_id: int
+    attempt: int
+    status: Status
+    code: int | None
+    signal: int | None
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailedToStart:
+    """The job could not be started; ``message`` says why."""
+
+    job_id: int
+    attempt: int
+    message: str
+
+
+JobEvent = Started | Ended | FailedToStart
+__all__ = [
+    "Ended",
+    "EventSink",
+    "FailedToStart",
+    "HostBackend",
+    "HostKind",
+    "Identity",
+    "JobEvent",
+    "Liveness",
+    "LostSink",
+    "Started",
+    "ignore_event",
+]
+#: how a backend tells its run about a job: (host name, event)
+EventSink = Callable[[str, JobEvent], None]
+#: how a backend tells its run that it lost the host: (host name, reason)
+LostSink = Callable[[str, str], None]
+
+
+def ignore_event(host: str, event: JobEvent) -> None:
+    """An :data:`EventSink` for those who only check, kill or read."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """What a host says of one job attempt: is its process alive, and what
+    has its state log recorded for the attempt (lines, oldest first)."""
+
+    alive: bool
+    lines: tuple[str, ...]
+
+
+class HostBackend(Protocol):
+    """One host, as a run or a host operation uses it.
+
+    Paths given to and taken by a backend are as the host sees them (see
+    :mod:`meshq.paths`); ``local`` says which form that is.
+    """
+
+    #: the host's name in the inventory (``localhost`` for this machine)
+    name: str
+    #: jobs run on this machine: paths are this machine's own
+    local: bool
+
+    @property
+    def identity(self) -> Identity | None:
+        """Where and as whom jobs run there; known once started."""
+        ...
+
+    async def start(self) -> None:
+        """Reach the host and make it ready for requests;
+        :class:`~meshq.errors.HostError` when it cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of the host; jobs it started go on running."""
+        ...
+
+    def launch(self, job: Job, gpu: str | None = None) -> None:
+        """Send the launch of ``job``'s current attempt, with ``gpu`` as its
+        ``CUDA_VISIBLE_DEVICES`` when given. Returns at once; what happens
+        arrives as events."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until what was sent has been handed to the host."""
+        ...
+
+    async def check(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
+        """Whether each job's process is alive, and what its log says."""
+        ...
+
+    async def kill(self, jobs: Sequence[Job], grace: float = 5.0) -> dict[int, str]:
+        """Stop each job's whole process tree (TERM, then KILL after
+        ``grace`` s); ``killed`` or ``gone`` per job id."""
+        ...
+
+    async def note_crash(self, jobs: Sequence[Job], reason: str) -> None:
+        """Add a ``crash`` line to each job's state log (best effort)."""
+        ...
+
+    async def remove(self, folders: Sequence[str]) -> dict[str, str]:
+        """Remove folders; ``ok`` or the error, per folder."""
+        ...
+
+    async def make_dirs(self, folders: Sequence[str]) -> None:
+        """Create ``folders`` and their parents."""
+        ...
+
+    async def read(self, path: str) -> bytes:
+        """The whole file ``path``; :class:`~meshq.errors.HostError` saying
+        why when it cannot be read."""
+        ...
+
+    def follow(self, path: str, pid: int) -> AsyncIterator[bytes]:
+        """``path`` from its start, then what is written to it, until the
+        process ``pid`` is gone."""
+        ...

@@ -1,0 +1,128 @@
+"""Every path a host sees, built in one place.
+
+A queue's experiment folder is stored as an absolute path of this machine
+(``meshq queue create`` resolves ``./experiment`` where it runs). A host
+sees it as follows:
+
+* this machine (a ``local`` host): the path itself;
+* any other host: a path under the local home becomes the same path under
+  *that host's* home, written ``~/…`` (``/home/me/proj/experiment`` →
+  ``~/proj/experiment``), since another machine logs in as another user
+  with another home; any other path is used as it is (``/scratch/x``).
+
+On the wire a path is absolute or ``~/…``, never relative: the host agent
+expands ``~`` with its own ``$HOME`` (see ``resources/wrapper.sh``), so no
+path depends on the folder a login shell starts in.
+
+A job's own folder is ``EXPERIMENT/QUEUE/JOB``; its stdout, stderr and
+state log are files in it. Its working directory is ``--directory`` when
+given (``~/…`` kept as typed, anything else made absolute where it was
+added, and mapped like the experiment), else the job's folder. No other
+module builds a job's path: the scheduler, the host operations, ``logs`` and
+``show`` all take theirs from here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from meshq.model import Job, Queue
+
+#: how a path under the host's home is written on the wire
+HOME = "~"
+
+
+def local_home() -> str:
+    """This machine's home folder (``$HOME``, as ``~`` means it here)."""
+    return os.path.expanduser(HOME)
+
+
+def user_path(value: str) -> str:
+    """A path the user typed, as meshq stores it: ``~`` and ``~/…`` kept as
+    typed (each host has its own home), anything else made absolute against
+    the folder the command runs in."""
+    if value == HOME or value.startswith(HOME + "/"):
+        return value
+    return os.path.abspath(value)
+
+
+def on_host(path: str, *, local: bool) -> str:
+    """``path`` (absolute on this machine, or ``~/…``) as a host sees it."""
+    if local or path == HOME or path.startswith(HOME + "/"):
+        return path
+    home = local_home().rstrip("/")
+    if path == home:
+        return HOME
+    if home and path.startswith(home + "/"):
+        return HOME + path[len(home) :]
+    return path
+
+
+def queue_folder(queue: Queue, *, local: bool) -> str:
+    """The folder holding every job folder of ``queue``, as a host sees it."""
+    return on_host(f"{queue.experiment.rstrip('/')}/{queue.name}", local=local)
+
+
+def job_folder(queue: Queue, name: str, *, local: bool) -> str:
+    """The folder of the job ``name`` of ``queue``, as a host sees it."""
+    return f"{queue_folder(queue, local=local)}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobPaths:
+    """Where one job's files are on its host: each absolute or ``~/…``."""
+
+    #: the job's own folder (``EXPERIMENT/QUEUE/JOB``)
+    folder: str
+    #: the command's standard output
+    stdout: str
+    #: the command's standard error
+    stderr: str
+    #: the job's state log (start, end, kill, timeout, crash lines)
+    log: str
+    #: where the command runs
+    workdir: str
+    #: the Python environment sourced first (an activate script or a venv folder)
+    pyenv: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "folder": self.folder,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "log": self.log,
+            "workdir": self.workdir,
+            "pyenv": self.pyenv,
+        }
+
+
+def _job_folder_of(job: Job, local: bool) -> str:
+    return on_host(f"{job.experiment.rstrip('/')}/{job.queue}/{job.name}", local=local)
+
+
+def job_paths(job: Job, *, local: bool, default_pyenv: str | None = None) -> JobPaths:
+    """Every path of ``job`` as a host sees it (``local``: this machine).
+    ``default_pyenv`` is the host's ``--pyenv``, for a job that names none."""
+    folder = _job_folder_of(job, local)
+    workdir = folder if job.directory is None else _placed_path(job.directory, folder, local)
+    pyenv = job.pyenv or default_pyenv
+    return JobPaths(
+        folder=folder,
+        stdout=f"{folder}/{job.output}",
+        stderr=f"{folder}/{job.err_file}",
+        log=f"{folder}/{job.log}",
+        workdir=workdir,
+        pyenv=None if pyenv is None else _placed_path(pyenv, folder, local),
+    )
+
+
+def _placed_path(value: str, folder: str, local: bool) -> str:
+    """A stored ``--directory`` or ``--pyenv`` as the host sees it. Stores
+    made before paths were made absolute at ``add`` may hold a relative
+    one: it meant the job's folder, and still does."""
+    if value == HOME or value.startswith(HOME + "/") or value.startswith("/"):
+        return on_host(value, local=local)
+    return f"{folder}/{value}"
