@@ -6,23 +6,58 @@ Loaded for the whole suite through ``pytest_plugins`` in ``tests/conftest.py``.
   down (sshd, sessions and jobs killed) when the test ends.
 * ``ssh_cluster3`` -- a module-scoped cluster of three hosts ``mq1``..``mq3``, shared by the
   tests of one module. Tests that kill or restart hosts should make their own cluster.
+* ``home_experiment`` -- a fresh experiment path under the *local* home, where a user's
+  queue would be; removed at teardown on both sides (here and in the test user's home).
+* ``shared_dir`` -- a fresh folder that this process, local jobs and the test hosts' user can
+  all write: it stands in for a file system shared by all machines (traces, gates).
 
-Without sshd the fixtures skip the test, except under CI (``CI`` set and not "false"/"0"),
-where they fail it: CI must never pass by silently skipping the ssh tests.
+The hosts log in as ``TEST_USER`` (``meshq-host``), another user with another home (see
+``tests/support/sshd.py``); as root the fixtures create that user when it is missing.
+
+Without sshd, or without a usable test user, the fixtures skip the test, except under CI
+(``CI`` set and not "false"/"0"), where they fail it: CI must never pass by silently
+skipping the ssh tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import shutil
+import tempfile
+import time
+import uuid
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from tests.support.sshd import SshCluster, sshd_available, start_cluster
+from tests.support.sshd import (
+    SHARED_TMP,
+    TEST_USER,
+    SshCluster,
+    ensure_test_user,
+    sshd_available,
+    start_cluster,
+)
 
-__all__ = ["ClusterFactory", "make_ssh_cluster", "require_sshd", "ssh_cluster3"]
+__all__ = [
+    "HOME_TESTS_DIR",
+    "ClusterFactory",
+    "home_experiment",
+    "make_ssh_cluster",
+    "require_sshd",
+    "require_test_user",
+    "shared_dir",
+    "shared_file",
+    "ssh_cluster3",
+]
+
+#: The folder, relative to a home, that holds ``home_experiment``'s per-test folders, on
+#: this machine and in the test hosts' home alike.
+HOME_TESTS_DIR = "meshq-tests"
 
 #: First and last last-octet handed out; 127.0.0.1 stays free for ordinary loopback use.
 _FIRST_OCTET = 2
@@ -52,17 +87,32 @@ def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def require_sshd() -> None:
-    """Skip the current test when real sshd hosts cannot run here; fail it under CI."""
-    reason = sshd_available()
-    if reason is None:
-        return
+def _unavailable(reason: str) -> None:
+    """Skip the current test because real test hosts cannot run here; fail it under CI."""
     if _ci():
         pytest.fail(
             f"real sshd test hosts are required under CI but unavailable: {reason}",
             pytrace=False,
         )
     pytest.skip(f"real sshd test hosts unavailable: {reason}")
+
+
+def require_sshd() -> None:
+    """Skip the current test when real sshd hosts cannot run here; fail it under CI."""
+    reason = sshd_available()
+    if reason is not None:
+        _unavailable(reason)
+
+
+def require_test_user() -> None:
+    """Make the hosts' login user ``TEST_USER`` usable, or skip the test (fail under CI).
+
+    As root a missing user is created (``ensure_test_user``); otherwise the one-line reason
+    says what is missing and how to create it.
+    """
+    reason = ensure_test_user(TEST_USER)
+    if reason is not None:
+        _unavailable(reason)
 
 
 class ClusterFactory(Protocol):
@@ -77,7 +127,8 @@ class ClusterFactory(Protocol):
         wrong_known_host_for: Collection[str] = (),
         user: str | None = None,
     ) -> SshCluster:
-        """Start ``n`` hosts (see ``start_cluster``); the fixture stops them at teardown."""
+        """Start ``n`` hosts (see ``start_cluster``; ``user`` defaults to ``TEST_USER``);
+        the fixture stops them at teardown."""
         ...
 
 
@@ -86,8 +137,9 @@ def make_ssh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     """Factory fixture: ``make_ssh_cluster(n, **kw)`` starts a fresh cluster of ``n`` hosts.
 
     Keyword arguments go to ``start_cluster``; ``first_octet`` defaults to a range no
-    other cluster of this session uses. Every cluster made is stopped (sshd, sessions and
-    the jobs they started all killed) at the end of the test, even when it failed.
+    other cluster of this session uses, ``user`` to ``TEST_USER`` (made usable first, or
+    the test is skipped / failed under CI). Every cluster made is stopped (sshd, sessions
+    and the jobs they started all killed) at the end of the test, even when it failed.
     """
     require_sshd()
     made: list[SshCluster] = []
@@ -100,6 +152,8 @@ def make_ssh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
         wrong_known_host_for: Collection[str] = (),
         user: str | None = None,
     ) -> SshCluster:
+        if user is None or user == TEST_USER:
+            require_test_user()
         cluster = start_cluster(
             n,
             tmp_path_factory.mktemp("sshd"),
@@ -131,6 +185,7 @@ def ssh_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshCluste
     them); take a ``make_ssh_cluster`` cluster for that.
     """
     require_sshd()
+    require_test_user()
     cluster = start_cluster(
         3, Path(tmp_path_factory.mktemp("sshd3")), first_octet=_allocate_octets(3)
     )
@@ -138,3 +193,79 @@ def ssh_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshCluste
         yield cluster
     finally:
         cluster.stop()
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path`` and everything under it; a missing ``path`` is fine.
+
+    A job of a failed test may still write there while we remove it (the module's cluster
+    outlives the test), which makes one ``rmtree`` fail: try a few times, then leave what
+    is left rather than fail the teardown of a test that already reported its failure.
+    """
+    for _ in range(5):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def home_experiment() -> Iterator[str]:
+    """A fresh experiment path under the local home: ``~/meshq-tests/<uuid>/experiment``.
+
+    Returned as an absolute ``str``, as a user would pass it to ``create_queue`` or
+    ``--experiment``. Only ``~/meshq-tests/<uuid>`` is created, not the experiment folder:
+    meshq must make its folders itself, here and on each host. On an SSH test host meshq
+    puts it at the same path relative to the test user's home
+    (``/home/meshq-host/meshq-tests/<uuid>/experiment``; ``SshHost.real_path`` finds it).
+    At teardown ``<uuid>`` is removed on both sides; ``meshq-tests`` itself stays, since
+    other test sessions may be using it.
+    """
+    name = uuid.uuid4().hex
+    sides = [Path.home() / HOME_TESTS_DIR / name]
+    with contextlib.suppress(KeyError):
+        # The host side exists only once meshq made it; without the user there is none.
+        remote_home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+        if remote_home != Path.home():
+            sides.append(remote_home / HOME_TESTS_DIR / name)
+    sides[0].mkdir(parents=True)
+    try:
+        yield str(sides[0] / "experiment")
+    finally:
+        for side in sides:
+            _remove_tree(side)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A fresh folder (mode 0777, under ``SHARED_TMP``) every user of this machine can use.
+
+    All test hosts are this machine, but their jobs run as ``TEST_USER``, who cannot enter
+    pytest's tmp dir (0700): trace files, gates and marker files that jobs on several
+    hosts write and the test reads go here instead. It is the test's stand-in for a file
+    system all machines share. A file that jobs of *different* users append to must exist
+    first and be writable by all: make it with ``shared_file``. Removed at teardown.
+    """
+    path = Path(tempfile.mkdtemp(prefix="meshq-test-shared-", dir=SHARED_TMP))
+    # mkdtemp makes it 0700; chmod, not the umask, decides the final mode.
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        _remove_tree(path)
+
+
+def shared_file(path: Path) -> Path:
+    """Create ``path`` as an empty file every user can append to (0666); return it.
+
+    For a marker file that jobs running as ``TEST_USER`` and as the user running the tests
+    both append to: whichever created it first would otherwise own it with the umask's
+    0644, and the other user's ``>>`` would fail.
+    """
+    path.touch()
+    path.chmod(0o666)
+    return path

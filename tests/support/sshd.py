@@ -19,6 +19,14 @@ Anything those sessions start (agents, wrappers, ``setsid`` jobs) inherits it, w
 
 The host names are the same in every cluster (``mq1`` .. ``mqN``); ``MESHQ_TEST_CLUSTER``
 keeps ``kill_all()`` of one cluster's ``mq1`` away from another live cluster's ``mq1``.
+
+A test host must be *another machine*, or meshq's confusions of a local path with a remote
+one go unseen. So hosts log in as ``TEST_USER`` (``meshq-host``, home ``/home/meshq-host``),
+not as the user running the tests: another user, another home, no write access to ours.
+``ensure_test_user()`` creates that user when we are root (sshd can only switch to another
+user when it runs as root, so the tests need root anyway). What a host wrote is read back
+through ``SshHost.home`` / ``SshHost.local_path()`` (every host is this machine, and root
+reads any file), or by running a command there with ``SshHost.ssh()``.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ import contextlib
 import ctypes
 import getpass
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -44,9 +54,12 @@ __all__ = [
     "DEFAULT_START_TIMEOUT_S",
     "HOST_ENV",
     "SSHD",
+    "SSH_TIMEOUT_S",
+    "TEST_USER",
     "SshCluster",
     "SshHost",
     "SshdError",
+    "ensure_test_user",
     "free_port",
     "pid_alive",
     "poll_until",
@@ -67,6 +80,14 @@ CLUSTER_ENV = "MESHQ_TEST_CLUSTER"
 DEFAULT_START_TIMEOUT_S = 15.0
 #: Highest usable last octet of a 127.0.0.x address (.255 is the broadcast address).
 _MAX_OCTET = 254
+#: The user test hosts log in as by default: another user with another home, as on a real
+#: remote machine (see the module docstring).
+TEST_USER = "meshq-host"
+#: Where per-cluster folders that the test user must read go (the authorized_keys). Not
+#: pytest's tmp dir: that is 0700 and owned by the user running the tests.
+SHARED_TMP = Path("/tmp")
+#: Upper bound for one command run through ``SshHost.ssh()``.
+SSH_TIMEOUT_S = 30.0
 
 
 class SshdError(RuntimeError):
@@ -89,6 +110,89 @@ def sshd_available() -> str | None:
     for tool in ("ssh-keygen", "ssh"):
         if shutil.which(tool) is None:
             return f"{tool} not found on PATH (install openssh-client)"
+    return None
+
+
+def _passwd_entry(user: str) -> pwd.struct_passwd | None:
+    """Return ``user``'s passwd entry, or ``None`` when there is no such user here."""
+    try:
+        return pwd.getpwnam(user)
+    except KeyError:
+        return None
+
+
+def _password_locked(user: str) -> bool:
+    """Whether /etc/shadow marks ``user``'s password as locked (a leading ``!``).
+
+    useradd leaves a new account so, and sshd with ``UsePAM no`` refuses a locked account
+    even for key logins. ``*`` (no password can match, but not locked) is what we want.
+    Unreadable /etc/shadow (not root) or no entry: not known to be locked, ``False``.
+    """
+    try:
+        lines = Path("/etc/shadow").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name == user:
+            return rest.startswith("!")
+    return False
+
+
+def _how_to_create(user: str) -> str:
+    """The commands that make ``user`` usable as the test hosts' login."""
+    return f"useradd -m -s /bin/bash {user} && usermod -p '*' {user}"
+
+
+def _as_root(argv: list[str]) -> str | None:
+    """Run an account command (useradd, usermod); ``None`` on success, else its complaint."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{argv[0]} failed: {exc}"
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["(no message)"])[0]
+        return f"{' '.join(argv)} exited {done.returncode}: {first}"
+    return None
+
+
+def ensure_test_user(user: str = TEST_USER) -> str | None:
+    """Make sure test hosts can log in as ``user``; ``None`` when they can, else why not.
+
+    As root: creates ``user`` when missing (``useradd -m -s /bin/bash``), sets a locked
+    password field to ``*`` (see ``_password_locked``) and creates a missing home (0755,
+    owned by the user). Not root: a missing user, or any user other than our own, is
+    reported, because an sshd not running as root cannot switch to another user. The
+    reason is one line that says what is missing and how to fix it. Safe to call from
+    several test sessions at once: a user another session created meanwhile is taken.
+    """
+    if user == getpass.getuser():
+        return None  # no user switch: any sshd can log us in as ourselves
+    entry = _passwd_entry(user)
+    if os.geteuid() != 0:
+        if entry is None:
+            return (
+                f"test host user {user!r} does not exist; create it as root with: "
+                f"{_how_to_create(user)} (scripts/test does this when run as root)"
+            )
+        return (
+            f"test hosts log in as {user!r}, and only an sshd run as root can switch to "
+            f"another user: run the tests as root"
+        )
+    if entry is None:
+        failed = _as_root(["useradd", "-m", "-s", "/bin/bash", user])
+        entry = _passwd_entry(user)
+        if entry is None:  # not created by a concurrent session either
+            return f"could not create test host user {user!r}: {failed}"
+    if _password_locked(user):
+        failed = _as_root(["usermod", "-p", "*", user])
+        if failed is not None and _password_locked(user):
+            return f"test host user {user!r} is locked and could not be unlocked: {failed}"
+    home = Path(entry.pw_dir)
+    if not home.is_dir():
+        # sshd would start sessions in / instead, and ~ paths would point nowhere.
+        home.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
     return None
 
 
@@ -282,17 +386,86 @@ class SshHost:
     """One real sshd on a loopback address, acting as test host ``name``.
 
     ``proc`` is the listener (``sshd -D -e -f <workdir>/sshd_config``); its log (sshd's
-    stderr) is ``workdir / "sshd.log"``. ``restart()`` replaces ``proc``.
+    stderr) is ``workdir / "sshd.log"``. ``restart()`` replaces ``proc``. Sessions log in
+    as ``user``, whose home on the host is ``home``; ``ssh_config`` (the cluster's) makes
+    ``ssh -F ssh_config <name>`` reach this host.
     """
 
     name: str
     address: str
     port: int
     user: str
+    home: Path
     proc: subprocess.Popen[bytes]
     workdir: Path
+    ssh_config: Path
     cluster_id: str = ""
     start_timeout: float = DEFAULT_START_TIMEOUT_S
+
+    # -- the other machine's files ---------------------------------------------------
+
+    def host_path(self, path: str | os.PathLike[str]) -> str:
+        """Return the path meshq uses on this host for ``path``, a path of this machine.
+
+        meshq's rule (README, "Your hosts"): a path under the local home (``Path.home()``)
+        is taken relative to the remote home, given here as ``~/rest`` (the home itself:
+        ``~``); any other path is used as it is.
+        """
+        text = os.fspath(path)
+        local_home = str(Path.home())
+        if text == local_home:
+            return "~"
+        if text.startswith(local_home.rstrip("/") + "/"):
+            return "~/" + text[len(local_home.rstrip("/")) + 1 :]
+        return text
+
+    def local_path(self, host_path: str | os.PathLike[str]) -> Path:
+        """Return where this test process reads ``host_path`` of this host.
+
+        ``~`` and ``~/rest`` are in ``home``; an absolute path is itself (every test host is
+        this machine); a relative path is relative to ``home``, where ssh starts sessions.
+        ``~otheruser`` paths raise ``ValueError``. As root, the result can be read directly.
+        """
+        text = os.fspath(host_path)
+        if text == "~":
+            return self.home
+        if text.startswith("~/"):
+            return self.home / text[2:]
+        if text.startswith("~"):
+            raise ValueError(f"{text!r}: only ~ of the login user {self.user} is known")
+        return Path(text) if text.startswith("/") else self.home / text
+
+    def real_path(self, path: str | os.PathLike[str]) -> Path:
+        """Return the local file behind ``path`` of this machine as meshq places it here.
+
+        ``local_path(host_path(path))``: for a job's directory (``job.job_dir``, a path as
+        the store has it) this is where the host really wrote the job's files.
+        """
+        return self.local_path(self.host_path(path))
+
+    def ssh_argv(self, *command: str) -> list[str]:
+        """Return ``["ssh", "-F", <ssh_config>, <name>, *command]`` for the real ssh client.
+
+        ``command`` words are appended as given; ssh joins them with spaces and the remote
+        shell parses the result.
+        """
+        return ["ssh", "-F", str(self.ssh_config), self.name, *command]
+
+    def ssh(
+        self, command: str, *, timeout: float = SSH_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` (shell text) on this host as ``user`` through the OpenSSH client.
+
+        Returns the finished process with text stdout/stderr; never raises on a non-zero
+        exit (ssh's own failures are status 255), only ``TimeoutExpired`` past ``timeout``.
+        """
+        return subprocess.run(
+            self.ssh_argv(command),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
 
     # -- paths ---------------------------------------------------------------------
 
@@ -479,7 +652,9 @@ class SshCluster:
     """A set of test hosts sharing one client key, ``known_hosts`` and ``ssh_config``.
 
     ``ssh -F cluster.ssh_config mq1 CMD`` runs ``CMD`` on host ``mq1`` as ``user`` with
-    strict host-key checking; asyncssh can use the same files (see ``env()``).
+    strict host-key checking; asyncssh can use the same files (see ``env()``). The
+    ``authorized_keys`` the hosts accept lives in ``keys_dir`` (readable by every user, as
+    sshd reads it with the login user's privileges); ``stop()`` removes that folder.
     """
 
     hosts: list[SshHost]
@@ -488,6 +663,12 @@ class SshCluster:
     known_hosts: Path
     client_key: Path
     cluster_id: str
+    keys_dir: Path | None = None
+
+    @property
+    def authorized_keys(self) -> Path | None:
+        """The ``authorized_keys`` file every host of the cluster accepts logins by."""
+        return None if self.keys_dir is None else self.keys_dir / "authorized_keys"
 
     def host(self, name: str) -> SshHost:
         """Return the host called ``name``; ``KeyError`` if there is none."""
@@ -505,7 +686,7 @@ class SshCluster:
         """Return ``["ssh", "-F", <ssh_config>, <name>, *command]`` for the real ssh client.
 
         ``command`` words are appended as given; remember ssh joins them with spaces and
-        the remote shell parses the result.
+        the remote shell parses the result. Same as ``host.ssh_argv(*command)``.
         """
         name = host.name if isinstance(host, SshHost) else self.host(host).name
         return ["ssh", "-F", str(self.ssh_config), name, *command]
@@ -528,7 +709,8 @@ class SshCluster:
         """Tear the whole cluster down: ``kill_all()`` on every host. Idempotent.
 
         Kills sessions and jobs too, so a test cannot leak ``sleep 1000`` processes into
-        the next one. Raises ``SshdError`` after trying every host if any refused to die.
+        the next one, and removes ``keys_dir`` (it lives outside pytest's tmp dir). Raises
+        ``SshdError`` after trying every host if any refused to die.
         """
         errors: list[str] = []
         for host in self.hosts:
@@ -536,6 +718,8 @@ class SshCluster:
                 host.kill_all()
             except SshdError as exc:
                 errors.append(str(exc))
+        if self.keys_dir is not None:
+            shutil.rmtree(self.keys_dir, ignore_errors=True)
         if errors:
             raise SshdError("; ".join(errors))
 
@@ -635,8 +819,12 @@ def start_cluster(
     """Start ``n`` real sshd test hosts and return them as an ``SshCluster``.
 
     Host ``i`` (0-based) is ``f"{name_prefix}{i + 1}"`` on ``127.0.0.{first_octet + i}``
-    at a free port, logging in as ``user`` (default: the current user). All files go
-    under ``base_dir`` (created if missing). Hosts named in ``wrong_known_host_for`` get
+    at a free port, logging in as ``user`` (default: ``TEST_USER``, created by
+    ``ensure_test_user()`` when we are root; ``SshdError`` with the fix when it cannot be
+    used). ``user`` must exist here: its home is the hosts' ``home``. All files go under
+    ``base_dir`` (created if missing), except the ``authorized_keys``, which the login user
+    must read: it goes to a fresh 0755 folder under ``SHARED_TMP`` (the cluster's
+    ``keys_dir``, removed by ``stop()``). Hosts named in ``wrong_known_host_for`` get
     a known_hosts entry for a *different* ed25519 key, so clients must refuse them. On
     return every sshd has answered with its SSH banner; on failure everything already
     started is killed and ``SshdError`` (with sshd's log) is raised. The caller owns the
@@ -661,15 +849,28 @@ def start_cluster(
     # on the caller's working directory.
     base_dir = base_dir.resolve()
     base_dir.mkdir(parents=True, exist_ok=True)
-    login = user or getpass.getuser()
+    login = user or TEST_USER
+    if login == TEST_USER:
+        problem = ensure_test_user(login)
+        if problem is not None:
+            raise SshdError(problem)
+    entry = _passwd_entry(login)
+    if entry is None:
+        raise SshdError(f"test hosts cannot log in as {login!r}: no such user here")
     cluster_id = uuid.uuid4().hex[:12]
 
     client_key = base_dir / "id_ed25519"
     _ssh_keygen(client_key, f"meshq-test-client-{cluster_id}")
-    authorized_keys = base_dir / "authorized_keys"
-    authorized_keys.write_text(_public_key(client_key.with_suffix(".pub")) + "\n")
     known_hosts = base_dir / "known_hosts"
     ssh_config = base_dir / "ssh_config"
+    # sshd reads AuthorizedKeysFile with the login user's privileges, and base_dir (pytest's
+    # tmp dir) is private to us: the key goes where that user can read it, and nothing else
+    # of ours does (the client key and host keys stay private).
+    keys_dir = Path(tempfile.mkdtemp(prefix=f"meshq-test-keys-{cluster_id}-", dir=SHARED_TMP))
+    keys_dir.chmod(0o755)
+    authorized_keys = keys_dir / "authorized_keys"
+    authorized_keys.write_text(_public_key(client_key.with_suffix(".pub")) + "\n")
+    authorized_keys.chmod(0o644)
 
     hosts: list[SshHost] = []
     try:
@@ -689,8 +890,10 @@ def start_cluster(
                 address=address,
                 port=port,
                 user=login,
+                home=Path(entry.pw_dir),
                 proc=proc,
                 workdir=workdir,
+                ssh_config=ssh_config,
                 cluster_id=cluster_id,
                 start_timeout=start_timeout,
             )
@@ -716,8 +919,10 @@ def start_cluster(
             "\n".join(_ssh_config_block(h, client_key, known_hosts) for h in hosts)
         )
     except BaseException:
-        cleanup = SshCluster(hosts, base_dir, ssh_config, known_hosts, client_key, cluster_id)
+        cleanup = SshCluster(
+            hosts, base_dir, ssh_config, known_hosts, client_key, cluster_id, keys_dir
+        )
         with contextlib.suppress(SshdError):
             cleanup.stop()
         raise
-    return SshCluster(hosts, base_dir, ssh_config, known_hosts, client_key, cluster_id)
+    return SshCluster(hosts, base_dir, ssh_config, known_hosts, client_key, cluster_id, keys_dir)
