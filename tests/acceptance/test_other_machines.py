@@ -1,0 +1,197 @@
+"""SSH hosts as users have them: another machine, another user, another
+home; the queue made in a folder under the local home, as the README's own
+flow does (``cd ~/proj && meshq queue create sweep``). Each test here is a
+defect users met that the tests did not see while every test host shared
+this machine's user and paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.conftest import Meshq, wait_until
+from tests.support.fixtures import ClusterFactory
+from tests.support.sshd import SshCluster, SshHost, free_port
+
+pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def cluster(make_ssh_cluster: ClusterFactory) -> SshCluster:
+    return make_ssh_cluster(1)
+
+
+@pytest.fixture
+def proj(home_experiment: str) -> Path:
+    """The user's project folder, under the local home."""
+    return Path(home_experiment).parent
+
+
+def env_for(mq: Meshq, cluster: SshCluster) -> dict[str, str]:
+    return {**mq.env, "MESHQ_SSH_CONFIG": str(cluster.ssh_config)}
+
+
+def show(mq: Meshq, env: dict[str, str], queue: str, job: str) -> dict[str, Any]:
+    done = mq.ok("queue", "show", queue, job, "--output=json", env=env)
+    record = json.loads(done.stdout)
+    return record[0] if isinstance(record, list) else record  # type: ignore[no-any-return]
+
+
+def test_the_readme_flow_runs_on_another_machine(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    mq.ok("queue", "create", "sweep", env=env, cwd=proj)
+    mq.ok(
+        "queue",
+        "add",
+        "sweep",
+        "--name=s[1-3]",
+        f"--host={host.name}",
+        "--command=echo out-$MESHQ_INDEX; echo err >&2",
+        env=env,
+        cwd=proj,
+    )
+    mq.ok("queue", "run", "fifo", "sweep", "--max_parallel=3", env=env, cwd=proj)
+    record = show(mq, env, "sweep", "s2")
+    assert record["status"] == "end", record["error"]
+    # where the files are, as the host sees them: under ITS home
+    rel = (proj / "experiment").relative_to(Path.home())
+    assert record["files"]["folder"] == f"~/{rel}/sweep/s2"
+    assert (host.home / rel / "sweep" / "s2" / "s2.out").read_text() == "out-2\n"
+    assert not (proj / "experiment").exists(), "nothing is written on this machine"
+    # logs read the host's file (before: nothing, exit 0)
+    assert mq.ok("queue", "logs", "sweep", "s2", env=env).stdout == "out-2\n"
+    assert mq.ok("queue", "logs", "sweep", "s2", "--stderr", env=env).stdout == "err\n"
+
+
+def test_logs_of_a_missing_file_say_why(mq: Meshq, cluster: SshCluster, proj: Path) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    mq.ok("queue", "create", "q", env=env, cwd=proj)
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=j",
+        f"--host={host.name}",
+        "--command=echo hi",
+        env=env,
+        cwd=proj,
+    )
+    mq.ok("queue", "run", "fifo", "q", "--max_parallel=1", env=env, cwd=proj)
+    stdout = show(mq, env, "q", "j")["files"]["stdout"]
+    host.local_path(stdout).unlink()
+    done = mq("queue", "logs", "q", "j", env=env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert host.name in lines[0] and stdout in lines[0] and "No such file" in lines[0]
+
+
+def test_jobs_are_reset_and_deleted_as_the_user_they_ran_as(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    # the seed's --user=pi names a user this host does not have; the run says
+    # who to log in as (user@host), and kill/reset/delete must use that
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    mq.ok("queue", "create", "q", env=env, cwd=proj)
+    mq.ok("queue", "add", "q", "--name=j[1-2]", "--user=pi", "--command=echo hi", env=env, cwd=proj)
+    mq.ok("queue", "run", "fifo_multi", "q", f"--hosts={host.user}@{host.name}", env=env, cwd=proj)
+    record = show(mq, env, "q", "j1")
+    assert record["status"] == "end" and record["run_user"] == host.user
+    folder = host.local_path(record["files"]["folder"])
+    assert folder.is_dir()
+    done = mq.ok("queue", "reset", "q", "--name=j1", env=env)
+    assert "permission denied" not in done.stderr.lower(), done.stderr
+    assert not folder.exists()
+    queue_folder = folder.parent
+    done = mq.ok("queue", "delete", "q", env=env)
+    assert "cannot" not in done.stderr, done.stderr
+    assert not queue_folder.exists()
+
+
+def test_explicit_gpu_ids_do_not_serialise_jobs(mq: Meshq, cluster: SshCluster, proj: Path) -> None:
+    # the seed's own example: --gpu names what CUDA_VISIBLE_DEVICES says;
+    # four jobs on GPU 0 with --max_parallel=4 run at once
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    mq.ok("queue", "create", "q", env=env, cwd=proj)
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=g[1-4]",
+        f"--host={host.name}",
+        "--gpu=0",
+        "--command=sleep 1; echo $CUDA_VISIBLE_DEVICES",
+        env=env,
+        cwd=proj,
+    )
+    mq.ok("queue", "run", "fifo", "q", "--max_parallel=4", env=env, cwd=proj)
+    jobs = mq.jobs("q")
+    assert {j["status"] for j in jobs} == {"end"}
+    # every job started before any ended: they ran side by side
+    assert max(j["started"] for j in jobs) < min(j["ended"] for j in jobs)
+    assert mq.ok("queue", "logs", "q", "g3", env=env).stdout == "0\n"
+
+
+def test_a_run_where_no_job_could_start_fails(mq: Meshq, proj: Path) -> None:
+    dead_port = free_port("127.0.0.1")
+    mq.ok("hosts", "add", "dead", "--ip=127.0.0.1", f"--port={dead_port}", "--no-host-key-check")
+    mq.ok("queue", "create", "q", cwd=proj)
+    mq.ok("queue", "add", "q", "--name=j[1-2]", "--command=true", cwd=proj)
+    done = mq("queue", "run", "fifo_multi", "q", cwd=proj)
+    assert done.returncode == 1, done.stderr
+    assert "2 job(s) could not start: every host of this run is down" in done.stderr
+    assert "connection refused" in done.stderr
+
+
+def test_a_job_whose_process_vanished_says_so_in_its_log(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    mq.ok("queue", "create", "q", env=env, cwd=proj)
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=v",
+        f"--host={host.name}",
+        "--command=sleep 30",
+        env=env,
+        cwd=proj,
+    )
+    run = mq.popen("queue", "run", "fifo", "q", "--max_parallel=1", env=env)
+    mq.wait_status("q", ["v"], {"start"})
+    record = show(mq, env, "q", "v")
+    # the job's wrapper dies without a word (OOM killer, kill -9 from outside)
+    os.kill(record["pid"], signal.SIGKILL)
+    code, _, err = mq.finish(run, timeout=60)
+    assert "crash" in err
+    assert code == 1
+    assert mq.job("q", "v")["status"] == "crash"
+    log = _log(host, record)
+    assert wait_until(lambda: "crash 1 " in log.read_text(), 10, 0.1, "the crash line")
+
+
+def _log(host: SshHost, record: dict[str, Any]) -> Path:
+    return host.local_path(record["files"]["log"])
+
+
+def test_show_says_where_the_files_are_on_this_machine(mq: Meshq, proj: Path) -> None:
+    mq.ok("queue", "create", "q", cwd=proj)
+    mq.add_local("q", "j", "true")
+    mq.ok("queue", "run", "fifo", "q", "--max_parallel=1")
+    files = show(mq, mq.env, "q", "j")["files"]
+    assert files["folder"] == str(proj / "experiment" / "q" / "j")
+    assert Path(files["log"]).read_text().startswith("start 1 ")

@@ -1,0 +1,381 @@
+"""The host-backend contract: one class of tests that every kind of host
+must pass, run against each (huey runs one storage suite against every
+storage the same way).
+
+Each subclass says how to get a host of its kind (:class:`HostUnderTest`);
+the tests then use meshq as a user would — through :class:`meshq.Meshq`,
+with the queue's experiment under the *local* home — and look at the
+host's side of things where that host really keeps them. The SSH host logs
+in as another user with another home (``tests/support/sshd.py``), so a
+path, a user or a file that only works because both sides share it fails
+here. A Slurm host kind adds one subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from meshq.api import Meshq
+from meshq.errors import UnreadableFile
+from meshq.model import LOCALHOST, Status
+from meshq.paths import JobPaths
+from tests.support.fixtures import ClusterFactory
+from tests.support.sshd import pid_alive
+
+pytestmark = pytest.mark.timeout(120)
+
+T = TypeVar("T")
+QUEUE = "c"
+
+
+@dataclass
+class HostUnderTest:
+    """A host of one kind, as the contract tests see it."""
+
+    #: what a user gives to --host
+    name: str
+    #: the user jobs run as there
+    user: str
+    #: what ``~`` means there, as a folder this test process can read
+    home: Path
+    #: the environment a ``meshq`` subprocess needs to reach it
+    env: dict[str, str]
+
+    def local(self, host_path: str) -> Path:
+        """Where this test reads ``host_path`` (absolute or ``~/…``) of the host."""
+        if host_path == "~":
+            return self.home
+        if host_path.startswith("~/"):
+            return self.home / host_path[2:]
+        assert host_path.startswith("/"), f"a host path is absolute or ~/…: {host_path!r}"
+        return Path(host_path)
+
+    def make_dir(self, path: Path) -> Path:
+        """A folder on the host, owned (with each parent it makes) by the
+        user jobs run as there."""
+        top = path
+        while not top.parent.exists():
+            top = top.parent
+        path.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0 and top.exists():
+            subprocess.run(["chown", "-R", f"{self.user}:", str(top)], check=True)
+        return path
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def wait_until(check: Callable[[], T], timeout: float = 20.0, what: str = "it") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class BackendContract:
+    """What every host kind does. Subclasses provide the ``host`` fixture."""
+
+    @pytest.fixture
+    def mq(
+        self,
+        tmp_path: Path,
+        home_experiment: str,
+        host: HostUnderTest,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[Meshq]:
+        for key, value in host.env.items():
+            monkeypatch.setenv(key, value)
+        m = Meshq(tmp_path / "meshq.db")
+        m.create_queue(QUEUE, home_experiment)
+        yield m
+        m.close()
+
+    # -- helpers --------------------------------------------------------------
+
+    def add(self, mq: Meshq, host: HostUnderTest, name: str, command: str, **kw: Any) -> None:
+        mq.add(QUEUE, name, command, host=host.name, **kw)
+
+    def files(self, mq: Meshq, name: str) -> JobPaths:
+        files = mq.files(mq.job(QUEUE, name))
+        assert files is not None
+        return files
+
+    def out(self, mq: Meshq, host: HostUnderTest, name: str) -> str:
+        return host.local(self.files(mq, name).stdout).read_text()
+
+    def run_all(self, mq: Meshq, parallel: int = 4) -> None:
+        result = run(mq.run_fifo(QUEUE, max_parallel=parallel, check_interval=0.5))
+        assert not result.interrupted
+
+    # -- launching, and where a job runs ---------------------------------------
+
+    def test_a_job_runs_and_records_where_and_as_whom(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", 'echo "hi $MESHQ_JOB"; echo oops >&2; whoami')
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.END, job.error
+        assert job.run_user == host.user
+        assert self.out(mq, host, "j1") == f"hi j1\n{host.user}\n"
+        assert host.local(self.files(mq, "j1").stderr).read_text() == "oops\n"
+        log = host.local(self.files(mq, "j1").log).read_text()
+        assert log.startswith("start 1 ") and "\nend 1 0 " in log
+
+    def test_every_path_is_absolute_or_under_the_hosts_home(
+        self, mq: Meshq, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j1", "true")
+        for path in self.files(mq, "j1").to_dict().values():
+            assert path is None or path.startswith(("/", "~/"))
+
+    def test_the_default_working_directory_is_the_job_folder(
+        self, mq: Meshq, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j1", "pwd")
+        self.run_all(mq)
+        assert mq.job(QUEUE, "j1").status is Status.END, mq.job(QUEUE, "j1").error
+        folder = host.local(self.files(mq, "j1").folder)
+        assert self.out(mq, host, "j1") == f"{folder}\n"
+
+    def test_an_absolute_directory(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", "pwd", directory="/tmp")
+        self.run_all(mq)
+        assert self.out(mq, host, "j1") == "/tmp\n"
+
+    def test_a_directory_under_the_home(self, mq: Meshq, host: HostUnderTest) -> None:
+        name = f"meshq-tests/wd-{uuid.uuid4().hex}"
+        target = host.make_dir(host.home / name)
+        try:
+            self.add(mq, host, "j1", "pwd", directory=f"~/{name}")
+            self.run_all(mq)
+            assert self.out(mq, host, "j1") == f"{target}\n"
+        finally:
+            subprocess.run(["rm", "-rf", str(target)], check=False)
+
+    def test_a_relative_directory_is_the_folder_it_was_added_in(
+        self,
+        mq: Meshq,
+        host: HostUnderTest,
+        home_experiment: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # the user is in ~/meshq-tests/<id> and types --directory=data; on another
+        # host that is ~/meshq-tests/<id>/data there, as GNU Parallel's --wd does
+        here = Path(home_experiment).parent
+        monkeypatch.chdir(here)
+        self.add(mq, host, "j1", "pwd", directory="data")
+        there = host.make_dir(host.local(f"~/{here.relative_to(Path.home())}") / "data")
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.END, job.error
+        assert self.out(mq, host, "j1") == f"{there}\n"
+
+    def test_a_missing_directory_fails_the_start_saying_so(
+        self, mq: Meshq, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j1", "true", directory="~/no-such-folder-here")
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.FAIL_START
+        assert job.error is not None and "no-such-folder-here does not exist" in job.error
+
+    def test_pyenv_under_the_home(self, mq: Meshq, host: HostUnderTest) -> None:
+        name = f"meshq-tests/venv-{uuid.uuid4().hex}"
+        venv = host.make_dir(host.home / name / "bin")
+        (venv / "activate").write_text("export FROM_PYENV=yes-$(id -un)\n")
+        try:
+            self.add(mq, host, "j1", 'echo "$FROM_PYENV"', pyenv=f"~/{name}")
+            self.run_all(mq)
+            assert self.out(mq, host, "j1") == f"yes-{host.user}\n"
+        finally:
+            subprocess.run(["rm", "-rf", str(venv.parent)], check=False)
+
+    def test_gpu_ids_reach_the_command(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", 'echo "$CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER"', gpu="1,3")
+        self.add(mq, host, "j2", 'echo "${CUDA_VISIBLE_DEVICES-unset}"')
+        self.run_all(mq)
+        assert self.out(mq, host, "j1") == "1,3 PCI_BUS_ID\n"
+        assert self.out(mq, host, "j2") == "unset\n"
+
+    def test_jobs_naming_one_gpu_id_share_it(self, mq: Meshq, host: HostUnderTest) -> None:
+        # --gpu=IDS is the seed's: it sets CUDA_VISIBLE_DEVICES and holds nothing
+        self.add(mq, host, "g[1-3]", "sleep 0.5", gpu="0")
+        self.run_all(mq, parallel=3)
+        jobs = mq.jobs(QUEUE)
+        assert {j.status for j in jobs} == {Status.END}
+        assert max(j.started or 0 for j in jobs) < min(j.ended or 0 for j in jobs)
+
+    # -- output ---------------------------------------------------------------
+
+    def test_logs_and_follow(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo e >&2")
+
+        async def go() -> bytes:
+            runner = asyncio.create_task(mq.run_fifo(QUEUE, max_parallel=1))
+            chunks = [c async for c in mq.logs(QUEUE, "j1", follow=True, poll=0.05)]
+            await runner
+            return b"".join(chunks)
+
+        assert run(go()) == b"line1\nline2\nline3\n"
+
+        async def read(stderr: bool) -> bytes:
+            return b"".join([c async for c in mq.logs(QUEUE, "j1", stderr=stderr)])
+
+        assert run(read(False)) == b"line1\nline2\nline3\n"
+        assert run(read(True)) == b"e\n"
+
+    def test_logs_of_a_job_that_wrote_nothing_is_empty(
+        self, mq: Meshq, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j1", "true")
+        self.run_all(mq)
+
+        async def read() -> bytes:
+            return b"".join([c async for c in mq.logs(QUEUE, "j1")])
+
+        assert run(read()) == b""
+
+    def test_logs_of_a_file_that_cannot_be_read_says_why(
+        self, mq: Meshq, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j1", "echo hi")
+        self.run_all(mq)
+        stdout = self.files(mq, "j1").stdout
+        host.local(stdout).unlink()
+
+        async def read() -> bytes:
+            return b"".join([c async for c in mq.logs(QUEUE, "j1")])
+
+        with pytest.raises(UnreadableFile) as err:
+            run(read())
+        assert err.value.host == host.name
+        assert stdout in str(err.value) and "No such file" in str(err.value)
+
+    # -- stopping jobs --------------------------------------------------------
+
+    def test_kill_stops_the_job_and_its_children(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", "sleep 60 & echo $! > child.pid; wait")
+
+        async def go() -> None:
+            runner = asyncio.create_task(mq.run_fifo(QUEUE, max_parallel=1, check_interval=0.5))
+            while mq.job(QUEUE, "j1").status is not Status.START:
+                await asyncio.sleep(0.05)
+            pidfile = host.local(self.files(mq, "j1").folder) / "child.pid"
+            while not pidfile.exists() or not pidfile.read_text().strip():
+                await asyncio.sleep(0.05)
+            moved = await mq.kill(QUEUE, "j1")
+            assert [(m.name, m.new) for m in moved] == [("j1", Status.KILL)]
+            await runner
+            assert not pid_alive(int(pidfile.read_text()))
+
+        run(go())
+        assert mq.job(QUEUE, "j1").status is Status.KILL
+
+    def test_a_time_limit_stops_the_job(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", "sleep 60", timeout=1)
+        t0 = time.monotonic()
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.TIMEOUT
+        assert job.signal == signal.SIGTERM
+        assert time.monotonic() - t0 < 30
+
+    # -- cleaning up ----------------------------------------------------------
+
+    def test_reset_and_delete_remove_the_job_folder(self, mq: Meshq, host: HostUnderTest) -> None:
+        self.add(mq, host, "j[1-2]", "echo hi")
+        self.run_all(mq)
+        folders = {n: host.local(self.files(mq, n).folder) for n in ("j1", "j2")}
+        assert all(f.is_dir() for f in folders.values())
+        moved = run(mq.reset(QUEUE, "j1"))
+        assert [(m.name, m.new) for m in moved] == [("j1", Status.READY)]
+        assert not folders["j1"].exists() and folders["j2"].is_dir()
+        assert run(mq.delete(QUEUE, "j2")) == 1
+        assert not folders["j2"].exists()
+        self.run_all(mq)
+        assert folders["j1"].is_dir()
+        queue_folder = folders["j1"].parent
+        run(mq.delete(QUEUE))
+        assert not queue_folder.exists()
+
+    # -- a manager that crashed -----------------------------------------------
+
+    def test_refresh_after_a_manager_crash(
+        self, mq: Meshq, host: HostUnderTest, tmp_path: Path
+    ) -> None:
+        self.add(mq, host, "j[1-2]", "sleep 1.5; echo done")
+        env = {**os.environ, **host.env}
+        manager = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "meshq",
+                "--db",
+                str(tmp_path / "meshq.db"),
+                "queue",
+                "run",
+                "fifo",
+                QUEUE,
+                "--max_parallel=2",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: mq.counts(QUEUE).get(Status.START) == 2, what="both jobs to start")
+        finally:
+            manager.send_signal(signal.SIGKILL)
+            manager.wait()
+        assert mq.counts(QUEUE) == {Status.START: 2}
+        wait_until(
+            lambda: all(
+                "end 1 0" in host.local(self.files(mq, n).log).read_text() for n in ("j1", "j2")
+            ),
+            what="the jobs to end on their own",
+        )
+        moved = run(mq.refresh(QUEUE))
+        assert sorted((m.name, m.new) for m in moved) == [("j1", Status.END), ("j2", Status.END)]
+        assert self.out(mq, host, "j1") == "done\n"
+
+
+class TestLocalBackend(BackendContract):
+    """This machine, as ``localhost``."""
+
+    @pytest.fixture
+    def host(self) -> HostUnderTest:
+        import getpass
+
+        return HostUnderTest(LOCALHOST, getpass.getuser(), Path.home(), {})
+
+
+class TestSshBackend(BackendContract):
+    """A real sshd on a loopback address that logs in as another user."""
+
+    pytestmark = pytest.mark.ssh
+
+    @pytest.fixture
+    def host(self, make_ssh_cluster: ClusterFactory) -> HostUnderTest:
+        cluster = make_ssh_cluster(1)
+        [h] = cluster.hosts
+        assert h.home != Path.home(), "a test host must have another home"
+        return HostUnderTest(h.name, h.user, h.home, {"MESHQ_SSH_CONFIG": str(cluster.ssh_config)})
