@@ -397,6 +397,12 @@ def _summarize(queue_name: str, result: Any) -> int:
             f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run it again",
             err=True,
         )
+    if result.left_to_others:
+        click.echo(
+            f"{result.left_to_others} job(s) left to the other run(s) of {queue_name}, "
+            "which hold its slots",
+            err=True,
+        )
     if result.stranded:
         click.echo(
             f"{result.stranded} job(s) could not start: {result.stranded_why}; "

@@ -222,6 +222,9 @@ class Runner(HostCare):
         left = sum(counts.get(s, 0) for s in self._waiting_statuses())
         if not left:
             return
+        if self.store.other_live_runs(self.queue, self.run_id):
+            self.result.left_to_others = left
+            return
         self.result.stranded = left
         down = [n for n in self.hosts if n in self._down]
         if down and len(down) == len(self.hosts):

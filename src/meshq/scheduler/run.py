@@ -75,6 +75,8 @@ class RunResult:
     #: them: every host of the run down, say), and why
     stranded: int = 0
     stranded_why: str | None = None
+    #: jobs left waiting for another run of the queue, which holds the slots
+    left_to_others: int = 0
 
     @property
     def ok(self) -> bool:

@@ -39,6 +39,14 @@ class RunLeases:
         with transaction(self.conn) as c:
             c.execute("UPDATE runs SET ended = ? WHERE id = ?", (time.time(), run_id))
 
+    def other_live_runs(self, queue: Queue, run_id: int) -> int:
+        """How many runs of ``queue`` other than ``run_id`` are alive."""
+        rows = self.conn.execute(
+            "SELECT id FROM runs WHERE queue_id = ? AND id != ? AND ended IS NULL",
+            (queue.id, run_id),
+        ).fetchall()
+        return sum(1 for r in rows if self.run_alive(r["id"]))
+
     def run_alive(self, run_id: int | None) -> bool:
         """Whether run ``run_id`` may still be launching and watching jobs:
         not ended, lease renewed lately, and (on this machine) its process
