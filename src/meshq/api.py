@@ -31,6 +31,7 @@ from meshq.model import (
     LOCALHOST,
     Event,
     Host,
+    HostKind,
     HostStatus,
     Job,
     Queue,
@@ -87,8 +88,6 @@ class Meshq:
 
     def _is_local(self, host: str) -> bool:
         """Whether jobs on ``host`` run on this machine (paths are ours)."""
-        from meshq.hosts.backend import HostKind
-
         if host in LOCAL_HOST_NAMES:
             return True
         known = self.store.find_host(host)

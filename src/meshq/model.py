@@ -258,6 +258,25 @@ _STATUS_AT = JOB_FIELDS.index("status")
 _PLACED_AT = JOB_FIELDS.index("placed")
 
 
+class HostKind(enum.StrEnum):
+    """How meshq reaches a host."""
+
+    #: this machine: jobs are subprocesses
+    LOCAL = "local"
+    #: any host ``ssh`` reaches
+    SSH = "ssh"
+
+    @classmethod
+    def parse(cls, text: str) -> HostKind:
+        """The kind called ``text``; a :class:`UsageError` naming the kinds
+        otherwise (an unknown kind is never taken for SSH)."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            kinds = ", ".join(k.value for k in cls)
+            raise UsageError(f"unknown host kind {text!r}: use one of {kinds}") from None
+
+
 class HostStatus(enum.StrEnum):
     """Whether the scheduler may use a host."""
 
@@ -274,7 +293,7 @@ class Host:
     """A host of the inventory: where it is, and what it offers."""
 
     name: str
-    kind: str
+    kind: HostKind
     address: str | None
     user: str | None
     port: int | None
@@ -292,7 +311,7 @@ class Host:
     def from_row(cls, row: Any) -> Self:
         return cls(
             name=row["name"],
-            kind=row["kind"],
+            kind=HostKind.parse(row["kind"]),
             address=row["address"],
             user=row["user"],
             port=row["port"],
@@ -309,7 +328,7 @@ class Host:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "address": self.address,
             "user": self.user,
             "port": self.port,

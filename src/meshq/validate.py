@@ -13,7 +13,7 @@ import re
 
 from meshq import paths
 from meshq.errors import UsageError
-from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostStatus, JobSpec, Status
+from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostKind, HostStatus, JobSpec, Status
 from meshq.names import check_name, expand
 
 #: the longest command accepted: Linux refuses longer single arguments
@@ -237,7 +237,7 @@ def host(
         text(pyenv, "--pyenv")
     return Host(
         name=name,
-        kind="local" if local else "ssh",
+        kind=HostKind.LOCAL if local else HostKind.SSH,
         address=None if local else ip,
         user=None if local else user,
         port=None if local else number,

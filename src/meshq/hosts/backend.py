@@ -10,32 +10,11 @@ the one to the other.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from meshq.errors import UsageError
-from meshq.model import Identity, Job, Status
-
-
-class HostKind(enum.StrEnum):
-    """How meshq reaches a host."""
-
-    #: this machine: jobs are subprocesses
-    LOCAL = "local"
-    #: any host ``ssh`` reaches
-    SSH = "ssh"
-
-    @classmethod
-    def parse(cls, text: str) -> HostKind:
-        """The kind called ``text``; a :class:`UsageError` naming the kinds
-        otherwise (an unknown kind is never taken for SSH)."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            kinds = ", ".join(k.value for k in cls)
-            raise UsageError(f"unknown host kind {text!r}: use one of {kinds}") from None
+from meshq.model import HostKind, Identity, Job, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ def target(store: Store, name: str, *, user: str | None = None, port: int | None
     if name in LOCAL_HOST_NAMES:
         return Target(LOCALHOST, HostKind.LOCAL, store.find_host(LOCALHOST))
     host = store.find_host(name)
-    kind = HostKind.parse(host.kind) if host is not None else HostKind.SSH
+    kind = host.kind if host is not None else HostKind.SSH
     return Target(name, kind, host, user, port)
 
 
