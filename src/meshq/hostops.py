@@ -16,11 +16,9 @@ from meshq.errors import HostError
 from meshq.hosts.backend import HostBackend, Liveness
 from meshq.hosts.registry import Target, make_backend
 from meshq.model import ACTIVE, Job, Status
+from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
-
-#: how long launches a dead run left in its agent's input take to show (s)
-SETTLE = 2.0
 
 #: how to reach the host a job ran on, as its record says (see api.Meshq)
 TargetFor = Callable[[Job], Target]
@@ -100,23 +98,24 @@ async def refresh(
                 warn(f"cannot refresh {len(host_jobs)} job(s) on {where.name}: {agent.detail}")
                 continue
             answers = await agent.check(host_jobs)
-            unlaunched = [j for j in host_jobs if _never_launched(store, j, answers[j.id])]
-            if unlaunched:
-                # a run killed a moment ago may have left launches in its
-                # agent's input, which that agent still carries out: look again
-                await asyncio.sleep(SETTLE)
-                answers.update(await agent.check(unlaunched))
-            crashed = []
+            unseen: list[Job] = []
             for job in host_jobs:
                 change = verdict(job, answers[job.id])
-                if change is None and _never_launched(store, job, answers[job.id]):
-                    change = Change(
-                        job.id, Status.READY, {}, "never started: back to ready", job.attempts
-                    )
                 if change is not None:
                     changes.append(change)
-                    if change.new is Status.CRASH and job.status is not Status.CRASH:
-                        crashed.append(job)
+                elif _never_launched(store, job, answers[job.id]):
+                    unseen.append(job)
+            if unseen:
+                # a run killed a moment ago may have left launches in its
+                # agent's input, which that agent may still carry out: fence
+                changes += await fence_unseen(agent, unseen)
+            was = {j.id: j.status for j in host_jobs}
+            crashed = [
+                j
+                for j in host_jobs
+                if any(c.job_id == j.id and c.new is Status.CRASH for c in changes)
+                and was[j.id] is not Status.CRASH
+            ]
             if crashed:
                 await agent.note_crash(crashed, "the process is gone (found by refresh)")
     return _moves(store, {j.id: j for j in jobs}, changes)

@@ -73,8 +73,9 @@ RUNNING = ACTIVE
 _ANY_REST = frozenset(WAITING | FINISHED)
 
 #: Every allowed status change, and nothing else. ``run → ready`` puts back a
-#: job whose launch was lost before it started; ``crash → end/fail/…`` lets a
-#: refresh correct a host that was only unreachable for a while; a finished
+#: job whose launch was lost before it started; ``crash → start/end/fail/…``
+#: lets a run or a refresh correct a host that was only unreachable for a
+#: while (its job still runs, or ended meanwhile); a finished
 #: or waiting job may go back to waiting (reset); a waiting job is skipped when
 #: a job it depends on failed for good.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -98,7 +99,9 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.KILL: frozenset(WAITING),
     Status.TIMEOUT: frozenset(WAITING),
     Status.FAIL_START: frozenset(WAITING),
-    Status.CRASH: frozenset(WAITING | {Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT}),
+    Status.CRASH: frozenset(
+        WAITING | {Status.START, Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT}
+    ),
     Status.SKIP: frozenset(WAITING),
 }
 

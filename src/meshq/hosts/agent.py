@@ -26,6 +26,7 @@ from meshq.hosts.backend import (
     Ended,
     EventSink,
     FailedToStart,
+    Fence,
     Identity,
     JobEvent,
     Liveness,
@@ -103,7 +104,8 @@ def parse_event(line: _Line) -> JobEvent | None:
             if status not in _ENDINGS:
                 return None
             signal = code - _SIGNALLED if _SIGNALLED < code < _SIGNALLED + 65 else None
-            return Ended(job_id, attempt, status, code, signal, float(f[4]))
+            note = f[5] if len(f) > 5 and f[5] else None
+            return Ended(job_id, attempt, status, code, signal, float(f[4]), note)
         if line.kind == "F":
             message = f[2] if len(f) > 2 and f[2] else "the job could not be started"
             return FailedToStart(job_id, attempt, message)
@@ -148,13 +150,23 @@ class AgentBackend:
         """Start the agent and wait until it says it is ready."""
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
+        # once we stop waiting, a late failure must not be reported as a
+        # "Future exception was never retrieved"
+        self._ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._proc = await self.transport.start(agent_argv())
         self._reader = asyncio.create_task(self._read(), name=f"agent-{self.name}")
         try:
             line = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except TimeoutError:
+            # a login that hangs (a .bashrc waiting on something) must not be
+            # left running there, once per attempt
+            self._proc.kill()
             await self.close()
-            raise HostError(self.name, f"the agent did not start within {timeout:g} s") from None
+            raise HostError(
+                self.name,
+                f"the agent did not start within {timeout:g} s: does a login there "
+                "hang (.bashrc, .profile)?",
+            ) from None
         if len(line.fields) < 4 or line.fields[0] != PROTOCOL:
             raise HostError(self.name, f"the agent speaks another protocol: {line.fields}")
         self.hostname = line.fields[1]
@@ -183,7 +195,7 @@ class AgentBackend:
                     if event is not None:
                         self._on_event(self.name, event)
                 else:
-                    ident = (kind, line.key, line.fields[1] if kind in "AKC" else "")
+                    ident = (kind, line.key, line.fields[1] if kind in "AKCX" else "")
                     fut = self._waiting.pop(ident, None)
                     if fut is not None and not fut.done():
                         fut.set_result(line)
@@ -290,6 +302,28 @@ class AgentBackend:
             requests.append(self._request("K", str(j.id), str(j.attempts), data))
         answers = await self._answers(requests)
         return {j.id: a.fields[2] for j, a in zip(jobs, answers, strict=True)}
+
+    async def fence(self, jobs: Sequence[Job]) -> dict[int, Fence]:
+        """Fence each job's current attempt (agent op X, see wrapper.sh)."""
+        requests = [
+            self._request(
+                "X",
+                str(j.id),
+                str(j.attempts),
+                b"X\0" + _encode([j.id, j.attempts, self._paths(j).folder]),
+            )
+            for j in jobs
+        ]
+        out: dict[int, Fence] = {}
+        for job, line in zip(jobs, await self._answers(requests), strict=True):
+            result = line.fields[2:4]
+            if result[:1] == ("fenced",):
+                out[job.id] = Fence.FENCED
+            elif result[:1] == ("taken",):
+                out[job.id] = Fence.STARTED if result[1:] == ("1",) else Fence.GONE
+            else:
+                out[job.id] = Fence.UNKNOWN
+        return out
 
     async def note_crash(self, jobs: Sequence[Job], reason: str) -> None:
         """Append ``crash ATTEMPT TIME REASON`` to each job's state log."""

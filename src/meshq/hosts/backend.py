@@ -10,6 +10,7 @@ the one to the other.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +42,9 @@ class Ended:
     code: int | None
     signal: int | None
     time: float
+    #: what went wrong around the command, though it ran (its log could
+    #: not be written at the end, say)
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ __all__ = [
     "Ended",
     "EventSink",
     "FailedToStart",
+    "Fence",
     "HostBackend",
     "HostKind",
     "Identity",
@@ -75,6 +80,19 @@ LostSink = Callable[[str, str], None]
 def ignore_event(host: str, event: JobEvent) -> None:
     """An :data:`EventSink` for those who only check, kill or read."""
     return None
+
+
+class Fence(enum.StrEnum):
+    """What fencing an attempt found (:meth:`HostBackend.fence`)."""
+
+    #: the attempt can never start now: it may be launched again safely
+    FENCED = "fenced"
+    #: its wrapper claimed it first and is running
+    STARTED = "started"
+    #: its wrapper claimed it first and is gone
+    GONE = "gone"
+    #: the host could not say (the job folder cannot be written, say)
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,12 @@ class HostBackend(Protocol):
     async def kill(self, jobs: Sequence[Job], grace: float = 5.0) -> dict[int, str]:
         """Stop each job's whole process tree (TERM, then KILL after
         ``grace`` s); ``killed`` or ``gone`` per job id."""
+        ...
+
+    async def fence(self, jobs: Sequence[Job]) -> dict[int, Fence]:
+        """Make sure each job's current attempt, whose launch may still be
+        on its way, never starts if it has not started yet; per job id, what
+        was found. A job whose attempt is fenced can be launched again."""
         ...
 
     async def note_crash(self, jobs: Sequence[Job], reason: str) -> None:

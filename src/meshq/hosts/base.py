@@ -52,6 +52,11 @@ class LongProcess(Protocol):
     def close(self) -> None:
         """Let go of the pipes (or channel); the jobs run on regardless."""
 
+    def kill(self) -> None:
+        """Kill the process and its process group (the login shell of an SSH
+        session included), but not the jobs, which have groups of their own:
+        for an agent that never became ready (a hung login, say)."""
+
 
 class Transport(Protocol):
     """How meshq reaches one host."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
+import signal
 from collections.abc import AsyncIterator
 
 from meshq.errors import HostError
@@ -31,6 +33,11 @@ class _LocalProcess:
         while self._proc.returncode is None:
             await asyncio.sleep(0.02)
         return self._proc.returncode
+
+    def kill(self) -> None:
+        # the agent leads its own session and group (start_new_session)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         # close our ends of the pipes now, inside the event loop; left to the

@@ -114,6 +114,12 @@ class _SshProcess:
             return 255
         return done.exit_status if done.exit_status is not None else 255
 
+    def kill(self) -> None:
+        # OpenSSH answers a "signal" channel request with killpg() on the
+        # session's process group: a hung login shell and what it started
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self._proc.kill()
+
     def close(self) -> None:
         self._proc.close()
 

@@ -14,6 +14,8 @@
 #   D KEY JOBDIR                          remove a job directory
 #   M KEY COUNT DIR...                    make COUNT directories (one mkdir for all)
 #   C KEY ATTEMPT LOGPATH REASON          add a crash line to a job's state log
+#   X KEY ATTEMPT JOBDIR                  fence an attempt: make sure a launch of it
+#                                         that has not started never will
 #   P KEY                                 ping
 # Replies and events go to stdout, one tab-separated line each:
 #   R PROTOCOL HOSTNAME BASH_VERSION HOME once, when ready (HOME: what ~ means here)
@@ -25,6 +27,8 @@
 #   D KEY RESULT                          ok, or the error
 #   M KEY RESULT                          ok, or the error
 #   C KEY ATTEMPT RESULT                  ok, or the error
+#   X KEY ATTEMPT RESULT [ALIVE]          fenced; or taken (its wrapper claimed it
+#                                         first) and ALIVE 1/0; or the error
 #
 # Paths arrive absolute or as ~/… (the home of the user the agent runs as),
 # never relative: see meshq/paths.py.
@@ -145,6 +149,28 @@ meshq_note_crash() {
     fi
 }
 
+meshq_fence() {
+    # win the attempt's claim file before any wrapper can (see wrapper.sh)
+    local key=$1 attempt=$2 jobdir=$3 mark pid pstart
+    meshq_expand_home "$jobdir"; jobdir=$REPLY
+    [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null
+    mark=$jobdir/.meshq-attempt-$attempt
+    if meshq_claim "$mark" fenced; then
+        meshq_notify X "$key" "$attempt" fenced
+    elif [[ -e $mark ]]; then
+        read -r pid pstart < "$mark" 2>/dev/null
+        if [[ $pid == fenced ]]; then
+            meshq_notify X "$key" "$attempt" fenced
+        elif meshq_alive "$pid" "$pstart"; then
+            meshq_notify X "$key" "$attempt" taken 1
+        else
+            meshq_notify X "$key" "$attempt" taken 0
+        fi
+    else
+        meshq_notify X "$key" "$attempt" "cannot write in $jobdir"
+    fi
+}
+
 meshq_read() {
     # read N NUL-terminated fields into the array F
     local i
@@ -164,6 +190,7 @@ while IFS= read -r -d '' op; do
         K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;
         D) meshq_read 2 || break; meshq_remove "${F[@]}" ;;
         C) meshq_read 4 || break; meshq_note_crash "${F[@]}" ;;
+        X) meshq_read 3 || break; meshq_fence "${F[@]}" ;;
         P) meshq_read 1 || break; meshq_notify P "${F[0]}" pong ;;
         M) meshq_read 2 || break; meshq_m=("${F[@]}")
            meshq_read "${F[1]}" || break; meshq_make "${meshq_m[@]}" "${F[@]}" ;;

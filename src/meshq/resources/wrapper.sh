@@ -11,8 +11,17 @@
 #   kill    ATTEMPT TIME                  (written by whoever kills the job)
 #   timeout ATTEMPT TIME                  (written when the time limit fires)
 #   fail_start ATTEMPT TIME MESSAGE       (the job could not be started)
+#   fenced  ATTEMPT TIME                  (a later run took the attempt over first)
+#   crash   ATTEMPT TIME REASON           (written by the manager, see agent.sh)
 # and reports the same events to the manager on file descriptor 3, one
 # tab-separated line each, when the manager is still listening.
+#
+# Before anything else a wrapper claims its attempt by creating the file
+# .meshq-attempt-N in the job directory, exclusively (bash's noclobber is
+# O_EXCL: no process is forked for it). A manager that must decide whether a
+# launch it cannot see was lost creates the same file first ("fences" the
+# attempt, agent op X): exactly one of the two wins, so a launch still on its
+# way when a run died can never start after the job was given to another.
 
 meshq_now() {
     # $EPOCHREALTIME (bash 5) has microseconds; older bash: whole seconds
@@ -67,6 +76,16 @@ meshq_expand_home() {
     esac
 }
 
+meshq_claim() {
+    # create the attempt's claim file $1 holding $2, failing if it exists
+    local rc
+    set -C
+    { printf '%s\n' "$2" > "$1"; } 2>/dev/null
+    rc=$?
+    set +C
+    return $rc
+}
+
 meshq_wrap() {
     local key=$1 attempt=$2 jobdir=$3 workdir=$4 shell=$5 command=$6 gpu=$7 pyenv=$8
     local timeout=$9 queue=${10} name=${11} index=${12} out=${13} log=${14} err=${15}
@@ -83,6 +102,18 @@ meshq_wrap() {
         meshq_notify F "$key" "$attempt" "cannot create or enter the job directory $jobdir"
         return
     fi
+    meshq_pstart "$me"; local pstart=$REPLY
+    if ! meshq_claim ".meshq-attempt-$attempt" "$me $pstart"; then
+        meshq_now
+        if [[ -e .meshq-attempt-$attempt ]]; then
+            # fenced: a later run decided this launch was lost and took the
+            # job over; it must not start. Nobody waits for word of it.
+            printf 'fenced %s %s\n' "$attempt" "$REPLY" >> "$log" 2>/dev/null
+        else
+            meshq_notify F "$key" "$attempt" "cannot write in the job directory $jobdir"
+        fi
+        return
+    fi
     meshq_expand_home "${workdir:-$jobdir}"; workdir=$REPLY
     if [[ -n $pyenv ]]; then
         meshq_expand_home "$pyenv"; pyenv=$REPLY
@@ -94,17 +125,25 @@ meshq_wrap() {
         problem="the python environment $pyenv cannot be read"
     elif ! meshq_have_shell "$shell"; then
         problem="the shell $shell is not installed"
+    elif ! { : >> "$out"; } 2>/dev/null; then
+        problem="cannot write the output file $jobdir/$out"
+    elif ! { : >> "$err"; } 2>/dev/null; then
+        problem="cannot write the error file $jobdir/$err"
     fi
     if [[ -n $problem ]]; then
         meshq_now
-        printf 'fail_start %s %s %s\n' "$attempt" "$REPLY" "$problem" >> "$log"
+        printf 'fail_start %s %s %s\n' "$attempt" "$REPLY" "$problem" >> "$log" 2>/dev/null
         meshq_notify F "$key" "$attempt" "$problem"
         return
     fi
 
-    meshq_pstart "$me"; local pstart=$REPLY
     meshq_now
-    printf 'start %s %s %s %s\n' "$attempt" "$me" "$pstart" "$REPLY" >> "$log"
+    if ! { printf 'start %s %s %s %s\n' "$attempt" "$me" "$pstart" "$REPLY" >> "$log"; } 2>/dev/null; then
+        # the log is the truth about the job on this host: without it, a
+        # crash of the manager would leave the job unknowable. Do not start.
+        meshq_notify F "$key" "$attempt" "cannot write the job log $jobdir/$log (disk full, or no permission)"
+        return
+    fi
     meshq_notify S "$key" "$attempt" "$me" "$pstart" "$REPLY"
 
     (
@@ -156,8 +195,11 @@ meshq_wrap() {
         if ((rc == 0)); then state=end; else state=fail; fi
     fi
     meshq_now
-    printf 'end %s %s %s\n' "$attempt" "$rc" "$REPLY" >> "$log"
-    meshq_notify E "$key" "$attempt" "$state" "$rc" "$REPLY"
+    local note=""
+    if ! { printf 'end %s %s %s\n' "$attempt" "$rc" "$REPLY" >> "$log"; } 2>/dev/null; then
+        note="the job log $jobdir/$log could not be written at the end (disk full?): its output may be lost"
+    fi
+    meshq_notify E "$key" "$attempt" "$state" "$rc" "$REPLY" "$note"
     if [[ $state == kill || $state == timeout ]]; then
         # what the command left behind in its process group goes with it
         kill -KILL -- "-$me" 2>/dev/null

@@ -36,6 +36,7 @@ from meshq.model import (
     Queue,
     Status,
 )
+from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.hostcare import HostCare
 from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import Policy, sequential
@@ -97,7 +98,12 @@ class Runner(HostCare):
         self.reprobe_every = reprobe_every
         self.rng = rng or random.Random()
         self.result = RunResult()
-        self._state = {h.name: HostState(h.name, h.slots, h.gpus) for h in hosts}
+        # a host is usable once its backend has started (see HostCare._connect)
+        self._state = {h.name: HostState(h.name, h.slots, h.gpus, usable=False) for h in hosts}
+        #: hosts whose first connection is still being made
+        self._joining: set[str] = set()
+        #: jobs this run claimed: each must end final before the run does
+        self._took: set[int] = set()
         self._backends: dict[str, HostBackend] = {}
         self._stale: dict[str, HostBackend] = {}
         self._crash_notes: dict[str, list[tuple[Job, str]]] = {}
@@ -136,15 +142,17 @@ class Runner(HostCare):
         self._adopt()
         self.reporter.begin(self._total())
         try:
-            await self._connect_all()
-            if self._inflight:
-                await self._check(force=True)
+            # hosts join as each becomes ready: a slow or hung login on one
+            # holds up no other (adopted jobs are checked as their host joins)
+            self._connect_all()
             last_check = last_tick = time.monotonic()
             while True:
                 launched = False if self._stopping.is_set() else await self._fill()
                 if self._stopping.is_set():
                     break
                 if not self._inflight and not launched and not self._worth_waiting():
+                    if self._give_up_taken():
+                        continue  # their fail_start events are on their way
                     break
                 timeout = max(
                     min(
@@ -226,12 +234,17 @@ class Runner(HostCare):
             self.result.left_to_others = left
             return
         self.result.stranded = left
+        self.result.stranded_why = self._why_waiting()
+
+    def _why_waiting(self) -> str:
+        """Why jobs wait that this run cannot start, in words."""
         down = [n for n in self.hosts if n in self._down]
         if down and len(down) == len(self.hosts):
             details = "; ".join(f"{n}: {self._down[n][0]}" for n in down)
-            self.result.stranded_why = f"every host of this run is down ({details})"
-        else:
-            self.result.stranded_why = "no host of this run could take them"
+            return f"every host of this run is down ({details})"
+        if down:
+            return "the hosts they need are down (" + ", ".join(down) + ")"
+        return "no host of this run could take them"
 
     def _total(self) -> int:
         counts = self.store.counts(self.queue)
@@ -271,6 +284,7 @@ class Runner(HostCare):
             self._refuse(refuse)
         if not launch:
             return bool(refuse)
+        self._took.update(j.id for j, _, _ in launch)
         # the store counts the hosts' slots again inside the claim: another run
         # may have taken one since we counted
         claimed = self.store.claim(
@@ -370,6 +384,7 @@ class Runner(HostCare):
         }
         for job, _, reason in refuse:
             if job.id in claimed:
+                self._took.add(job.id)
                 mine = claimed[job.id]
                 self._inflight[job.id] = _InFlight(mine, time.monotonic())
                 self._events.put_nowait(
@@ -424,6 +439,14 @@ class Runner(HostCare):
     def _on_event(self, host: str, event: JobEvent) -> None:
         self._events.put_nowait((host, event))
 
+    def _wake(self) -> None:
+        self._events.put_nowait(None)
+
+    def _watch(self, job: Job) -> None:
+        self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), time.monotonic())
+        if job.host in self._state:
+            self._state[job.host].take(held_gpus(job, job.gpu))
+
     async def _next_batch(self, timeout: float) -> list[tuple[str, JobEvent]]:
         batch: list[tuple[str, JobEvent]] = []
         try:
@@ -458,7 +481,12 @@ class Runner(HostCare):
             return Change(event.job_id, Status.START, fields, attempt=event.attempt)
         if isinstance(event, Ended):
             fields = {"exit_code": event.code, "signal": event.signal, "ended": event.time}
-            return Change(event.job_id, event.status, fields, attempt=event.attempt)
+            status = event.status
+            if event.note is not None:
+                # the command ran, but what it wrote may be lost: never a quiet end
+                fields["error"] = event.note
+                status = Status.FAIL if status is Status.END else status
+            return Change(event.job_id, status, fields, event.note, attempt=event.attempt)
         return Change(
             event.job_id,
             Status.FAIL_START,
@@ -561,27 +589,32 @@ class Runner(HostCare):
         changes: list[Change] = []
         for host, jobs in by_host.items():
             try:
-                answers = await self._backends[host].check(jobs)
+                changes += await self._judge(self._backends[host], jobs, now)
             except (HostError, KeyError):
                 continue  # a lost host is looked after in _look_after_hosts
-            crashed: list[Job] = []
-            for job in jobs:
-                change = verdict(job, answers[job.id])
-                if change is None and self._launch_lost(job, now):
-                    change = Change(
-                        job.id,
-                        Status.READY,
-                        {},
-                        "launch lost: it never started; back to ready",
-                        job.attempts,
-                    )
-                if change is not None:
-                    changes.append(change)
-                    if change.new is Status.CRASH:
-                        crashed.append(job)
-            if crashed:
-                await self._backends[host].note_crash(crashed, "the process is gone")
         self._commit(changes)
+
+    async def _judge(self, backend: HostBackend, jobs: list[Job], now: float) -> list[Change]:
+        """What ``backend``'s host says of ``jobs``, as status changes. A job
+        it has no trace of, whose launch may be lost, is fenced first: it is
+        launched again only once it is sure never to start from the old
+        launch (see ``resources/wrapper.sh``)."""
+        answers = await backend.check(jobs)
+        changes: list[Change] = []
+        unseen: list[Job] = []
+        for job in jobs:
+            change = verdict(job, answers[job.id])
+            if change is not None:
+                changes.append(change)
+            elif self._launch_lost(job, now):
+                unseen.append(job)
+        if unseen:
+            changes += await fence_unseen(backend, unseen)
+        gone = {c.job_id for c in changes if c.new is Status.CRASH}
+        crashed = [j for j in jobs if j.id in gone]
+        if crashed:
+            await backend.note_crash(crashed, "the process is gone")
+        return changes
 
     def _launch_lost(self, job: Job, now: float) -> bool:
         """A job in ``run`` whose host has no trace of it: left by a run that
@@ -590,6 +623,24 @@ class Runner(HostCare):
             return False
         launched = self._inflight[job.id].launched
         return launched == 0.0 or now - launched > LAUNCH_LOST_AFTER
+
+    def _give_up_taken(self) -> bool:
+        """At the end of a run: jobs it claimed that went back to waiting
+        (a retry) but that no host of the run can take now end
+        ``fail_start``, saying why, so that every job a run took is final
+        when it ends. Whether any was given up."""
+        if self._stopping.is_set() or self.result.paused or not self._took:
+            return False
+        left = [
+            j
+            for j in self.store.jobs(self.queue, statuses=list(self._waiting_statuses()))
+            if j.id in self._took
+        ]
+        if not left:
+            return False
+        why = self._why_waiting()
+        self._refuse([(j, j.host, f"no host of this run could take it: {why}") for j in left])
+        return True
 
     async def _close(self) -> None:
         for task in list(self._tasks.values()):

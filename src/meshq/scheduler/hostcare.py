@@ -13,11 +13,12 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from meshq.errors import HostError
-from meshq.hosts.backend import HostBackend, JobEvent
+from meshq.errors import HostError, NotFound
+from meshq.hosts.backend import HostBackend, JobEvent, Liveness
 from meshq.hosts.registry import make_backend
 from meshq.model import HostStatus, Job, Status
 from meshq.scheduler.placement import HostState
+from meshq.scheduler.reconcile import parse_log, verdict
 from meshq.scheduler.run import Reporter, RunHost
 from meshq.store.store import Change, Store
 
@@ -43,6 +44,8 @@ class HostCare:
     _crash_notes: dict[str, list[tuple[Job, str]]]
     #: backends of lost hosts, closed when the host is reconnected
     _stale: dict[str, HostBackend]
+    #: hosts whose first connection is still being made
+    _joining: set[str]
 
     def _on_event(self, host: str, event: JobEvent) -> None:
         raise NotImplementedError
@@ -53,11 +56,32 @@ class HostCare:
     def _commit(self, changes: list[Change]) -> None:
         raise NotImplementedError
 
-    async def _connect_all(self) -> None:
-        await asyncio.gather(*(self._connect(name) for name in self.hosts))
+    def _watch(self, job: Job) -> None:
+        """Watch ``job`` (running on one of our hosts) as one of this run's."""
+        raise NotImplementedError
+
+    def _wake(self) -> None:
+        """Have the run's loop look again now."""
+        raise NotImplementedError
+
+    def _connect_all(self) -> None:
+        """Start connecting to every host at once; each joins the run when
+        it is ready, so a slow or hung login holds up no other host."""
+        for name in self.hosts:
+            self._joining.add(name)
+            self._background(name, self._join(name))
+
+    async def _join(self, name: str) -> None:
+        try:
+            if await self._connect(name):
+                # jobs adopted from a dead run: what has become of them there
+                await self._check(force=True, only=name)
+        finally:
+            self._joining.discard(name)
+            self._wake()
 
     async def _connect(self, name: str) -> bool:
-        """Start the agent on ``name``; on failure the host is down."""
+        """Start the backend of ``name``; on failure the host is down."""
         backend = make_backend(self.hosts[name].target, self._on_event, self._on_lost)
         try:
             await backend.start()
@@ -73,9 +97,76 @@ class HostCare:
         if self.hosts[name].inventory:
             self.store.set_host_status(name, HostStatus.ACTIVE, probed=True)
         notes = self._crash_notes.pop(name, [])
-        for reason in dict.fromkeys(r for _, r in notes):
-            await backend.note_crash([j for j, r in notes if r == reason], reason)
+        if notes:
+            with contextlib.suppress(HostError):
+                await self._after_silence(name, backend, notes)
+        self._wake()
         return True
+
+    async def _after_silence(
+        self, name: str, backend: HostBackend, notes: list[tuple[Job, str]]
+    ) -> None:
+        """A host this run gave up on answers again: settle the jobs it
+        declared crashed there. An attempt that has since been superseded (a
+        retry elsewhere, a reset) is stopped if it still runs, and its history
+        says that two attempts ran; one still current is watched again if it
+        runs, or recorded as it ended; one that is gone gets its crash line."""
+        jobs = [j for j, _ in notes]
+        answers = await backend.check(jobs)
+        changes: list[Change] = []
+        superseded: list[Job] = []
+        gone: dict[str, list[Job]] = {}
+        for (job, reason), now in zip(notes, map(self._current, jobs), strict=True):
+            live = answers[job.id]
+            if now is None or now.attempts != job.attempts or now.status is not Status.CRASH:
+                superseded.append(job)
+                continue
+            change = verdict(now, live)
+            if change is None or change.new is Status.CRASH:
+                gone.setdefault(reason, []).append(job)
+            elif change.new is Status.START:
+                self._watch(now.evolve(**change.fields, status=Status.START))
+                changes.append(change)
+                self.reporter.message(f"{job.name} still runs on {name}: watched again")
+            else:
+                changes.append(change)
+        self._commit(changes)
+        for reason, lost in gone.items():
+            await backend.note_crash(lost, reason)
+        await self._stop_superseded(name, backend, superseded, answers)
+
+    async def _stop_superseded(
+        self,
+        name: str,
+        backend: HostBackend,
+        jobs: list[Job],
+        answers: dict[int, Liveness],
+    ) -> None:
+        running = [j for j in jobs if answers[j.id].alive]
+        if running:
+            await backend.kill(running)
+        for job in jobs:
+            if answers[job.id].alive:
+                detail = (
+                    f"attempt {job.attempts} was still running on {name} when the host "
+                    "answered again, after a later attempt had started: stopped it"
+                )
+            else:
+                facts = parse_log(answers[job.id].lines)
+                if facts.exit_code is None:
+                    continue
+                detail = (
+                    f"attempt {job.attempts} also ran to its end on {name} (exit "
+                    f"{facts.exit_code}) while the host could not be reached"
+                )
+            self.store.note(job.id, detail, attempt=job.attempts, host=name)
+            self.reporter.message(f"{job.name}: {detail}")
+
+    def _current(self, job: Job) -> Job | None:
+        try:
+            return self.store.job_by_id(job.id)
+        except NotFound:
+            return None
 
     def _mark_down(self, name: str, error: str) -> None:
         if name not in self._down:
@@ -145,6 +236,6 @@ class HostCare:
         self._crash_notes.setdefault(host, []).extend((j, error) for j in jobs)
 
     def _worth_waiting(self) -> bool:
-        """Nothing runs and nothing could be placed: wait only if a lost host
-        may still come back with jobs to report."""
-        return bool(self._lost)
+        """Nothing runs and nothing could be placed: wait only if a host is
+        still joining, or a lost one may still come back with jobs to report."""
+        return bool(self._lost) or bool(self._joining)

@@ -80,7 +80,22 @@ def verdict(job: Job, live: Liveness) -> Change | None:
             attempt,
         )
     if facts.pid is None:
-        return None
+        if job.pid is None or job.status is not Status.START:
+            return None
+        # the store knows the process (pid and start time), but the log says
+        # nothing of it: missing, unreadable, or written on a full disk
+        if live.alive:
+            return None
+        return Change(
+            job.id,
+            Status.CRASH,
+            {
+                "error": "the job's process is gone and its log records nothing of this "
+                "attempt (the log is missing or could not be written)"
+            },
+            "process vanished",
+            attempt,
+        )
     if live.alive:
         if job.status is Status.START:
             return None

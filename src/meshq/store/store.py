@@ -581,6 +581,17 @@ class Store(HostInventory, RunLeases, Dependencies):
                 applied.append(True)
         return applied
 
+    def note(self, job_id: int, detail: str, *, attempt: int, host: str | None) -> None:
+        """Add a line to a job's history that changes nothing: something
+        that happened to an earlier attempt (``attempt``, on ``host``),
+        such as a second copy of a job found running after a partition."""
+        with transaction(self.conn) as c:
+            c.execute(
+                "INSERT INTO events (job_id, time, old, new, attempt, detail, host) "
+                "SELECT id, ?, status, status, ?, ?, ? FROM jobs WHERE id = ?",
+                (time.time(), attempt, detail, host, job_id),
+            )
+
     def active_jobs(self, queue: Queue | None = None) -> list[Job]:
         """Jobs in ``run`` or ``start`` (of one queue, or of all)."""
         sql = f"{_JOB_SELECT} WHERE jobs.status IN ('run', 'start')"
