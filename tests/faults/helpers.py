@@ -2,8 +2,12 @@
 store, job commands that leave a trace, and looks into ``/proc``.
 
 Every test host of these tests is this machine (real ``sshd`` servers on
-127.0.0.x), so a job's files, a marker file under ``tmp_path`` and the job
-processes in ``/proc`` can be checked directly, wherever the job ran.
+127.0.0.x), though jobs there run as another user (``meshq-host``) in another
+home, as on a real remote machine. So the job processes in ``/proc`` can be
+checked directly, wherever the job ran; a job's files are read where its host
+really wrote them (``job_log``, ``SshHost.real_path``); and a marker file that
+jobs on every host append to lives in the test's ``shared_dir`` (the stand-in
+for a shared file system), made with ``shared_file`` so both users can append.
 
 Waiting is always a bounded poll with a deadline; where a test needs jobs
 to stay running, they wait on a gate file that the test creates once it has
@@ -29,6 +33,7 @@ from tests.support.cli import MESHQ, TRACEBACK, require_success, run_meshq
 from tests.support.procs import alive as alive
 from tests.support.procs import group_members as group_members
 from tests.support.procs import proc_stat
+from tests.support.sshd import SshHost
 
 #: what Python prints for an unhandled exception: never meshq's output
 #: what SQLite says when a writer gives up: never acceptable in meshq's output
@@ -224,11 +229,21 @@ def peak_overlap(marker: Path, key: Callable[[Mark], str] = lambda m: m.host) ->
     return peak
 
 
-def job_log(experiment: Path, queue: str, name: str) -> list[str]:
-    """The job's state log (``EXPERIMENT/QUEUE/JOB/JOB.log``) as its host wrote
-    it: every host of these tests is this machine."""
-    path = experiment / queue / name / f"{name}.log"
-    return path.read_text().splitlines() if path.exists() else []
+def job_log(
+    experiment: str | Path, queue: str, name: str, hosts: Iterable[SshHost] = ()
+) -> list[str]:
+    """The job's state log (``EXPERIMENT/QUEUE/JOB/JOB.log``) as its hosts wrote
+    it: the lines of the log on this machine, then those on each of ``hosts``
+    (where meshq puts the experiment under the host user's home), from every
+    place that has one; ``[]`` when none has. Pass every host the job may have
+    run on: a job the store no longer places must still be found."""
+    places = dict.fromkeys([Path(experiment), *(host.real_path(experiment) for host in hosts)])
+    lines: list[str] = []
+    for base in places:
+        path = base / queue / name / f"{name}.log"
+        if path.exists():
+            lines += path.read_text().splitlines()
+    return lines
 
 
 # -- the CLI ----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from tests.faults.helpers import (
     summary_counts,
     wait_until,
 )
+from tests.support.fixtures import shared_file
 from tests.support.sshd import SshCluster
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -55,14 +56,15 @@ def _runs_of(cli: Cli) -> dict[str, int]:
 
 @pytest.mark.ssh
 def test_two_fifo_multi_runs_at_once_launch_no_job_twice_and_keep_each_hosts_slots(
-    cli: Cli, cluster: Callable[[int], SshCluster], tmp_path: Path
+    cli: Cli, cluster: Callable[[int], SshCluster], home_experiment: str, shared_dir: Path
 ) -> None:
     cluster(2)
     slots = {"localhost": 2, "mq1": 2, "mq2": 2}
     for name, n in slots.items():
         cli.ok("hosts", "add", name, f"--max_jobs_allowed={n}")
-    cli.ok("queue", "create", QUEUE, f"--experiment={tmp_path / 'exp'}")
-    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    # the marker is appended to by jobs here (our user) and on the hosts (theirs)
+    gate, marker = shared_dir / "gate", shared_file(shared_dir / "marker")
     names = [f"job{i}" for i in range(1, 241)]
     cli.ok(
         "queue",

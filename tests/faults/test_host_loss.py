@@ -35,6 +35,7 @@ from tests.faults.helpers import (
     read_marks,
     starts,
 )
+from tests.support.fixtures import shared_file
 from tests.support.reporting import Messages
 from tests.support.sshd import SshCluster, SshHost
 
@@ -83,14 +84,19 @@ def host_status(api: Meshq, name: str) -> HostStatus:
 
 
 def test_a_lost_host_crashes_only_its_jobs_in_bounded_time_and_is_used_again_once_back(
-    cli: Cli, api: Meshq, cluster: Callable[[int], SshCluster], tmp_path: Path
+    cli: Cli,
+    api: Meshq,
+    cluster: Callable[[int], SshCluster],
+    home_experiment: str,
+    shared_dir: Path,
 ) -> None:
     victim = cluster(2).host("mq2")
     for name, slots in (("localhost", 1), ("mq1", 2), ("mq2", 2)):
         cli.ok("hosts", "add", name, f"--max_jobs_allowed={slots}")
-    cli.ok("queue", "create", QUEUE, f"--experiment={tmp_path / 'exp'}")
-    marker = tmp_path / "marker"
-    never, first, second = tmp_path / "never", tmp_path / "gate1", tmp_path / "gate2"
+    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    # appended to by jobs here (our user) and on the hosts (theirs)
+    marker = shared_file(shared_dir / "marker")
+    never, first, second = shared_dir / "never", shared_dir / "gate1", shared_dir / "gate2"
     # v1, v2 run on mq2 until it dies; w* and then x* wait for their gates
     api.add(QUEUE, "v[1-2]", job_command(marker, gate=never), host="mq2")
     api.add(QUEUE, "w[1-8]", job_command(marker, gate=first, work="sleep 0.05"))
@@ -190,14 +196,19 @@ def _drop_connections(host: SshHost) -> list[int]:
 
 
 def test_a_network_drop_shorter_than_host_lost_after_crashes_no_running_job(
-    cli: Cli, api: Meshq, cluster: Callable[[int], SshCluster], tmp_path: Path
+    cli: Cli,
+    api: Meshq,
+    cluster: Callable[[int], SshCluster],
+    home_experiment: str,
+    shared_dir: Path,
 ) -> None:
     hosts = cluster(1)
     host = hosts.host("mq1")
     cli.ok("hosts", "add", "localhost", "--max_jobs_allowed=1")
     cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=2")
-    cli.ok("queue", "create", QUEUE, f"--experiment={tmp_path / 'exp'}")
-    marker, gate = tmp_path / "marker", tmp_path / "gate"
+    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    # appended to by jobs here (our user) and on the host (theirs)
+    marker, gate = shared_file(shared_dir / "marker"), shared_dir / "gate"
     command = job_command(marker, gate=gate, work="sleep 0.05")
     api.add(QUEUE, "d[1-2]", command, host="mq1")
     api.add(QUEUE, "here", command, host="localhost")

@@ -33,6 +33,7 @@ from tests.faults.helpers import (
     tagged,
     wait_until,
 )
+from tests.support.fixtures import shared_file
 from tests.support.sshd import CLUSTER_ENV, SshCluster
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(150)]
@@ -48,10 +49,9 @@ SLOTS = 4
 FAULT_AFTER = 20
 
 
-def _set_up(cli: Cli, tmp_path: Path, gate: Path, marker: Path) -> Path:
+def _set_up(cli: Cli, experiment: str, gate: Path, marker: Path) -> str:
     cli.ok("hosts", "add", "localhost", f"--max_jobs_allowed={SLOTS}")
     cli.ok("hosts", "add", "mq[1-2]", f"--max_jobs_allowed={SLOTS}")
-    experiment = tmp_path / "exp"
     cli.ok("queue", "create", QUEUE, f"--experiment={experiment}")
     quick = job_command(marker)
     held = job_command(marker, gate=gate, work="sleep 0.1")
@@ -77,16 +77,18 @@ def _settled(cli: Cli, cluster: SshCluster, keep_groups: set[int]) -> Callable[[
 
 
 def _assert_refresh_tells_the_truth(
-    cli: Cli, experiment: Path, running: set[str]
+    cli: Cli, cluster: SshCluster, experiment: str, running: set[str]
 ) -> dict[str, dict[str, object]]:
     """After refresh, the store says what each job's host says: ``end`` for
     a job whose log has its end line, ``start`` for one still running (its
     log has a start line and its process is alive), and waiting (``ready``,
-    ``undefined``) for a job that never reached its host."""
+    ``undefined``) for a job that never reached its host. The log is looked
+    for on every host (this machine and the cluster's), not only where the
+    store says the job is."""
     jobs = cli.jobs(QUEUE)
     wrong = {}
     for name, job in jobs.items():
-        log = job_log(experiment, QUEUE, name)
+        log = job_log(experiment, QUEUE, name, cluster.hosts)
         mine = [line for line in log if line.split()[1:2] == [str(job["attempts"])]]
         if any(line.startswith("end ") for line in mine):
             expected = {"end"}
@@ -101,7 +103,7 @@ def _assert_refresh_tells_the_truth(
     return jobs
 
 
-def _finish_and_check(cli: Cli, experiment: Path, marker: Path, gate: Path) -> None:
+def _finish_and_check(cli: Cli, marker: Path, gate: Path) -> None:
     gate.touch()
     cli.ok("queue", "run", "fifo_multi", QUEUE, "--policy=smart")
     jobs = cli.jobs(QUEUE)
@@ -124,11 +126,12 @@ def _finish_and_check(cli: Cli, experiment: Path, marker: Path, gate: Path) -> N
 
 
 def test_kill_9_of_the_manager_mid_run_loses_no_job_and_runs_none_twice(
-    cli: Cli, cluster: Callable[[int], SshCluster], tmp_path: Path
+    cli: Cli, cluster: Callable[[int], SshCluster], home_experiment: str, shared_dir: Path
 ) -> None:
     hosts = cluster(2)
-    gate, marker = tmp_path / "gate", tmp_path / "marker"
-    experiment = _set_up(cli, tmp_path, gate, marker)
+    # the marker is appended to by jobs here (our user) and on the hosts (theirs)
+    gate, marker = shared_dir / "gate", shared_file(shared_dir / "marker")
+    experiment = _set_up(cli, home_experiment, gate, marker)
 
     run = cli.popen("queue", "run", "fifo_multi", QUEUE, "--policy=smart")
     # the held jobs are running (one on each host) while the others flow past
@@ -155,7 +158,7 @@ def test_kill_9_of_the_manager_mid_run_loses_no_job_and_runs_none_twice(
     assert all(pid is not None and alive(pid) for pid in held_pids.values())
 
     refreshed = cli.ok("queue", "refresh", QUEUE)
-    jobs = _assert_refresh_tells_the_truth(cli, experiment, set(HELD))
+    jobs = _assert_refresh_tells_the_truth(cli, hosts, experiment, set(HELD))
     assert {n for n, j in jobs.items() if j["status"] == "start"} == set(HELD)
     assert "new_status:end" in refreshed.stdout
 
@@ -165,19 +168,24 @@ def test_kill_9_of_the_manager_mid_run_loses_no_job_and_runs_none_twice(
         assert name in done and done[name].attempt == 1, name
         assert jobs[name]["status"] == "end" and jobs[name]["attempts"] == 1, jobs[name]
 
-    _finish_and_check(cli, experiment, marker, gate)
+    _finish_and_check(cli, marker, gate)
     for name in HELD:
         assert cli.jobs(QUEUE)[name]["attempts"] == 1  # adopted, not run again
 
 
 @pytest.mark.parametrize("fault", ["after-claim", "after-launch"])
 def test_a_crash_at_a_fault_point_loses_no_job_and_runs_none_twice(
-    cli: Cli, cluster: Callable[[int], SshCluster], tmp_path: Path, fault: str
+    cli: Cli,
+    cluster: Callable[[int], SshCluster],
+    home_experiment: str,
+    shared_dir: Path,
+    fault: str,
 ) -> None:
     hosts = cluster(2)
-    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    # the marker is appended to by jobs here (our user) and on the hosts (theirs)
+    gate, marker = shared_dir / "gate", shared_file(shared_dir / "marker")
     gate.touch()  # no job is held here: the fault point picks the moment
-    experiment = _set_up(cli, tmp_path, gate, marker)
+    experiment = _set_up(cli, home_experiment, gate, marker)
 
     run = cli.popen(
         "queue",
@@ -198,12 +206,12 @@ def test_a_crash_at_a_fault_point_loses_no_job_and_runs_none_twice(
     assert sum(j["status"] in ("ready", "undefined") for j in before.values()) >= 60
     if fault == "after-claim":
         # never launched: nothing of them reached their hosts
-        assert all(not job_log(experiment, QUEUE, n) for n in claimed)
+        assert all(not job_log(experiment, QUEUE, n, hosts.hosts) for n in claimed)
 
     cli.ok("queue", "refresh", QUEUE)
-    jobs = _assert_refresh_tells_the_truth(cli, experiment, set())
+    jobs = _assert_refresh_tells_the_truth(cli, hosts, experiment, set())
     assert not [n for n, j in jobs.items() if j["status"] in ("run", "start")]
     if fault == "after-claim":
         assert {jobs[n]["status"] for n in claimed} == {"ready"}
 
-    _finish_and_check(cli, experiment, marker, gate)
+    _finish_and_check(cli, marker, gate)

@@ -49,13 +49,17 @@ def _all_started(path: Path) -> bool:
 
 
 def test_timeout_kills_the_whole_process_group_on_local_and_ssh_hosts(
-    cli: Cli, cluster: Callable[[int], SshCluster], tmp_path: Path
+    cli: Cli, cluster: Callable[[int], SshCluster], home_experiment: str, shared_dir: Path
 ) -> None:
-    cluster(1)
+    hosts = cluster(1)
     cli.ok("hosts", "add", "localhost", "--max_jobs_allowed=1")
     cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=1")
-    experiment = tmp_path / "exp"
-    cli.ok("queue", "create", QUEUE, f"--experiment={experiment}")
+    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    # where each job's files really are: here, or in mq1's user's home
+    experiment = {
+        "localhost": Path(home_experiment),
+        "mq1": hosts.host("mq1").real_path(home_experiment),
+    }
     where = {"here": "localhost", "there": "mq1"}
     for name, host in where.items():
         cli.ok(
@@ -64,14 +68,14 @@ def test_timeout_kills_the_whole_process_group_on_local_and_ssh_hosts(
             QUEUE,
             f"--name={name}",
             f"--host={host}",
-            f"--command={_command(tmp_path / name)}",
+            f"--command={_command(shared_dir / name)}",
             f"--timeout={LIMIT}",
         )
 
     run = cli.popen("queue", "run", "fifo_multi", QUEUE)
     groups: dict[str, int] = {}
     for name in where:
-        path = tmp_path / name
+        path = shared_dir / name
         wait_until(partial(_all_started, path), 30, f"{name}'s processes to start")
         pids = _pids(path)
         assert all(alive(p) for p in pids), (name, pids)
@@ -89,8 +93,8 @@ def test_timeout_kills_the_whole_process_group_on_local_and_ssh_hosts(
         assert job["pid"] == groups[name], "the recorded pid leads the job's group"
         took = datetime.fromisoformat(job["ended"]) - datetime.fromisoformat(job["started"])
         assert LIMIT <= took.total_seconds() <= LIMIT + 5, (name, took)
-        left = [p for p in _pids(tmp_path / name) if alive(p)]
+        left = [p for p in _pids(shared_dir / name) if alive(p)]
         assert not left, f"{name} on {host}: processes left after the timeout: {left}"
         assert not group_members(groups[name]), f"{name}: its process group lives on"
-        log = (experiment / QUEUE / name / f"{name}.log").read_text().split("\n")
+        log = (experiment[host] / QUEUE / name / f"{name}.log").read_text().split("\n")
         assert any(line.startswith("timeout 1 ") for line in log), log

@@ -169,14 +169,16 @@ def test_a_job_file_adds_all_its_jobs_in_one_go(mq: Meshq, tmp_path: Path) -> No
 
 @pytest.mark.ssh
 def test_a_retry_prefers_a_host_where_the_job_has_not_failed(
-    make_ssh_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    make_ssh_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    home_experiment: str,
 ) -> None:
     cluster = make_ssh_cluster(2)
     monkeypatch.setenv("MESHQ_SSH_CONFIG", str(cluster.ssh_config))
     mq = Meshq(tmp_path / "db", warn=lambda text: None)
     mq.add_hosts("mq1", max_jobs=2)
     mq.add_hosts("mq2", max_jobs=2)
-    mq.create_queue("q", str(tmp_path / "exp"))
+    # under the local home, as a user's queue: meshq puts it under each host's home
+    mq.create_queue("q", home_experiment)
     # works only on mq2; sequential placement tries mq1 first
     mq.add("q", "picky", '[ "$MESHQ_TEST_HOST" = mq2 ]', retries=1)
     result = asyncio.run(mq.run_fifo_multi("q", policy="sequential"))

@@ -2,9 +2,13 @@
 ``tests/support/sshd.py``), reached through meshq's asyncssh transport. Nothing is
 mocked.
 
-Every test host is this machine, so a job's files, a shared trace file under
-``tmp_path`` and the job processes in ``/proc`` can all be checked directly. Each test
-sshd sets ``MESHQ_TEST_HOST`` in its sessions, so a job can say which host ran it.
+A test host is another machine as far as meshq can tell: it logs in as another user
+(``meshq-host``) with another home, and each queue's experiment lives under the local
+home (``home_experiment``), as a user's would, so meshq must place it under the host's
+home. Every host is still this machine, so the test can look: a job's files where its
+host really wrote them (``SshHost.real_path``), a trace file in ``shared_dir`` (the
+stand-in for a shared file system) and the job processes in ``/proc``. Each test sshd
+sets ``MESHQ_TEST_HOST`` in its sessions, so a job can say which host ran it.
 
 Waiting is always a bounded poll; where a test needs jobs to overlap, they wait on a
 gate file the test creates once it has seen what it needs, never on a sleep.
@@ -180,19 +184,22 @@ def started_lines(trace: Path) -> list[list[str]]:
     return [line.split() for line in trace.read_text().splitlines() if line.startswith("start")]
 
 
-def stdout_of(job: Job) -> str:
-    return (Path(job.job_dir) / job.output).read_text()
+def stdout_of(cluster: SshCluster, job: Job) -> str:
+    """What ``job`` printed, read where its host wrote it (in that host's user's home)."""
+    assert job.host is not None, job
+    return (cluster.host(job.host).real_path(job.job_dir) / job.output).read_text()
 
 
 def hosts_in_order(mq: Meshq, queue: str) -> list[str | None]:
     return [j.host for j in mq.jobs(queue)]
 
 
-def assert_ran_where_recorded(mq: Meshq, queue: str) -> None:
+def assert_ran_where_recorded(cluster: SshCluster, mq: Meshq, queue: str) -> None:
     """Each job printed $MESHQ_TEST_HOST first: the host the store recorded ran it."""
     for job in mq.jobs(queue):
         assert job.host is not None, job
-        assert stdout_of(job).splitlines()[0] == job.host, (job.name, job.host, stdout_of(job))
+        out = stdout_of(cluster, job)
+        assert out.splitlines()[0] == job.host, (job.name, job.host, out)
 
 
 def meshq_cli(
@@ -248,13 +255,13 @@ def own_cluster(
 
 
 def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+    cluster3: SshCluster, mq: Meshq, home_experiment: str, shared_dir: Path
 ) -> None:
     slots = {"mq1": 1, "mq2": 2, "mq3": 3}
     for name, n in slots.items():
         mq.add_hosts(name, max_jobs=n)
-    mq.create_queue("q", str(tmp_path / "exp"))
-    trace, gate = tmp_path / "trace", tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    trace, gate = shared_dir / "trace", shared_dir / "gate"
     mq.add("q", "job[1-12]", traced(trace, gate=gate))
 
     async def scenario() -> Any:
@@ -271,7 +278,7 @@ def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
 
     assert result.ok and result.finished == {Status.END: 12}
     assert mq.counts("q") == {Status.END: 12}
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster3, mq, "q")
     spans = read_trace(trace)
     assert len(spans) == 12
     for job in mq.jobs("q"):
@@ -281,13 +288,13 @@ def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
 
 
 def test_one_host_runs_more_jobs_at_once_than_sshd_has_sessions(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+    cluster3: SshCluster, mq: Meshq, home_experiment: str, shared_dir: Path
 ) -> None:
     # sshd's default MaxSessions is 10 channels per connection: meshq's one
     # agent channel per host must not make that a limit on jobs
     mq.add_hosts("mq1", max_jobs=14)
-    mq.create_queue("q", str(tmp_path / "exp"))
-    trace, gate = tmp_path / "trace", tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    trace, gate = shared_dir / "trace", shared_dir / "gate"
     mq.add("q", "job[1-14]", traced(trace, gate=gate))
 
     async def scenario() -> Any:
@@ -307,7 +314,7 @@ def test_one_host_runs_more_jobs_at_once_than_sshd_has_sessions(
 
 
 def test_each_policy_places_jobs_its_own_way(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+    cluster3: SshCluster, mq: Meshq, home_experiment: str
 ) -> None:
     # Inventory order mq2 (2 slots), mq3 (3), mq1 (1): every policy then differs.
     for name, n in (("mq2", 2), ("mq3", 3), ("mq1", 1)):
@@ -321,11 +328,11 @@ def test_each_policy_places_jobs_its_own_way(
     }
 
     async def place(queue: str, **kw: Any) -> list[str | None]:
-        mq.create_queue(queue, str(tmp_path / "exp"))
+        mq.create_queue(queue, home_experiment)
         mq.add(queue, "job[1-6]", 'echo "$MESHQ_TEST_HOST"')
         result = await mq.run_fifo_multi(queue, **kw)
         assert result.ok and result.finished == {Status.END: 6}, (queue, result)
-        assert_ran_where_recorded(mq, queue)
+        assert_ran_where_recorded(cluster3, mq, queue)
         return hosts_in_order(mq, queue)
 
     async def scenario() -> dict[str, list[str | None]]:
@@ -350,10 +357,10 @@ def test_each_policy_places_jobs_its_own_way(
 
 
 def test_hosts_list_form_repeats_for_slots_and_uses_the_user(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+    cluster3: SshCluster, mq: Meshq, home_experiment: str
 ) -> None:
     user = cluster3.host("mq1").user
-    mq.create_queue("q", str(tmp_path / "exp"))
+    mq.create_queue("q", home_experiment)
     mq.add("q", "job[1-4]", 'echo "$MESHQ_TEST_HOST"')
     messages = Messages()
 
@@ -368,7 +375,7 @@ def test_hosts_list_form_repeats_for_slots_and_uses_the_user(
     # the first three are placed at once: both slots of mq1, then mq2's one
     assert placed[:3] == ["mq1", "mq1", "mq2"]
     assert placed[3] in ("mq1", "mq2")
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster3, mq, "q")
     down = [m for m in messages.lines if m.startswith("host mq3 is down")]
     assert down and "permission denied" in down[0], messages.lines
     assert mq.hosts() == []  # a run from a list records nothing in the inventory
@@ -380,14 +387,14 @@ def test_hosts_list_form_repeats_for_slots_and_uses_the_user(
 
 
 def test_gpu_jobs_get_distinct_free_ids_of_their_host(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path
+    cluster3: SshCluster, mq: Meshq, tmp_path: Path, home_experiment: str, shared_dir: Path
 ) -> None:
     mq.add_hosts("mq1", max_jobs=4, gpus="0,1")
     mq.add_hosts("mq2", max_jobs=4, gpus="0,1,2,3")
     mq.add_hosts("mq3", max_jobs=3)  # no GPUs: never a GPU job's host
     declared = {"mq1": {"0", "1"}, "mq2": {"0", "1", "2", "3"}}
-    mq.create_queue("q", str(tmp_path / "exp"))
-    trace, gate = tmp_path / "trace", tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    trace, gate = shared_dir / "trace", shared_dir / "gate"
     cmd = traced(trace, gate=gate, stdout="$CUDA_VISIBLE_DEVICES")
     mq.add("q", "two[1-4]", cmd, gpus=2)
     mq.add("q", "huge", cmd, gpus=5)
@@ -431,7 +438,7 @@ def test_gpu_jobs_get_distinct_free_ids_of_their_host(
         assert len(ids) == len(set(ids)) == wanted[job.name]
         assert set(ids) <= declared[job.host]
         # what the job saw is what the store recorded
-        assert stdout_of(job).splitlines()[0] == job.gpu
+        assert stdout_of(cluster3, job).splitlines()[0] == job.gpu
         assert spans[job.name].gpus == set(ids) and spans[job.name].host == job.host
     # at no moment do two jobs on one host hold the same GPU
     for a in spans.values():
@@ -445,11 +452,12 @@ def test_gpu_jobs_get_distinct_free_ids_of_their_host(
 # --------------------------------------------------------------------------------------
 
 
-def test_kill_then_reset_a_remote_job(cluster3: SshCluster, mq: Meshq, tmp_path: Path) -> None:
+def test_kill_then_reset_a_remote_job(
+    cluster3: SshCluster, mq: Meshq, home_experiment: str
+) -> None:
     mq.add_hosts("mq1", max_jobs=2)
-    exp = tmp_path / "exp"
-    mq.create_queue("placed", str(exp))
-    mq.create_queue("pinned", str(exp))
+    mq.create_queue("placed", home_experiment)
+    mq.create_queue("pinned", home_experiment)
     # the command's shell, a background child and the foreground sleep share its group
     cmd = "sleep 30 & echo $! > child.pid; echo $$ > shell.pid; sleep 30"
     mq.add("placed", "victim", cmd)  # no host: fifo_multi places it
@@ -457,13 +465,13 @@ def test_kill_then_reset_a_remote_job(cluster3: SshCluster, mq: Meshq, tmp_path:
     mq1 = cluster3.host("mq1")
 
     def pids(job: Job) -> list[int]:
-        folder = Path(job.job_dir)
+        folder = mq1.real_path(job.job_dir)  # in mq1's user's home
         assert job.pid is not None
         return [job.pid, *(int((folder / f).read_text()) for f in ("shell.pid", "child.pid"))]
 
     def running(queue: str) -> bool:
         job = mq.job(queue, "victim")
-        folder = Path(job.job_dir)
+        folder = mq1.real_path(job.job_dir)  # in mq1's user's home
         return job.status is Status.START and all(
             (folder / f).exists() and (folder / f).read_text().strip()
             for f in ("shell.pid", "child.pid")
@@ -505,7 +513,7 @@ def test_kill_then_reset_a_remote_job(cluster3: SshCluster, mq: Meshq, tmp_path:
             assert result.finished == {Status.KILL: 1}, result
 
         for queue in ("placed", "pinned"):
-            folder = Path(mq.job(queue, "victim").job_dir)
+            folder = mq1.real_path(mq.job(queue, "victim").job_dir)
             assert folder.is_dir()
             moved = await mq.reset(queue, "victim")
             assert [m.new for m in moved] == [
@@ -533,10 +541,12 @@ def test_kill_then_reset_a_remote_job(cluster3: SshCluster, mq: Meshq, tmp_path:
 # --------------------------------------------------------------------------------------
 
 
-def test_logs_of_remote_jobs_and_follow(cluster3: SshCluster, mq: Meshq, tmp_path: Path) -> None:
+def test_logs_of_remote_jobs_and_follow(
+    cluster3: SshCluster, mq: Meshq, tmp_path: Path, home_experiment: str, shared_dir: Path
+) -> None:
     mq.add_hosts("mq3", max_jobs=3)
-    mq.create_queue("q", str(tmp_path / "exp"))
-    gate = tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    gate = shared_dir / "gate"
     mq.add("q", "talk", 'echo "out from $MESHQ_TEST_HOST"; echo "err from $MESHQ_TEST_HOST" >&2')
     slow = f'echo "line1 $MESHQ_JOB"; {gate_wait(gate)}; echo "line2 $MESHQ_JOB"'
     mq.add("q", "slow[1-2]", slow)
@@ -607,15 +617,15 @@ def test_logs_of_remote_jobs_and_follow(cluster3: SshCluster, mq: Meshq, tmp_pat
 
 
 def test_a_host_down_from_the_start(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path
+    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str
 ) -> None:
     cluster = own_cluster(3)
     cluster.host("mq3").kill_all()  # its sshd is gone before anything starts
     for name, n in (("mq1", 1), ("mq2", 1), ("mq3", 2)):
         mq.add_hosts(name, max_jobs=n)
-    mq.create_queue("q", str(tmp_path / "exp"))
+    mq.create_queue("q", home_experiment)
     mq.add("q", "job[1-6]", 'echo "$MESHQ_TEST_HOST"')
-    mq.create_queue("pinned", str(tmp_path / "exp"))
+    mq.create_queue("pinned", home_experiment)
     mq.add("pinned", "there", "true", host="mq3")
     mq.add("pinned", "here", 'echo "$MESHQ_TEST_HOST"', host="mq1")
 
@@ -623,7 +633,7 @@ def test_a_host_down_from_the_start(
 
     assert multi.ok and multi.finished == {Status.END: 6}
     assert {j.host for j in mq.jobs("q")} == {"mq1", "mq2"}
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster, mq, "q")
     hosts = {h.name: h for h in mq.hosts()}
     assert hosts["mq3"].status is HostStatus.DOWN
     assert hosts["mq3"].last_error and "connection refused" in hosts["mq3"].last_error
@@ -635,21 +645,21 @@ def test_a_host_down_from_the_start(
 
     assert fifo.finished == {Status.END: 1, Status.FAIL_START: 1}
     there, here = mq.job("pinned", "there"), mq.job("pinned", "here")
-    assert (here.status, stdout_of(here)) == (Status.END, "mq1\n")
+    assert (here.status, stdout_of(cluster, here)) == (Status.END, "mq1\n")
     assert there.status is Status.FAIL_START and there.host == "mq3"
     assert there.error and "mq3 is down" in there.error and "connection refused" in there.error
 
 
 def test_a_down_host_is_probed_again_and_used_once_back(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path
+    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str, shared_dir: Path
 ) -> None:
     cluster = own_cluster(2)
     late = cluster.host("mq2")
     late.kill_all()
     mq.add_hosts("mq1", max_jobs=1)
     mq.add_hosts("mq2", max_jobs=2)
-    mq.create_queue("q", str(tmp_path / "exp"))
-    trace, gate = tmp_path / "trace", tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    trace, gate = shared_dir / "trace", shared_dir / "gate"
     mq.add("q", "job[1-4]", traced(trace, gate=gate, hold=0))
     messages = Messages()
 
@@ -675,7 +685,7 @@ def test_a_down_host_is_probed_again_and_used_once_back(
 
     assert result.ok and result.finished == {Status.END: 4}
     assert [mq.job("q", f"job{i}").host for i in (1, 2, 3)] == ["mq1", "mq2", "mq2"]
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster, mq, "q")
     assert any(m.startswith("host mq2 is down") for m in messages.lines), messages.lines
     assert "host mq2 is back" in messages.lines
     mq2 = {h.name: h for h in mq.hosts()}["mq2"]
@@ -688,13 +698,13 @@ def test_a_down_host_is_probed_again_and_used_once_back(
 
 
 def test_a_host_lost_mid_run(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path
+    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str
 ) -> None:
     cluster = own_cluster(2)
     victim = cluster.host("mq2")
     mq.add_hosts("mq1", max_jobs=1)
     mq.add_hosts("mq2", max_jobs=2)
-    mq.create_queue("q", str(tmp_path / "exp"))
+    mq.create_queue("q", home_experiment)
     # on mq2 the first attempt sleeps long (until the host dies); everywhere else, and
     # on later attempts, a job is quick
     mq.add(
@@ -735,7 +745,7 @@ def test_a_host_lost_mid_run(
         assert lost_after <= job.ended - kill_started and job.ended - killed_at < lost_after + 10
     rest = [j for j in mq.jobs("q") if j.name not in ("job2", "job3")]
     assert all(j.status is Status.END and j.host == "mq1" for j in rest), rest
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster, mq, "q")
     mq2 = {h.name: h for h in mq.hosts()}["mq2"]
     assert mq2.status is HostStatus.DOWN and mq2.last_error
 
@@ -749,17 +759,17 @@ def test_a_host_lost_mid_run(
     again = run(mq.run_fifo_multi("q"))
     assert again.ok and again.finished == {Status.END: 2}
     assert sorted(mq.job("q", n).host or "" for n in ("job2", "job3")) == ["mq1", "mq2"]
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster, mq, "q")
 
 
 def test_a_short_drop_within_host_lost_after_costs_nothing(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path
+    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str, shared_dir: Path
 ) -> None:
     cluster = own_cluster(1)
     host = cluster.host("mq1")
     mq.add_hosts("mq1", max_jobs=2)
-    mq.create_queue("q", str(tmp_path / "exp"))
-    gate = tmp_path / "gate"
+    mq.create_queue("q", home_experiment)
+    gate = shared_dir / "gate"
     mq.add("q", "job[1-2]", f'echo "$MESHQ_TEST_HOST"; {gate_wait(gate)}')
     messages = Messages()
 
@@ -813,7 +823,7 @@ def test_a_short_drop_within_host_lost_after_costs_nothing(
 
 
 def test_a_host_with_the_wrong_host_key_is_not_used(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path
+    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path, home_experiment: str
 ) -> None:
     cluster = own_cluster(2, wrong_known_host_for={"mq2"})
     mq.add_hosts("mq1", max_jobs=1)
@@ -833,12 +843,12 @@ def test_a_host_with_the_wrong_host_key_is_not_used(
     assert error is not None and "host key" in error.lower()
     assert host.status is HostStatus.DOWN and host.last_error == error
 
-    mq.create_queue("q", str(tmp_path / "exp"))
+    mq.create_queue("q", home_experiment)
     mq.add("q", "job[1-3]", 'echo "$MESHQ_TEST_HOST"')
     result = run(mq.run_fifo_multi("q", policy="smart"))  # smart would prefer mq2's 4 slots
     assert result.ok and result.finished == {Status.END: 3}
     assert {j.host for j in mq.jobs("q")} == {"mq1"}
-    assert_ran_where_recorded(mq, "q")
+    assert_ran_where_recorded(cluster, mq, "q")
     mq2 = {h.name: h for h in mq.hosts()}["mq2"]
     assert mq2.status is HostStatus.DOWN and "host key" in (mq2.last_error or "").lower()
 
@@ -848,7 +858,7 @@ def test_a_host_with_the_wrong_host_key_is_not_used(
 # --------------------------------------------------------------------------------------
 
 
-def test_cli_end_to_end(cluster3: SshCluster, tmp_path: Path) -> None:
+def test_cli_end_to_end(cluster3: SshCluster, tmp_path: Path, home_experiment: str) -> None:
     db = tmp_path / "db"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -875,7 +885,7 @@ def test_cli_end_to_end(cluster3: SshCluster, tmp_path: Path) -> None:
     assert ok(cli("hosts", "probe")).splitlines() == ["mq1: ok", "mq2: ok", "mq3: ok"]
     assert all(h["last_probe"] is not None for h in listed().values())
 
-    exp = str(tmp_path / "exp")
+    exp = home_experiment
     ok(cli("queue", "create", "Q", "--experiment", exp))
     ok(cli("queue", "add", "Q", "--name=job[1-5]", "--command=echo $MESHQ_TEST_HOST"))
     ok(cli("queue", "run", "fifo_multi", "Q", "--policy=smart"))
