@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshq.errors import AlreadyExists, NotFound, TransitionError
+from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
 from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
@@ -130,8 +130,12 @@ class Store(HostInventory, RunLeases, Dependencies):
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
-                f"no queue {name!r}: see 'meshq queues', or create it with "
-                f"'meshq queue create {name}'"
+                f"no queue {shown(name)}: see 'meshq queues'"
+                + (
+                    f", or create it with 'meshq queue create {name}'"
+                    if len(name) <= SHOWN_CHARS
+                    else ""
+                )
             )
         return Queue.from_row(row)
 
@@ -311,7 +315,8 @@ class Store(HostInventory, RunLeases, Dependencies):
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"queue {queue.name!r} has no job {name!r}: see 'meshq queue list {queue.name}'"
+                f"queue {queue.name!r} has no job {shown(name)}: see "
+                f"'meshq queue list {queue.name}'"
             )
         return Job.from_row(row)
 
