@@ -73,6 +73,8 @@ class Meshq:
     def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
         self.store = Store(db)
         self.warn = warn
+        if self.store.exposure:
+            warn(self.store.exposure)
 
     def close(self) -> None:
         self.store.close()

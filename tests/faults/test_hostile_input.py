@@ -458,6 +458,7 @@ CLI_CASES = [
         ("extra-argument", ("queues", _LONG)),
         ("max-parallel", ("queue", "run", "fifo", HQ, f"--max_parallel={_LONG}")),
         ("file-path", ("queue", "add", HQ, f"--file=/{_LONG}")),
+        ("db-path", ("--db", f"/nonexistent/{_LONG}", "queues")),
     ]],
     pytest.param(_file(_OK_ENTRY + f"- name: {_LONG}\n  command: 'true'\n", "100,0"),
                  id="long-yaml-name"),

@@ -7,13 +7,16 @@ file, 100,000-character names, a glob that matches nothing) are cases of
 ``test_hostile_input.py``'s table, which checks the one line, exit status 2
 and the unchanged store. This module holds what needs more than one
 command: the controls at each bound, what a job file's scalars become, the
-names limit at 1,000,000, and the globs of kill, reset and delete. Every check runs the real
+``--db`` folder, the names limit at 1,000,000, the globs of kill, reset and
+delete, and the modes of the files meshq creates. Every check runs the real
 ``meshq`` CLI as a subprocess on a real SQLite file.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -22,7 +25,10 @@ from typing import Any
 
 import pytest
 
+from meshq.api import Meshq
+from meshq.errors import UsageError
 from tests.faults.helpers import Cli
+from tests.support.cli import require_success, run_meshq
 
 
 @pytest.fixture
@@ -122,6 +128,45 @@ def test_a_fifo_as_job_file_is_refused_at_once(cli: Cli, tmp_path: Path) -> None
     assert state(cli, "q") == before
 
 
+# -- 7. --db / MESHQ_DB: a folder that does not exist is a typo ---------------------------
+
+
+@pytest.mark.parametrize("how", ["--db", "MESHQ_DB"])
+@pytest.mark.parametrize("command", [("queues",), ("queue", "create", "q")])
+def test_a_named_store_in_a_missing_folder_is_refused(
+    cli: Cli, tmp_path: Path, how: str, command: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    db = missing / "x.db"
+    env = {"MESHQ_DB": str(db)} if how == "MESHQ_DB" else {}
+    args = (f"--db={db}", *command) if how == "--db" else command
+    line = one_error_line(cli(*args, env=env))
+    assert f"({how})" in line, line
+    assert f"mkdir -p {missing}" in line, line
+    assert not (tmp_path / "no").exists()  # nothing made, not even the first folder
+
+
+def test_a_named_store_that_is_a_folder_is_refused(cli: Cli, tmp_path: Path) -> None:
+    line = one_error_line(cli(f"--db={tmp_path}", "queues"))
+    assert "is a folder" in line and f"{tmp_path}/meshq.db" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "logs", "work"]
+
+
+def test_a_named_store_in_an_existing_folder_is_made_private(
+    cli: Cli, tmp_path: Path, umask_022: None
+) -> None:
+    db = tmp_path / "work" / "mine.db"
+    cli.ok(f"--db={db}", "queue", "create", "q")
+    assert mode(db) == 0o600
+    assert mode(db.parent) == 0o755  # the user's folder: left as it is
+
+
+def test_the_api_refuses_a_store_in_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        Meshq(tmp_path / "missing" / "x.db")
+    assert not (tmp_path / "missing").exists()
+
+
 # -- 8. the names limit is the documented 1,000,000 --------------------------------------
 
 
@@ -184,3 +229,64 @@ def test_kill_reset_and_delete_take_the_globs_that_list_takes(cli: Cli, tmp_path
     line = one_error_line(cli("queue", "reset", "q", "--name=k*"))
     assert "matches" in line and "'k*'" in line, line
     assert state(cli, "q") == before
+
+
+# -- 9. private by default ------------------------------------------------------------
+
+
+def test_a_new_data_folder_and_store_are_private(tmp_path: Path, umask_022: None) -> None:
+    """The default data folder (``$XDG_DATA_HOME/meshq``, or ``MESHQ_HOME``)
+    is made 0700 and the store 0600; a parent meshq makes on the way keeps
+    the umask, and so do the job files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHQ_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg" / "share")
+    exp = tmp_path / "exp"
+    data = tmp_path / "xdg" / "share" / "meshq"
+    db = data / "meshq.db"
+    # the job looks at the store's files while the run holds the store open
+    look = f"stat -c '%a %n' {shlex.quote(str(db))}-wal {shlex.quote(str(db))}-shm"
+    for args in (("queue", "create", "q", f"--experiment={exp}"),
+                 ("queue", "add", "q", "--name=look", f"--command={look}", "--host=localhost"),
+                 ("queue", "run", "fifo", "q")):
+        done = run_meshq(args, cwd=tmp_path, env=env, timeout=90)
+        require_success(done, args)
+        assert "warning" not in done.stderr, done.stderr
+    assert mode(data) == 0o700
+    assert mode(data.parent) == 0o755
+    assert mode(db) == 0o600
+
+    done = run_meshq(("queue", "logs", "q", "look"), cwd=tmp_path, env=env, timeout=90)
+    require_success(done, ("queue", "logs"))
+    assert done.stdout.split() == ["600", f"{db}-wal", "600", f"{db}-shm"], done.stdout
+    job_dir = exp / "q" / "look"
+    assert mode(job_dir) == 0o755 and mode(job_dir / "look.out") == 0o644
+
+    home = tmp_path / "home" / "meshq"  # MESHQ_HOME too
+    env["MESHQ_HOME"] = str(home)
+    require_success(run_meshq(("queues",), cwd=tmp_path, env=env, timeout=90), ("queues",))
+    assert (mode(home), mode(home / "meshq.db")) == (0o700, 0o600)
+
+
+@pytest.mark.parametrize("loose", [0o644, 0o660, 0o606], ids=["0644", "0660", "0606"])
+def test_an_open_store_is_warned_about_once_per_command(
+    cli: Cli, tmp_path: Path, loose: int
+) -> None:
+    cli.ok("queue", "create", "q", f"--experiment={tmp_path / 'exp'}")
+    assert mode(cli.db) == 0o600
+    cli.db.chmod(loose)
+    for args in (("queues",), ("queue", "add", "q", "--name=a", "--command=true",
+                                "--host=localhost"), ("queue", "run", "fifo", "q")):
+        done = cli.ok(*args)
+        warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+        assert len(warnings) == 1, done.stderr
+        assert warnings[0].startswith(f"meshq: warning: the store {cli.db} can be read or "), (
+            warnings[0])
+        assert f"(mode {loose:04o})" in warnings[0]
+
+    # the fix the warning gives is a command that works, and then it is quiet
+    fix = re.search(r"'(chmod 600 [^']+)'", warnings[0])
+    assert fix is not None and str(cli.db) in fix.group(1), warnings[0]
+    subprocess.run(["sh", "-c", fix.group(1)], check=True)
+    assert mode(cli.db) == 0o600
+    done = cli.ok("queues")
+    assert done.stderr == "", done.stderr

@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from meshq.errors import SHOWN_CHARS, SHOWN_PATH_CHARS, MeshqError
 
@@ -33,8 +34,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 class State:
     """What the global options say, and the API handle made from them."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, db_given_as: str = "--db") -> None:
         self.db = db
+        #: how the user named the store: ``--db`` or ``MESHQ_DB`` (for errors)
+        self.db_given_as = db_given_as
         self._mq: Meshq | None = None
 
     @property
@@ -42,6 +45,13 @@ class State:
         if self._mq is None:
             from meshq.api import Meshq
 
+            if self.db:
+                from pathlib import Path
+
+                from meshq.store.connection import check_named_path
+
+                # checked here too, to name the option or variable it came from
+                check_named_path(Path(self.db).expanduser(), self.db_given_as)
             self._mq = Meshq(self.db)
         return self._mq
 
@@ -68,7 +78,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
       meshq queue run fifo sweep --max_parallel=4
       meshq queue status sweep
     """
-    ctx.obj = State(db)
+    source = ctx.get_parameter_source("db")
+    ctx.obj = State(db, "MESHQ_DB" if source is ParameterSource.ENVIRONMENT else "--db")
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ transaction. A change costs the same with 10 jobs or 1,000,000.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
 from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
-from meshq.store.connection import connect, default_db_path, transaction
+from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
@@ -82,8 +83,15 @@ class Store(HostInventory, RunLeases, Dependencies):
     processes at once; one instance belongs to one thread."""
 
     def __init__(self, path: Path | str | None = None) -> None:
+        """Open the store at ``path``, else ``MESHQ_DB``, else the default
+        one. A path the user named must be in a folder that exists; the
+        default store's folder is created (see :func:`connect`)."""
+        named = bool(path) or bool(os.environ.get("MESHQ_DB"))
         self.path = Path(path).expanduser() if path else default_db_path()
-        self.conn = connect(self.path)
+        #: a warning when the store is open to other users, else None; read
+        #: before SQLite opens it, as the -wal/-shm it makes now go at close
+        self.exposure = exposure(self.path)
+        self.conn = connect(self.path, named=named)
 
     def close(self) -> None:
         self.conn.close()
