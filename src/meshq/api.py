@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshq import jobfile, names, paths, validate
-from meshq.errors import HostError, NotFound, UsageError
+from meshq.errors import HostError, NotFound, UsageError, shown, shown_path
 from meshq.model import (
     ACTIVE,
     LOCAL_HOST_NAMES,
@@ -73,6 +73,8 @@ class Meshq:
     def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
         self.store = Store(db)
         self.warn = warn
+        if self.store.exposure:
+            warn(self.store.exposure)
 
     def close(self) -> None:
         self.store.close()
@@ -224,6 +226,7 @@ class Meshq:
         """Add the jobs of a YAML job file (see :mod:`meshq.jobfile`), all in
         one transaction; returns their names."""
         q = self.store.queue(queue)
+        where = shown_path(path)
         batches = []
         added: list[str] = []
         seen: set[str] = set()
@@ -233,17 +236,17 @@ class Meshq:
                 spec, first = validate.job_spec(command_text=command, **entry)
                 expanded = names.expand(name)
             except UsageError as err:
-                raise UsageError(f"{path}: job {name!r}: {err}") from None
+                raise UsageError(f"{where}: job {shown(name)}: {err}") from None
             twice = next((e.name for e in expanded if e.name in seen), None)
             if twice is not None:
-                raise UsageError(f"{path} names the job {twice!r} twice: give each job once")
+                raise UsageError(f"{where} names the job {twice!r} twice: give each job once")
             seen.update(e.name for e in expanded)
             batches.append((expanded, spec, first))
             added += [e.name for e in expanded]
         try:
             self.store.add_batches(q, batches)
         except UsageError as err:
-            raise type(err)(f"{path}: {err}") from None
+            raise type(err)(f"{where}: {err}") from None
         return added
 
     def dependencies(self, queue: str, name: str) -> list[tuple[str, Status]]:
@@ -261,7 +264,7 @@ class Meshq:
             if status is None
             else [s if isinstance(s, Status) else Status.parse(s) for s in status]
         )
-        if name is not None and ("[" in name or "," in name):
+        if name is not None and names.is_pattern(name):
             wanted = [e.name for e in names.expand(name)]
             return self.store.jobs(q, statuses=statuses, names=wanted)
         return self.store.jobs(q, statuses=statuses, name_filter=name)
@@ -283,8 +286,11 @@ class Meshq:
     def select(
         self, queue: str, name: str | None = None, status: str | Status | None = None
     ) -> list[Job]:
-        """The jobs a kill/reset/delete names: every name of the pattern must
-        exist (a typo is an error, not a no-op)."""
+        """The jobs a kill/reset/delete names: ``name`` is a pattern
+        (``job[1-5]``) whose every name must exist, or a glob (``job*``, as
+        ``queue list --name`` takes one) that must match a job: a typo is an
+        error, not a no-op. Unlike ``list``, a plain name is only that job,
+        never every name that holds it."""
         q = self.store.queue(queue)
         statuses = (
             None
@@ -293,14 +299,22 @@ class Meshq:
         )
         if name is None:
             return self.store.jobs(q, statuses=statuses)
-        wanted = [e.name for e in names.expand(name)]
-        found = self.store.jobs(q, names=wanted)
-        missing = sorted(set(wanted) - {j.name for j in found})
-        if missing:
-            raise NotFound(
-                f"queue {queue!r} has no job {names.collapse(missing)}: see "
-                f"'meshq queue list {queue}'"
-            )
+        if names.is_glob(name):
+            found = self.store.jobs(q, name_filter=name)
+            if not found:
+                raise NotFound(
+                    f"no job of queue {shown(queue)} matches {shown(name)}: see "
+                    f"'meshq queue list {queue}'"
+                )
+        else:
+            wanted = [e.name for e in names.expand(name)]
+            found = self.store.jobs(q, names=wanted)
+            missing = sorted(set(wanted) - {j.name for j in found})
+            if missing:
+                raise NotFound(
+                    f"queue {shown(queue)} has no job {shown(names.collapse(missing))}: see "
+                    f"'meshq queue list {queue}'"
+                )
         if statuses is not None:
             found = [j for j in found if j.status in statuses]
         return found
@@ -334,8 +348,7 @@ class Meshq:
     ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
         to, at most ``max_parallel`` at once. Jobs with no host are skipped."""
-        if max_parallel < 1:
-            raise UsageError(f"--max_parallel must be 1 or more, not {max_parallel}")
+        max_parallel = validate.max_parallel(max_parallel)
         q = self.store.queue(queue)
         # each pinned host, with the --user its jobs name (the seed's pi@red)
         pinned: dict[str, str | None] = {}

@@ -7,6 +7,34 @@ where, and how to fix it. The CLI prints that line and exits with
 
 from __future__ import annotations
 
+#: user text longer than this is shown shortened in an error line
+SHOWN_CHARS = 60
+#: a path is shown whole up to this long (paths are often long and still useful)
+SHOWN_PATH_CHARS = 200
+
+
+def shown(text: object, limit: int = SHOWN_CHARS) -> str:
+    """``text`` as an error line quotes it: its ``repr``, or, past ``limit``
+    characters, the first ``limit`` of them, ``…`` and how long it was.
+
+    A name of 100,000 characters must not become a 100 kB error line, yet
+    the start of it is what a person needs to recognise what they typed.
+    """
+    value = str(text)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def shown_path(path: object) -> str:
+    """A path as an error line shows it: as it is when it is printable and
+    at most :data:`SHOWN_PATH_CHARS` long, else quoted (a newline in it must
+    not split the line) and shortened as :func:`shown` does."""
+    value = str(path)
+    if value.isprintable() and len(value) <= SHOWN_PATH_CHARS:
+        return value
+    return shown(value, SHOWN_PATH_CHARS)
+
 
 class MeshqError(Exception):
     """Something meshq was asked to do cannot be done."""

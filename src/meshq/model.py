@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from meshq.errors import TransitionError, UsageError
+from meshq.errors import TransitionError, UsageError, shown
 
 
 class Status(enum.StrEnum):
@@ -47,7 +47,7 @@ class Status(enum.StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             valid = ", ".join(s.value for s in cls)
-            raise UsageError(f"unknown state {text!r}: use one of {valid}") from None
+            raise UsageError(f"unknown state {shown(text)}: use one of {valid}") from None
 
 
 WAITING = frozenset({Status.UNDEFINED, Status.READY})

@@ -17,7 +17,7 @@ from itertools import product
 
 import hostlist
 
-from meshq.errors import UsageError
+from meshq.errors import UsageError, shown
 
 #: one name: starts with a letter or digit; letters, digits, ``.``, ``_``, ``-``
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -42,10 +42,22 @@ def check_name(name: str, what: str = "job name") -> str:
     """
     if not _NAME.fullmatch(name) or name in {".", ".."} or ".." in name:
         raise UsageError(
-            f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-' "
+            f"invalid {what} {shown(name)}: use letters, digits, '.', '_' and '-' "
             "(starting with a letter or digit, at most 128 characters, no '..')"
         )
     return name
+
+
+def is_pattern(text: str) -> bool:
+    """Whether a ``--name`` is a name pattern (``job[1-5]``, ``a,b``) rather
+    than one name or a glob: its brackets are ranges, not glob sets."""
+    return "[" in text or "," in text
+
+
+def is_glob(text: str) -> bool:
+    """Whether a ``--name`` selects jobs as a glob (``job*``, ``run?``): it
+    has ``*`` or ``?`` and is not a pattern. No valid name holds either."""
+    return not is_pattern(text) and ("*" in text or "?" in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +77,28 @@ def _split_top_level(pattern: str) -> list[str]:
         elif ch == "]":
             depth -= 1
             if depth < 0:
-                raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+                raise UsageError(f"invalid name pattern {shown(pattern)}: unbalanced brackets")
         elif ch == "," and depth == 0:
             parts.append(pattern[start:i])
             start = i + 1
     if depth != 0:
-        raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+        raise UsageError(f"invalid name pattern {shown(pattern)}: unbalanced brackets")
     parts.append(pattern[start:])
     return parts
 
 
-def _range_values(rangelist: str, pattern: str) -> list[str]:
+def _range_values(rangelist: str, pattern: str, limit: int) -> list[str]:
     """The values of one bracket's range list, in order, as hostlist reads them."""
+    # hostlist refuses a bracket of more than its MAX_SIZE values (100,000), a
+    # module setting meant to be configured. meshq has counted the names and
+    # refused more than ``limit`` before it gets here, so hostlist's cap is
+    # raised to that limit: the documented limit is then the only one.
+    hostlist.MAX_SIZE = max(hostlist.MAX_SIZE, limit)
     try:
         # hostlist expands names, not bare ranges: give it a throwaway prefix.
         values = hostlist.expand_hostlist(f"x[{rangelist}]", allow_duplicates=True)
     except hostlist.BadHostlist as err:
-        raise UsageError(f"invalid name pattern {pattern!r}: {err}") from None
+        raise UsageError(f"invalid name pattern {shown(pattern)}: {err}") from None
     return [v[1:] for v in values]
 
 
@@ -121,26 +138,26 @@ def expand(pattern: str, *, what: str = "job name", limit: int | None = None) ->
         size += n
     if size > limit:
         raise UsageError(
-            f"name pattern {pattern!r} gives {size:,} names, more than the limit of {limit:,}: "
-            "split it, or raise MESHQ_MAX_NAMES"
+            f"name pattern {shown(pattern)} gives {size:,} names, more than the limit of "
+            f"{limit:,}: split it, or raise MESHQ_MAX_NAMES"
         )
     out: list[Expanded] = []
     seen: set[str] = set()
     for item in items:
-        for exp in _expand_item(item, pattern):
+        for exp in _expand_item(item, pattern, limit):
             check_name(exp.name, what)
             if exp.name in seen:
-                raise UsageError(f"name pattern {pattern!r} gives {exp.name!r} twice")
+                raise UsageError(f"name pattern {shown(pattern)} gives {shown(exp.name)} twice")
             seen.add(exp.name)
             out.append(exp)
     return out
 
 
-def _expand_item(item: str, pattern: str) -> Iterator[Expanded]:
+def _expand_item(item: str, pattern: str, limit: int) -> Iterator[Expanded]:
     literals = _BRACKET.split(item)[::2]
-    groups = [_range_values(r, pattern) for r in _BRACKET.findall(item)]
+    groups = [_range_values(r, pattern, limit) for r in _BRACKET.findall(item)]
     if "[" in "".join(literals) or "]" in "".join(literals):
-        raise UsageError(f"invalid name pattern {pattern!r}: unbalanced brackets")
+        raise UsageError(f"invalid name pattern {shown(pattern)}: unbalanced brackets")
     if not groups:
         yield Expanded(item, item)
         return

@@ -12,13 +12,25 @@ import os
 import re
 
 from meshq import paths
-from meshq.errors import UsageError
+from meshq.errors import UsageError, shown
+from meshq.limits import (
+    MAX_CPUS,
+    MAX_GPUS,
+    MAX_PARALLEL,
+    MAX_PORT,
+    MAX_RETRIES,
+    MAX_SLOTS,
+    MAX_TIMEOUT,
+)
 from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostKind, HostStatus, JobSpec, Status
 from meshq.names import check_name, expand
 
 #: the longest command accepted: Linux refuses longer single arguments
 #: (MAX_ARG_STRLEN is 128 KiB) when the shell is started with it
 MAX_COMMAND_BYTES = 100_000
+
+#: a whole number as meshq reads one: ASCII digits, an optional sign
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 _SHELL = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
 _GPU = re.compile(r"[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*")
 _SAFE_PATH = re.compile(r"[\w./+@,:=~ -]+")
@@ -28,7 +40,7 @@ _USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
 def user_name(value: str) -> str:
     """``value`` if it can be a user name on a host."""
     if not _USER.fullmatch(value):
-        raise UsageError(f"invalid user name {value!r}: use letters, digits, '.', '_' and '-'")
+        raise UsageError(f"invalid user name {shown(value)}: use letters, digits, '.', '_' and '-'")
     return value
 
 
@@ -76,7 +88,7 @@ def experiment_path(value: str) -> str:
     text(value, "the experiment path")
     if not _SAFE_PATH.fullmatch(value) or ".." in value.split("/"):
         raise UsageError(
-            f"invalid experiment path {value!r}: use letters, digits, spaces and "
+            f"invalid experiment path {shown(value)}: use letters, digits, spaces and "
             "'./_-+@,:=~' (no '..', no shell characters such as ; $ ` ( ) |)"
         )
     return os.path.abspath(os.path.expanduser(value))
@@ -103,7 +115,7 @@ def job_spec(
     """Check a job's fields; the spec to store and its first state."""
     shell = shell or "bash"
     if not _SHELL.fullmatch(shell):
-        raise UsageError(f"invalid shell {shell!r}: give a program name or path such as bash")
+        raise UsageError(f"invalid shell {shown(shell)}: give a program name or path such as bash")
     if host is not None:
         host = LOCALHOST if host in LOCAL_HOST_NAMES else check_name(host, "host name")
     if user is not None:
@@ -112,7 +124,7 @@ def job_spec(
         given, gpu = gpu, gpu.replace(" ", "")
         if not _GPU.fullmatch(gpu):
             raise UsageError(
-                f"invalid --gpu {given!r}: give GPU ids separated by commas, such as 0 or 0,1"
+                f"invalid --gpu {shown(given)}: give GPU ids separated by commas, such as 0 or 0,1"
             )
     for what, name in (("output file", output), ("log file", log)):
         if name is not None:
@@ -128,8 +140,8 @@ def job_spec(
     if pyenv is not None:
         pyenv = paths.user_path(pyenv)
     seconds = _timeout(timeout)
-    count = _count(gpus, "--gpus", minimum=1)
-    again = _count(retries, "--retries", minimum=0)
+    count = _count(gpus, "--gpus", 1, MAX_GPUS)
+    again = _count(retries, "--retries", 0, MAX_RETRIES)
     waits_for = tuple(e.name for e in expand(after, what="--after name")) if after else ()
     if count is not None and gpu is not None:
         raise UsageError("give --gpus=N (how many) or --gpu=IDS (which), not both")
@@ -155,14 +167,19 @@ def job_spec(
 
 
 def _timeout(value: float | str | None) -> float | None:
+    """Seconds above 0 and at most :data:`MAX_TIMEOUT`, or ``None`` (no limit)."""
     if value is None or value == "":
         return None
     try:
+        # float() reads any length of digits (a huge one is inf), never overflows
         seconds = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"invalid --timeout {value!r}: give seconds, such as 3600") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"invalid --timeout {value!r}: give a number of seconds above 0")
+        raise UsageError(f"invalid --timeout {shown(value)}: give seconds, such as 3600") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
+        raise UsageError(
+            f"invalid --timeout {shown(value)}: give seconds above 0 and at most "
+            f"{MAX_TIMEOUT:,} (365 days), or no --timeout for no limit"
+        )
     return seconds
 
 
@@ -183,19 +200,39 @@ def queue_defaults(
     """Checked queue-wide defaults: a time limit and a number of retries."""
     return {
         "default_timeout": _timeout(timeout),
-        "default_retries": _count(retries, "--retries", 0),
+        "default_retries": _count(retries, "--retries", 0, MAX_RETRIES),
     }
 
 
-def _count(value: int | str | None, what: str, minimum: int) -> int | None:
+def max_parallel(value: int | str) -> int:
+    """A checked ``--max_parallel``: 1 to :data:`MAX_PARALLEL`."""
+    number = _count(value, "--max_parallel", 1, MAX_PARALLEL)
+    if number is None:
+        raise UsageError(f"--max_parallel is empty: give 1 to {MAX_PARALLEL:,}")
+    return number
+
+
+def _count(value: int | str | None, what: str, minimum: int, maximum: int) -> int | None:
+    """``value`` as a whole number from ``minimum`` to ``maximum``, or
+    ``None`` when it is not given; :class:`UsageError` otherwise.
+
+    Written out rather than left to ``int()``: that one also reads ``1_000``,
+    non-ASCII digits and floats, and a string of 5,000 digits makes it raise
+    a ValueError of its own; here anything but plain digits is refused, and
+    a number too long to be in range is refused before it is converted.
+    """
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"invalid {what} {value!r}: give a whole number") from None
-    if number < minimum:
-        raise UsageError(f"invalid {what} {value!r}: give {minimum} or more")
+    fix = f"give a whole number from {minimum:,} to {maximum:,}"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise UsageError(f"invalid {what} {shown(value)}: {fix}")
+    raw = str(value).strip()
+    if not _WHOLE.fullmatch(raw):
+        raise UsageError(f"invalid {what} {shown(value)}: {fix}")
+    digits = raw.lstrip("+-").lstrip("0")
+    number = int(raw) if len(digits) <= len(str(maximum)) else None
+    if number is None or not minimum <= number <= maximum:
+        raise UsageError(f"invalid {what} {shown(value)}: {fix}")
     return number
 
 
@@ -219,20 +256,18 @@ def host(
     local = name in LOCAL_HOST_NAMES
     name = LOCALHOST if local else check_name(name, "host name")
     if ip is not None and not _ADDRESS.fullmatch(ip):
-        raise UsageError(f"invalid --ip {ip!r}: give a host name or an IP address")
+        raise UsageError(f"invalid --ip {shown(ip)}: give a host name or an IP address")
     if user is not None:
         user_name(user)
-    number = _count(port, "--port", minimum=1)
-    if number is not None and number > 65535:
-        raise UsageError(f"invalid --port {port!r}: give 1 to 65535")
+    number = _count(port, "--port", 1, MAX_PORT)
     ids: tuple[str, ...] = ()
     if gpus:
         gpus = gpus.replace(" ", "")
         if not _GPU.fullmatch(gpus):
-            raise UsageError(f"invalid --gpus {gpus!r}: give GPU ids such as 0,1,2,3")
+            raise UsageError(f"invalid --gpus {shown(gpus)}: give GPU ids such as 0,1,2,3")
         ids = tuple(gpus.split(","))
         if len(set(ids)) != len(ids):
-            raise UsageError(f"invalid --gpus {gpus!r}: an id is given twice")
+            raise UsageError(f"invalid --gpus {shown(gpus)}: an id is given twice")
     if pyenv is not None:
         text(pyenv, "--pyenv")
     return Host(
@@ -241,8 +276,8 @@ def host(
         address=None if local else ip,
         user=None if local else user,
         port=None if local else number,
-        max_jobs=_count(max_jobs, "--max_jobs_allowed", minimum=1) or 1,
-        cpus=_count(cpus, "--cpus", minimum=1),
+        max_jobs=_count(max_jobs, "--max_jobs_allowed", 1, MAX_SLOTS) or 1,
+        cpus=_count(cpus, "--cpus", 1, MAX_CPUS),
         gpus=ids,
         pyenv=pyenv,
         status=HostStatus.ACTIVE,

@@ -59,6 +59,8 @@ HQ_OTHER = "other"
 PWNED = "pwned"
 #: stands for the path of the job file a case writes
 FILE = "@FILE@"
+#: the longest error line a refusal may print
+MAX_LINE = 400
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class HostileCli:
     def snapshot(self) -> list[Any]:
         """Every queue and every job, as ``queues`` and ``queue list`` report them."""
         return [self.json("queues"), self.json("queue", "list", HQ),
-                self.json("queue", "list", HQ_OTHER)]
+                self.json("queue", "list", HQ_OTHER), self.json("hosts", "list")]
 
     def files_now(self) -> set[str]:
         """Every file and folder under this copy, the base store and the
@@ -156,11 +158,12 @@ def hostile_cli(hostile_base: HostileBase, hostile_pycache: Path,
 
 
 def test_hostile_base_store_is_as_described(hostile_cli: HostileCli) -> None:
-    queues, jobs, others = hostile_cli.snapshot()
+    queues, jobs, others, hosts = hostile_cli.snapshot()
     assert [(r["queue"], r["jobs"]) for r in queues] == [(HQ, 3), (HQ_OTHER, 1)]
     assert [(j["name"], j["status"]) for j in jobs] == [
         ("job1", "end"), ("job2", "ready"), ("job3", "ready")]
     assert [(j["name"], j["status"]) for j in others] == [("lonely", "undefined")]
+    assert hosts == []
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,10 @@ def _laughs() -> bytes:
 
 _OK_ENTRY = "- name: fine\n  command: echo fine\n  host: localhost\n"
 _TEN_MILLION = "job[1-10000000]"
+#: one past the largest signed 64-bit integer: what SQLite cannot store
+_2_63 = str(2**63)
+#: 100,000 characters: an error line quotes 60 of them and the length
+_LONG = "a" * 100_000
 
 CLI_CASES = [
     # -- job files: checked whole, nothing of a bad file is added --------------------
@@ -351,6 +358,116 @@ CLI_CASES = [
     pytest.param(Hostile(_add(f"--after=$(touch {PWNED})")), id="after-substitution"),
     pytest.param(Hostile(_add("--after=a/b")), id="after-slash"),
     pytest.param(Hostile(_add("--after=job[3-1]")), id="after-bad-pattern"),
+    # -- numbers: each option has an upper bound, and nothing overflows ---------------
+    *[pytest.param(Hostile(argv, words=words), id=f"number-{what}") for what, argv, words in [
+        ("retries-2^63", _add(f"--retries={_2_63}"), "0 to 1,000"),
+        ("retries-1001", _add("--retries=1001"), "0 to 1,000"),
+        ("retries-5000-digits", _add("--retries=" + "9" * 5000), "5,000 characters"),
+        ("retries-float", _add("--retries=1.5"), "whole number"),
+        ("retries-underscore", _add("--retries=1_0"), "whole number"),
+        ("gpus-2^63", _add(f"--gpus={_2_63}"), "1 to 1,024"),
+        ("gpus-1025", _add("--gpus=1025"), "1 to 1,024"),
+        ("timeout-2^63", _add(f"--timeout={_2_63}"), "31,536,000"),
+        ("timeout-past-a-year", _add("--timeout=31536001"), "365 days"),
+        ("timeout-inf", _add("--timeout=inf"), "31,536,000"),
+        ("create-retries-2^63", ("queue", "create", "z", f"--retries={_2_63}"), "--retries"),
+        ("create-timeout-2^63", ("queue", "create", "z", f"--timeout={_2_63}"), "--timeout"),
+        ("set-retries-2^63", ("queue", "set", HQ, f"--retries={_2_63}"), "--retries"),
+        ("set-timeout-1e400", ("queue", "set", HQ, "--timeout=1e400"), "--timeout"),
+        ("max-jobs-2^63", ("hosts", "add", "h1", f"--max_jobs_allowed={_2_63}"), "10,000"),
+        ("max-jobs-10001", ("hosts", "add", "h1", "--max-jobs-allowed=10001"), "10,000"),
+        ("cpus-2^63", ("hosts", "add", "h1", f"--cpus={_2_63}"), "100,000"),
+        ("port-2^63", ("hosts", "add", "h1", f"--port={_2_63}"), "65,535"),
+        ("port-5000-digits", ("hosts", "add", "h1", "--port=" + "9" * 5000), "characters"),
+        ("port-word", ("hosts", "add", "h1", "--port=ssh"), "whole number"),
+        ("max-parallel-2^63", ("queue", "run", "fifo", HQ, f"--max_parallel={_2_63}"),
+         "1 to 10,000"),
+        ("max-parallel-10001", ("queue", "run", "fifo", HQ, "--max-parallel=10001"),
+         "1 to 10,000"),
+        ("max-parallel-0", ("queue", "run", "fifo", HQ, "--max_parallel=0"), "1 to 10,000"),
+        ("max-parallel-5000-digits", ("queue", "run", "fifo", HQ, "--max_parallel=" + "9" * 5000),
+         "characters"),
+    ]],
+    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  retries: {_2_63}\n",
+                       "retries"), id="yaml-retries-2^63"),
+    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpus: {_2_63}\n", "gpus"),
+                 id="yaml-gpus-2^63"),
+    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  timeout: {_2_63}\n",
+                       "timeout"), id="yaml-timeout-2^63"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: !!int 2000\n",
+                       "retries"), id="yaml-tagged-retries-2000"),
+    # -- job files that are not files, or never end -----------------------------------
+    pytest.param(Hostile(("queue", "add", HQ, "--file=/dev/zero"), words="regular file",
+                         within=5.0), id="file-dev-zero"),
+    pytest.param(Hostile(("queue", "add", HQ, "--file=/dev/null"), words="regular file"),
+                 id="file-dev-null"),
+    pytest.param(Hostile(("queue", "add", HQ, "--file=."), words="folder"), id="file-folder"),
+    # -- job files: a text field holds text; YAML's other types are refused -----------
+    pytest.param(_file(_OK_ENTRY + "- name: !!bool yes\n  command: 'true'\n",
+                       "name must be text"), id="yaml-tagged-bool-name"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: !!int 16\n", "command must be text"),
+                 id="yaml-tagged-int-command"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  host: !!float 1.5\n",
+                       "host must be text"), id="yaml-tagged-float-host"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  user: !!timestamp 2024-01-01\n",
+                       "user must be text"), id="yaml-tagged-date-user"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  gpus: !!bool true\n",
+                       "gpus must be a number"), id="yaml-tagged-bool-gpus"),
+    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: 0x10\n",
+                       "whole number"), id="yaml-hex-retries-is-text"),
+    # -- a name pattern one past the documented limit of 1,000,000 names --------------
+    pytest.param(Hostile(_add(name="n[1-1000001]"), words="1,000,000", within=5.0),
+                 id="names-1000001"),
+    pytest.param(Hostile(_add(name="a[1-1000]b[0-1000]"), words="1,000,000", within=5.0),
+                 id="names-product-1001000"),
+    # -- kill/reset/delete: a glob that matches nothing is an error, as a missing name -
+    pytest.param(Hostile(("queue", "kill", HQ, "--name=zz*"), words="matches"),
+                 id="kill-glob-matches-nothing"),
+    pytest.param(Hostile(("queue", "reset", HQ, "--name=zz?"), words="matches"),
+                 id="reset-glob-matches-nothing"),
+    pytest.param(Hostile(("queue", "delete", HQ, "--name=*x*"), words="matches"),
+                 id="delete-glob-matches-nothing"),
+    pytest.param(Hostile(("queue", "delete", HQ, "--name=job"), words="has no job"),
+                 id="delete-part-of-a-name-is-not-a-glob"),
+    # -- 100,000 characters of text: the line quotes 60 and says how long it was ------
+    *[pytest.param(Hostile(argv, words="100,0"), id=f"long-{what}") for what, argv in [
+        ("name", _add(name=_LONG)),
+        ("name-pattern", _add(name=_LONG + "[1-2]")),
+        ("name-list", _add(name="ok," + _LONG)),
+        ("queue-create", ("queue", "create", _LONG)),
+        ("queue-lookup", ("queue", "list", _LONG)),
+        ("queue-add", ("queue", "add", _LONG, "--name=x", "--command=true")),
+        ("job-lookup", ("queue", "show", HQ, _LONG)),
+        ("host", _add(f"--host={_LONG}")),
+        ("user", _add(f"--user={_LONG}")),
+        ("gpu", _add(f"--gpu={_LONG};")),
+        ("shell", _add(f"--shell={_LONG}")),
+        ("output", _add(f"--output={_LONG}")),
+        ("after", _add(f"--after={_LONG}")),
+        ("status", ("queue", "list", HQ, f"--status={_LONG}")),
+        ("experiment", ("queue", "create", "z", f"--experiment=a;{_LONG}")),
+        ("experiment-check", ("queue", "list", HQ, f"--experiment=/{_LONG}")),
+        ("kill-glob", ("queue", "kill", HQ, f"--name={_LONG}*")),
+        ("kill-pattern", ("queue", "kill", HQ, f"--name={_LONG}[1-2]")),
+        ("hosts-add", ("hosts", "add", f"{_LONG};")),
+        ("hosts-add-ip", ("hosts", "add", "h1", f"--ip={_LONG};")),
+        ("hosts-gpus", ("hosts", "add", "h1", f"--gpus={_LONG};")),
+        ("hosts-delete", ("hosts", "delete", _LONG)),
+        ("option", _add(f"--{_LONG}")),
+        ("option-value", _add(f"--{_LONG}=x")),
+        ("command", ("queue", _LONG)),
+        ("extra-argument", ("queues", _LONG)),
+        ("max-parallel", ("queue", "run", "fifo", HQ, f"--max_parallel={_LONG}")),
+        ("file-path", ("queue", "add", HQ, f"--file=/{_LONG}")),
+        ("db-path", ("--db", f"/nonexistent/{_LONG}", "queues")),
+    ]],
+    pytest.param(_file(_OK_ENTRY + f"- name: {_LONG}\n  command: 'true'\n", "100,0"),
+                 id="long-yaml-name"),
+    # (YAML keys end at 1,024 characters)
+    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  {'a' * 1000}: x\n",
+                       "1,000 characters"), id="long-yaml-field"),
+    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpu: {_LONG};\n",
+                       "100,0"), id="long-yaml-gpu"),
 ]
 
 
@@ -374,7 +491,9 @@ def test_hostile_cli_input_is_refused_in_one_line_and_changes_nothing(
     assert done.returncode == 2, (done.returncode, done.stdout, err)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("meshq: error: ") and len(lines[0]) > 20, (
-        f"not one clear line: {err!r}")
+        f"not one clear line: {err[:2000]!r}")
+    # user text of any length is quoted shortened: the line stays short
+    assert len(lines[0]) <= MAX_LINE, f"a line of {len(lines[0]):,} characters: {lines[0][:500]}"
     assert case.words.lower() in lines[0].lower(), lines[0]
     assert not case.absent or case.absent not in lines[0], f"a wrong reason: {lines[0]}"
     assert done.stdout == b"", done.stdout

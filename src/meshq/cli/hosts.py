@@ -8,6 +8,7 @@ import click
 
 from meshq.cli.main import State, run_async
 from meshq.cli.render import OUTPUT_OPTION, emit
+from meshq.limits import MAX_CPUS, MAX_SLOTS
 
 
 def _mq(ctx: click.Context) -> Any:
@@ -26,7 +27,9 @@ def hosts() -> None:
     "--ip", metavar="ADDRESS", help="Address to connect to [NAME, looked up like 'ssh NAME' would]."
 )
 @click.option("--user", help="User to log in as [from ~/.ssh/config, else yours].")
-@click.option("--port", type=int, help="SSH port [from ~/.ssh/config, else 22].")
+# numbers are strings here, checked by meshq.validate: click's int type echoes
+# a value of any length in its error, and knows no upper bound
+@click.option("--port", metavar="N", help="SSH port, 1 to 65535 [from ~/.ssh/config, else 22].")
 @click.option(
     "--max-jobs-allowed",
     "--max_jobs_allowed",
@@ -34,9 +37,9 @@ def hosts() -> None:
     default="1",
     show_default=True,
     metavar="N",
-    help="Jobs it runs at once (its slots).",
+    help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}).",
 )
-@click.option("--cpus", metavar="N", help="CPU count, for your information.")
+@click.option("--cpus", metavar="N", help=f"CPU count, for your information (1 to {MAX_CPUS:,}).")
 @click.option("--gpus", metavar="IDS", help="GPU ids jobs may be given, e.g. 0,1,2,3.")
 @click.option("--pyenv", metavar="PATH", help="Activate script sourced for jobs that name none.")
 @click.option(
@@ -50,7 +53,7 @@ def add(
     name: str,
     ip: str | None,
     user: str | None,
-    port: int | None,
+    port: str | None,
     max_jobs: str,
     cpus: str | None,
     gpus: str | None,

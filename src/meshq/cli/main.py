@@ -12,8 +12,9 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from meshq.errors import MeshqError
+from meshq.errors import SHOWN_CHARS, SHOWN_PATH_CHARS, MeshqError
 
 if TYPE_CHECKING:
     from meshq.api import Meshq
@@ -33,8 +34,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 class State:
     """What the global options say, and the API handle made from them."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, db_given_as: str = "--db") -> None:
         self.db = db
+        #: how the user named the store: ``--db`` or ``MESHQ_DB`` (for errors)
+        self.db_given_as = db_given_as
         self._mq: Meshq | None = None
 
     @property
@@ -42,6 +45,13 @@ class State:
         if self._mq is None:
             from meshq.api import Meshq
 
+            if self.db:
+                from pathlib import Path
+
+                from meshq.store.connection import check_named_path
+
+                # checked here too, to name the option or variable it came from
+                check_named_path(Path(self.db).expanduser(), self.db_given_as)
             self._mq = Meshq(self.db)
         return self._mq
 
@@ -68,7 +78,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
       meshq queue run fifo sweep --max_parallel=4
       meshq queue status sweep
     """
-    ctx.obj = State(db)
+    source = ctx.get_parameter_source("db")
+    ctx.obj = State(db, "MESHQ_DB" if source is ParameterSource.ENVIRONMENT else "--db")
 
 
 def _register() -> None:
@@ -83,19 +94,50 @@ def _register() -> None:
 _register()
 
 
+#: the longest error line printed; past it, its middle is left out
+MAX_ERROR_LINE = 1_000
+
+
+def error_line(message: str, args: Sequence[str]) -> str:
+    """``meshq: error: MESSAGE`` as one short line.
+
+    The checks shorten the user text they quote (:func:`meshq.errors.shown`),
+    but click quotes an unknown option, command or bad value whole; so every
+    long word of the command line found in the message is shortened here
+    too, a newline never splits the line, and a line still too long loses
+    its middle.
+    """
+    pieces: dict[str, int] = {}
+    for arg in args:
+        option, _, value = arg.partition("=")
+        for piece in (arg, option, value):
+            if len(piece) > SHOWN_PATH_CHARS:
+                # as typed, and as repr() shows it inside quotes
+                pieces[piece] = pieces[repr(piece)[1:-1]] = len(piece)
+    for piece in sorted(pieces, key=len, reverse=True):
+        if piece in message:
+            short = f"{piece[:SHOWN_CHARS]}… ({pieces[piece]:,} characters)"
+            message = message.replace(piece, short)
+    line = " ".join(f"meshq: error: {message}".splitlines())
+    if len(line) > MAX_ERROR_LINE:
+        keep = MAX_ERROR_LINE // 2
+        line = f"{line[:keep]} … {line[-keep:]}"
+    return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 failed jobs or
-    host errors, 2 bad input)."""
+    host errors, 2 bad input). An error is one line on stderr
+    (:func:`error_line`)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        status = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="meshq", standalone_mode=False
-        )
+        status = cli.main(args=args, prog_name="meshq", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.ctx.get_help() if err.ctx else str(err))
         return 2
     except click.UsageError as err:
         where = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-        click.echo(f"meshq: error: {err.format_message()}{where}", err=True)
+        click.echo(error_line(f"{err.format_message()}{where}", args), err=True)
         return 2
     except click.exceptions.Exit as err:
         return int(err.exit_code)
@@ -103,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("meshq: aborted", err=True)
         return 130
     except MeshqError as err:
-        click.echo(f"meshq: error: {err}", err=True)
+        click.echo(error_line(str(err), args), err=True)
         return err.exit_code
     except KeyboardInterrupt:
         click.echo("meshq: interrupted; jobs already started run on", err=True)

@@ -11,12 +11,16 @@ import click
 
 from meshq.cli.main import State, run_async
 from meshq.cli.render import OUTPUT_OPTION, emit, table
-from meshq.errors import UsageError
+from meshq.errors import UsageError, shown_path
+from meshq.limits import MAX_GPUS, MAX_PARALLEL, MAX_RETRIES, MAX_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 JOB_COLUMNS = ("name", "status", "host", "exit_code", "attempts", "started", "ended", "command")
 JOB_HEADERS = {"exit_code": "exit", "attempts": "tries"}
+#: the ranges of the number options, as their help gives them
+_TIMEOUT = f"at most {MAX_TIMEOUT:,} s: 365 days"
+_RETRIES = f"0 to {MAX_RETRIES:,}"
 
 
 def _mq(ctx: click.Context) -> Any:
@@ -40,7 +44,7 @@ def _check_experiment(mq: Any, queue: str, experiment: str | None) -> None:
     stored = mq.queue(queue).experiment
     if os.path.abspath(os.path.expanduser(experiment)) != stored:
         raise UsageError(
-            f"queue {queue!r} lives in {stored}, not {experiment}: drop --experiment "
+            f"queue {queue!r} lives in {stored}, not {shown_path(experiment)}: drop --experiment "
             "or name the right folder"
         )
 
@@ -84,8 +88,14 @@ def queues(ctx: click.Context, fmt: str) -> None:
     metavar="DIR",
     help="The folder under which each job gets its own directory, on every host.",
 )
-@click.option("--timeout", metavar="SECONDS", help="Time limit for jobs that set none.")
-@click.option("--retries", metavar="N", help="Reruns of a failed job, for jobs that set none.")
+@click.option(
+    "--timeout",
+    metavar="SECONDS",
+    help=f"Time limit in seconds for jobs that set none ({_TIMEOUT}).",
+)
+@click.option(
+    "--retries", metavar="N", help=f"Reruns of a failed job, for jobs that set none ({_RETRIES})."
+)
 @click.pass_context
 def create(
     ctx: click.Context, queue_name: str, experiment: str, timeout: str | None, retries: str | None
@@ -97,8 +107,14 @@ def create(
 
 @queue.command(name="set")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--timeout", metavar="SECONDS", help="Time limit for jobs that set none.")
-@click.option("--retries", metavar="N", help="Reruns of a failed job, for jobs that set none.")
+@click.option(
+    "--timeout",
+    metavar="SECONDS",
+    help=f"Time limit in seconds for jobs that set none ({_TIMEOUT}).",
+)
+@click.option(
+    "--retries", metavar="N", help=f"Reruns of a failed job, for jobs that set none ({_RETRIES})."
+)
 @click.pass_context
 def set_(ctx: click.Context, queue_name: str, timeout: str | None, retries: str | None) -> None:
     """Change a queue's defaults for its jobs."""
@@ -142,15 +158,23 @@ def resume(ctx: click.Context, queue_name: str) -> None:
 @click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
 @click.option("--status", help="First state: ready (needs a host) or undefined.")
 @click.option("--gpu", metavar="IDS", help="GPU ids for CUDA_VISIBLE_DEVICES, e.g. 0 or 0,1.")
-@click.option("--gpus", metavar="N", help="How many GPUs; the scheduler picks free ones.")
+@click.option(
+    "--gpus", metavar="N", help=f"How many GPUs (1 to {MAX_GPUS:,}); the scheduler picks free ones."
+)
 @click.option("--user", help="User on the host.")
 @click.option("--host", help="Host to run on: localhost (or local) for this machine.")
 @click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
 @click.option("--log", metavar="FILE", help="File for the job's state log [NAME.log].")
 @click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
 @click.option("--directory", metavar="DIR", help="Working directory [the job's own directory].")
-@click.option("--timeout", metavar="SECONDS", help="Kill the job after this long (state timeout).")
-@click.option("--retries", metavar="N", help="Rerun a failed, crashed or timed-out job N times.")
+@click.option(
+    "--timeout",
+    metavar="SECONDS",
+    help=f"Kill the job after this many seconds ({_TIMEOUT}): state timeout.",
+)
+@click.option(
+    "--retries", metavar="N", help=f"Rerun a failed, crashed or timed-out job N times ({_RETRIES})."
+)
 @click.option(
     "--after",
     metavar="NAMES",
@@ -322,14 +346,16 @@ def run() -> None:
     "--max-parallel",
     "--max_parallel",
     "max_parallel",
-    type=click.IntRange(min=1),
-    default=1,
+    default="1",
     show_default=True,
-    help="How many jobs run at once.",
+    metavar="N",
+    # a string checked by meshq, not click.IntRange: click echoes a value
+    # of any length in its error and has no upper bound by default
+    help=f"How many jobs run at once (1 to {MAX_PARALLEL:,}).",
 )
 @experiment_check
 @click.pass_context
-def fifo(ctx: click.Context, queue_name: str, max_parallel: int, experiment: str | None) -> int:
+def fifo(ctx: click.Context, queue_name: str, max_parallel: str, experiment: str | None) -> int:
     """Run the ready jobs in queue order on the host each is pinned to.
 
     Jobs with no host are skipped (give them --host, or use fifo_multi).
@@ -337,13 +363,13 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: int, experiment: str
     starting jobs; the running ones go on (see 'meshq queue refresh').
     """
     from meshq.cli.progress import reporter_for_terminal
+    from meshq.validate import max_parallel as checked
 
+    parallel = checked(max_parallel)
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
     reporter = reporter_for_terminal()
-    result = run_async(
-        mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
-    )
+    result = run_async(mq.run_fifo(queue_name, parallel, reporter=reporter, handle_signals=True))
     return _summarize(queue_name, result)
 
 
@@ -425,7 +451,11 @@ def _print_moves(moves: list[Any]) -> None:
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", required=True, help="The job(s) to kill: a name or pattern.")
+@click.option(
+    "--name",
+    required=True,
+    help="The job(s) to kill: a name, a pattern (job[1-5]) or a glob (job*).",
+)
 @click.pass_context
 def kill(ctx: click.Context, queue_name: str, name: str) -> None:
     """Kill running jobs, with every process they started."""
@@ -437,7 +467,7 @@ def kill(ctx: click.Context, queue_name: str, name: str) -> None:
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", help="Only these jobs (name or pattern).")
+@click.option("--name", help="Only these jobs: a name, a pattern (job[1-5]) or a glob (job*).")
 @click.option("--status", help="Only jobs in this state.")
 @experiment_check
 @click.pass_context
@@ -458,7 +488,11 @@ def reset(
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", help="Only these jobs (name or pattern); without it, the whole queue.")
+@click.option(
+    "--name",
+    help="Only these jobs: a name, a pattern (job[1-5]) or a glob (job*); "
+    "without it, the whole queue.",
+)
 @experiment_check
 @click.pass_context
 def delete(ctx: click.Context, queue_name: str, name: str | None, experiment: str | None) -> None:

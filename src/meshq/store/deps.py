@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from meshq.errors import NotFound, UsageError
+from meshq.errors import NotFound, UsageError, shown
 from meshq.model import FAILED, Job, Queue, Status
 
 
@@ -36,7 +36,7 @@ class Dependencies:
         missing = [n for n in after if n not in found]
         if missing:
             raise NotFound(
-                f"--after names {missing[0]!r}, which queue {queue.name!r} does not have: "
+                f"--after names {shown(missing[0])}, which queue {queue.name!r} does not have: "
                 "add the jobs a job waits for before it"
             )
         return [found[n] for n in after]

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from meshq.errors import AlreadyExists, NotFound
+from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, shown
 from meshq.model import Host, HostStatus
 from meshq.store.connection import transaction
 from meshq.validate import text
@@ -62,8 +62,8 @@ class HostInventory:
         row = self.conn.execute("SELECT * FROM hosts WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
-                f"no host {name!r} in the inventory: see 'meshq hosts list', or add "
-                f"it with 'meshq hosts add {name}'"
+                f"no host {shown(name)} in the inventory: see 'meshq hosts list'"
+                + (f", or add it with 'meshq hosts add {name}'" if len(name) <= SHOWN_CHARS else "")
             )
         return Host.from_row(row)
 

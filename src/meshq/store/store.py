@@ -9,6 +9,7 @@ transaction. A change costs the same with 10 jobs or 1,000,000.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshq.errors import AlreadyExists, NotFound, TransitionError
+from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
 from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Identity, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
-from meshq.store.connection import connect, default_db_path, transaction
+from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
@@ -89,8 +90,15 @@ class Store(HostInventory, RunLeases, Dependencies):
     processes at once; one instance belongs to one thread."""
 
     def __init__(self, path: Path | str | None = None) -> None:
+        """Open the store at ``path``, else ``MESHQ_DB``, else the default
+        one. A path the user named must be in a folder that exists; the
+        default store's folder is created (see :func:`connect`)."""
+        named = bool(path) or bool(os.environ.get("MESHQ_DB"))
         self.path = Path(path).expanduser() if path else default_db_path()
-        self.conn = connect(self.path)
+        #: a warning when the store is open to other users, else None; read
+        #: before SQLite opens it, as the -wal/-shm it makes now go at close
+        self.exposure = exposure(self.path)
+        self.conn = connect(self.path, named=named)
 
     def close(self) -> None:
         self.conn.close()
@@ -137,8 +145,12 @@ class Store(HostInventory, RunLeases, Dependencies):
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
-                f"no queue {name!r}: see 'meshq queues', or create it with "
-                f"'meshq queue create {name}'"
+                f"no queue {shown(name)}: see 'meshq queues'"
+                + (
+                    f", or create it with 'meshq queue create {name}'"
+                    if len(name) <= SHOWN_CHARS
+                    else ""
+                )
             )
         return Queue.from_row(row)
 
@@ -318,7 +330,8 @@ class Store(HostInventory, RunLeases, Dependencies):
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"queue {queue.name!r} has no job {name!r}: see 'meshq queue list {queue.name}'"
+                f"queue {queue.name!r} has no job {shown(name)}: see "
+                f"'meshq queue list {queue.name}'"
             )
         return Job.from_row(row)
 
