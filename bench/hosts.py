@@ -25,6 +25,7 @@ would make the "fast" hosts slow ones.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import subprocess
 import time
 from dataclasses import dataclass
@@ -122,9 +123,12 @@ def start_bench_hosts(base: Path, n: int) -> BenchHosts:
     reason = sshd_available()
     if reason is not None:
         raise SshdError(reason)
-    fast = start_cluster(n, base / "fast", first_octet=2, name_prefix="mq")
+    # the benchmark gives each session a scratch home of its own (below), which
+    # only the user running it can write: log in as that user
+    me = getpass.getuser()
+    fast = start_cluster(n, base / "fast", first_octet=2, name_prefix="mq", user=me)
     try:
-        slow = start_cluster(n, base / "slow", first_octet=2 + n, name_prefix="slow")
+        slow = start_cluster(n, base / "slow", first_octet=2 + n, name_prefix="slow", user=me)
     except BaseException:
         with contextlib.suppress(SshdError):
             fast.stop()
