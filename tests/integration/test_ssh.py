@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from meshq import paths
 from meshq.api import Meshq
 from meshq.errors import UsageError
 from meshq.model import HostStatus, Job, Status
@@ -187,7 +188,7 @@ def started_lines(trace: Path) -> list[list[str]]:
 def stdout_of(cluster: SshCluster, job: Job) -> str:
     """What ``job`` printed, read where its host wrote it (in that host's user's home)."""
     assert job.host is not None, job
-    return (cluster.host(job.host).real_path(job.job_dir) / job.output).read_text()
+    return cluster.host(job.host).local_path(paths.job_paths(job, local=False).stdout).read_text()
 
 
 def hosts_in_order(mq: Meshq, queue: str) -> list[str | None]:
@@ -465,13 +466,13 @@ def test_kill_then_reset_a_remote_job(
     mq1 = cluster3.host("mq1")
 
     def pids(job: Job) -> list[int]:
-        folder = mq1.real_path(job.job_dir)  # in mq1's user's home
+        folder = mq1.local_path(paths.job_paths(job, local=False).folder)  # in mq1's user's home
         assert job.pid is not None
         return [job.pid, *(int((folder / f).read_text()) for f in ("shell.pid", "child.pid"))]
 
     def running(queue: str) -> bool:
         job = mq.job(queue, "victim")
-        folder = mq1.real_path(job.job_dir)  # in mq1's user's home
+        folder = mq1.local_path(paths.job_paths(job, local=False).folder)  # in mq1's user's home
         return job.status is Status.START and all(
             (folder / f).exists() and (folder / f).read_text().strip()
             for f in ("shell.pid", "child.pid")
@@ -513,7 +514,7 @@ def test_kill_then_reset_a_remote_job(
             assert result.finished == {Status.KILL: 1}, result
 
         for queue in ("placed", "pinned"):
-            folder = mq1.real_path(mq.job(queue, "victim").job_dir)
+            folder = mq1.local_path(paths.job_paths(mq.job(queue, "victim"), local=False).folder)
             assert folder.is_dir()
             moved = await mq.reset(queue, "victim")
             assert [m.new for m in moved] == [

@@ -438,8 +438,9 @@ class SshHost:
     def real_path(self, path: str | os.PathLike[str]) -> Path:
         """Return the local file behind ``path`` of this machine as meshq places it here.
 
-        ``local_path(host_path(path))``: for a job's directory (``job.job_dir``, a path as
-        the store has it) this is where the host really wrote the job's files.
+        ``local_path(host_path(path))``: for a job's folder as this machine names it
+        (``meshq.paths.job_paths(job, local=True).folder``) this is where the host really
+        wrote the job's files.
         """
         return self.local_path(self.host_path(path))
 

@@ -60,6 +60,10 @@ REPROBE_EVERY = 30.0
 COALESCE = 0.002
 #: how often hosts are looked after: reconnects, probes, give-ups (s)
 TICK = 1.0
+#: how long the first placement waits for every host to join (s): placement
+#: policies see all the hosts that answer at once, while a host whose login
+#: hangs holds the others up no longer than this
+JOIN_GRACE = 3.0
 
 
 @dataclass(slots=True)
@@ -145,6 +149,9 @@ class Runner(HostCare):
             # hosts join as each becomes ready: a slow or hung login on one
             # holds up no other (adopted jobs are checked as their host joins)
             self._connect_all()
+            joins = list(self._tasks.values())
+            if joins:
+                await asyncio.wait(joins, timeout=JOIN_GRACE)
             last_check = last_tick = time.monotonic()
             while True:
                 launched = False if self._stopping.is_set() else await self._fill()
