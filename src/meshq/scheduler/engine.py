@@ -144,6 +144,7 @@ class Runner(HostCare):
         self.run_id = self.store.start_run(self.queue)
         self._note_skipped()
         self._adopt()
+        self._recheck_crashed()
         self.reporter.begin(self._total())
         try:
             # hosts join as each becomes ready: a slow or hung login on one
@@ -252,6 +253,16 @@ class Runner(HostCare):
         if down:
             return "the hosts they need are down (" + ", ".join(down) + ")"
         return "no host of this run could take them"
+
+    def _recheck_crashed(self) -> None:
+        """Jobs of this queue marked ``crash`` on our hosts may have been
+        declared so while their host was silent: settle them as each host
+        joins (see :meth:`HostCare._after_silence`)."""
+        for job in self.store.jobs(self.queue, statuses=[Status.CRASH]):
+            if job.host in self.hosts:
+                self._crash_notes.setdefault(job.host, []).append(
+                    (job, job.error or "the job's process is gone")
+                )
 
     def _total(self) -> int:
         counts = self.store.counts(self.queue)
@@ -369,6 +380,10 @@ class Runner(HostCare):
         # a job pinned (--host) to one of this run's hosts goes there; the
         # seed's fifo_multi ignores pins, which only surprises people
         pin = self._state.get(job.host or "") if not job.placed else None
+        if pin is not None and pin.name in self._down:
+            # as in fifo: a job pinned to a host that is down fails to start,
+            # saying why, instead of waiting for a run that may never end
+            return pin.name, None, f"host {pin.name} is down: {self._down[pin.name][0]}"
         candidates = [pin] if pin is not None else list(self._state.values())
         avoid = self._avoid.get(job.id, set())
         elsewhere = [h for h in candidates if h.name not in avoid]

@@ -123,7 +123,8 @@ class HostCare:
                 continue
             change = verdict(now, live)
             if change is None or change.new is Status.CRASH:
-                gone.setdefault(reason, []).append(job)
+                if not any(line.startswith("crash ") for line in live.lines):
+                    gone.setdefault(reason, []).append(job)
             elif change.new is Status.START:
                 self._watch(now.evolve(**change.fields, status=Status.START))
                 changes.append(change)
