@@ -10,12 +10,11 @@ CLI waits the default 20 s and 30 s).
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,48 +34,27 @@ from tests.faults.helpers import (
     read_marks,
     starts,
 )
+from tests.support import scenarios
 from tests.support.fixtures import shared_file
 from tests.support.reporting import Messages
+from tests.support.scenarios import until
 from tests.support.sshd import SshCluster, SshHost
 
-pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.ssh,
+    pytest.mark.usefixtures("no_unhandled_async_errors"),
+    pytest.mark.timeout(120),
+]
 
 T = TypeVar("T")
 QUEUE = "q"
 #: the bound on one scenario
 SCENARIO_TIMEOUT = 90.0
 
-#: what the scenarios' event loops reported as unhandled; each test must leave none
-UNHANDLED: list[dict[str, Any]] = []
-
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = SCENARIO_TIMEOUT) -> T:
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(
-            lambda loop, context: UNHANDLED.append(context)
-        )
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(guarded())
-
-
-@pytest.fixture(autouse=True)
-def no_unhandled_async_errors() -> Iterator[None]:
-    UNHANDLED.clear()
-    yield
-    gc.collect()
-    found = [f"{c.get('message')}: {c.get('exception')!r}" for c in UNHANDLED]
-    UNHANDLED.clear()
-    assert not found, "asyncio errors nobody handled:\n" + "\n".join(found)
-
-
-async def until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Poll ``predicate`` without blocking the event loop; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
+    """One scenario, bounded (see tests/support/scenarios.py)."""
+    return scenarios.run(coro, timeout)
 
 
 def host_status(api: Meshq, name: str) -> HostStatus:

@@ -17,7 +17,6 @@ gate file the test creates once it has seen what it needs, never on a sleep.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import shlex
@@ -37,11 +36,17 @@ from meshq import paths
 from meshq.api import Meshq
 from meshq.errors import UsageError
 from meshq.model import HostStatus, Job, Status
+from tests.support import scenarios
 from tests.support.fixtures import ClusterFactory
 from tests.support.reporting import Messages
+from tests.support.scenarios import until
 from tests.support.sshd import SshCluster, pid_alive
 
-pytestmark = [pytest.mark.ssh, pytest.mark.timeout(90)]
+pytestmark = [
+    pytest.mark.ssh,
+    pytest.mark.usefixtures("no_unhandled_async_errors"),
+    pytest.mark.timeout(90),
+]
 
 T = TypeVar("T")
 
@@ -56,46 +61,9 @@ GATE_TIMEOUT_S = 30
 # --------------------------------------------------------------------------------------
 
 
-#: what the event loops of this module's scenarios reported as unhandled (an exception
-#: of a task nobody awaited, say); each test must leave none
-UNHANDLED: list[dict[str, Any]] = []
-
-
 def run(coro: Coroutine[Any, Any, T], timeout: float = SCENARIO_TIMEOUT) -> T:
-    """Run one async scenario to completion, bounded, keeping what its loop reports as
-    unhandled in ``UNHANDLED``."""
-
-    async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(
-            lambda loop, context: UNHANDLED.append(context)
-        )
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(guarded())
-
-
-@pytest.fixture(autouse=True)
-def no_unhandled_async_errors() -> Iterator[None]:
-    """Fail a test whose scenario left an exception nobody handled: a task that died
-    unnoticed (reported when it is collected, hence the ``gc.collect()``)."""
-    UNHANDLED.clear()
-    yield
-    gc.collect()
-    found = [
-        f"{c.get('message')}: {c.get('exception')!r} ({c.get('task') or c.get('future')})"
-        for c in UNHANDLED
-    ]
-    UNHANDLED.clear()
-    assert not found, "asyncio errors nobody handled:\n" + "\n".join(found)
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``predicate`` without blocking the event loop; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
+    """One scenario, bounded (see tests/support/scenarios.py)."""
+    return scenarios.run(coro, timeout)
 
 
 async def finish(task: Awaitable[T], what: str, timeout: float = 45.0) -> T:

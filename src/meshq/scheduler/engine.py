@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,6 +129,8 @@ class Runner(HostCare):
         self._events: asyncio.Queue[tuple[str, JobEvent] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._done = 0
+        #: the final state this run counted for each job it saw end
+        self._counted: dict[int, Status] = {}
         self._next_total = 0.0
         self._renew_at = time.monotonic() + LEASE / 3
         self.run_id = 0
@@ -276,8 +279,10 @@ class Runner(HostCare):
         free = self.cap - len(self._inflight)
         if free <= 0:
             return False
-        if self.mode == "fifo_multi" and not any(
-            s.usable and s.free > 0 for s in self._state.values()
+        if (
+            self.mode == "fifo_multi"
+            and not self._down  # jobs pinned to a down host are to be failed now
+            and not any(s.usable and s.free > 0 for s in self._state.values())
         ):
             return False
         self._count_others()
@@ -465,6 +470,12 @@ class Runner(HostCare):
         self._events.put_nowait(None)
 
     def _watch(self, job: Job) -> None:
+        # a crash this run counted turns out not to be one: count its real end
+        counted = self._counted.pop(job.id, None)
+        if counted is not None:
+            self._done -= 1
+            self.result.finished[counted] -= 1
+            self.result.finished += Counter()  # drops states counted down to 0
         self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), time.monotonic())
         if job.host in self._state:
             self._state[job.host].take(held_gpus(job, job.gpu))
@@ -547,6 +558,7 @@ class Runner(HostCare):
     def _finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
         self._done += 1
         self.result.finished[status] += 1
+        self._counted[job.id] = status
         self.reporter.finished(job, status, exit_code, error)
 
     def _retry(self, job: Job, failed: Change) -> bool:
