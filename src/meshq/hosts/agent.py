@@ -33,6 +33,7 @@ from meshq.hosts.backend import (
     LostSink,
     Started,
     ignore_event,
+    signal_of,
 )
 from meshq.hosts.base import LongProcess, Transport
 from meshq.model import Job, Status
@@ -40,8 +41,6 @@ from meshq.model import Job, Status
 PROTOCOL = "2"
 #: how a host may take to start the agent (login shell, slow network)
 READY_TIMEOUT = 30.0
-#: an exit status above this is bash's way of saying "ended by signal N-128"
-_SIGNALLED = 128
 #: the states an E line may carry
 _ENDINGS = frozenset({Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT})
 
@@ -103,7 +102,7 @@ def parse_event(line: _Line) -> JobEvent | None:
             status, code = Status(f[2]), int(f[3])
             if status not in _ENDINGS:
                 return None
-            signal = code - _SIGNALLED if _SIGNALLED < code < _SIGNALLED + 65 else None
+            signal = signal_of(code)
             note = f[5] if len(f) > 5 and f[5] else None
             return Ended(job_id, attempt, status, code, signal, float(f[4]), note)
         if line.kind == "F":

@@ -57,6 +57,20 @@ class FailedToStart:
 
 
 JobEvent = Started | Ended | FailedToStart
+
+#: an exit status above this is how bash says "ended by signal (status - 128)"
+_SIGNALLED = 128
+
+
+def signal_of(code: int | None) -> int | None:
+    """The signal that ended a command whose shell reported exit status
+    ``code``, when it says one did (``143`` → 15). An exit status the
+    command chose itself above 128 reads the same: the shell cannot tell."""
+    if code is not None and _SIGNALLED < code < _SIGNALLED + 65:
+        return code - _SIGNALLED
+    return None
+
+
 __all__ = [
     "Ended",
     "EventSink",
@@ -70,6 +84,7 @@ __all__ = [
     "LostSink",
     "Started",
     "ignore_event",
+    "signal_of",
 ]
 #: how a backend tells its run about a job: (host name, event)
 EventSink = Callable[[str, JobEvent], None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshq.hosts.backend import Liveness
+from meshq.hosts.backend import Liveness, signal_of
 from meshq.model import Job, Status
 from meshq.store.store import Change
 
@@ -71,7 +71,12 @@ def verdict(job: Job, live: Liveness) -> Change | None:
             new = Status.TIMEOUT
         else:
             new = Status.END if facts.exit_code == 0 else Status.FAIL
-        fields = {**started, "exit_code": facts.exit_code, "ended": facts.ended}
+        fields = {
+            **started,
+            "exit_code": facts.exit_code,
+            "signal": signal_of(facts.exit_code),
+            "ended": facts.ended,
+        }
         return Change(
             job.id,
             new,
