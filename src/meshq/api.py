@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshq import jobfile, names, validate
+from meshq import jobfile, names, selection, validate
 from meshq.errors import HostError, NotFound, UsageError
 from meshq.model import (
     ACTIVE,
@@ -36,6 +36,7 @@ from meshq.model import (
     Job,
     Queue,
     Status,
+    parse_states,
 )
 from meshq.store.store import Change, Store
 
@@ -239,20 +240,14 @@ class Meshq:
         return self.store.dependencies(self.job(queue, name))
 
     def jobs(
-        self, queue: str, *, status: Iterable[Status | str] | None = None, name: str | None = None
+        self,
+        queue: str,
+        *,
+        status: str | Iterable[Status | str] | None = None,
+        name: str | None = None,
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order. ``name`` is a pattern
-        (``job[1-5]``), a glob (``job*``) or a part of a name."""
-        q = self.store.queue(queue)
-        statuses = (
-            None
-            if status is None
-            else [s if isinstance(s, Status) else Status.parse(s) for s in status]
-        )
-        if name is not None and ("[" in name or "," in name):
-            wanted = [e.name for e in names.expand(name)]
-            return self.store.jobs(q, statuses=statuses, names=wanted)
-        return self.store.jobs(q, statuses=statuses, name_filter=name)
+        """Jobs of ``queue`` in queue order, selected as :meth:`select` says."""
+        return self.select(queue, name, status)
 
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)
@@ -269,29 +264,49 @@ class Meshq:
         return self.store.names_by_status(self.store.queue(queue))
 
     def select(
-        self, queue: str, name: str | None = None, status: str | Status | None = None
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
     ) -> list[Job]:
-        """The jobs a kill/reset/delete names: every name of the pattern must
-        exist (a typo is an error, not a no-op)."""
+        """The jobs of ``queue`` that ``name`` and ``status`` select, in queue
+        order; every command that takes ``--name``/``--status`` asks here.
+
+        ``name`` is a comma list of names, patterns (``job[1-5]``) and globs
+        (``job*``), read by :mod:`meshq.selection`; a plain name that is no
+        job of the queue is a :class:`NotFound` (a typo is an error, not a
+        no-op). ``status`` is a comma list of states or their aliases
+        (``fail,kill``, ``failed``), or a list of them."""
         q = self.store.queue(queue)
-        statuses = (
-            None
-            if status is None
-            else [status if isinstance(status, Status) else Status.parse(status)]
-        )
+        statuses = _states(status)
         if name is None:
             return self.store.jobs(q, statuses=statuses)
-        wanted = [e.name for e in names.expand(name)]
-        found = self.store.jobs(q, names=wanted)
-        missing = sorted(set(wanted) - {j.name for j in found})
-        if missing:
-            raise NotFound(
-                f"queue {queue!r} has no job {names.collapse(missing)}: see "
-                f"'meshq queue list {queue}'"
+        chosen = selection.parse(name)
+        if chosen.names:
+            found = self.store.jobs(q, names=chosen.names)
+            have = {j.name for j in found}
+            missing = [n for n in chosen.names if n not in have]
+            if missing:
+                raise NotFound(
+                    f"queue {queue!r} has no job {names.collapse(missing)}: see "
+                    f"'meshq queue list {queue}' (a glob such as 'job*' may match none)"
+                )
+            if not chosen.globs:
+                return [j for j in found if statuses is None or j.status in statuses]
+        return self.store.jobs(q, statuses=statuses, match=chosen.matches)
+
+    def one(self, queue: str, name: str) -> Job:
+        """The one job ``name`` selects (a name, or a pattern or glob that
+        matches exactly one job): what ``show`` and ``logs`` take."""
+        found = self.select(queue, name)
+        if len(found) != 1:
+            what = (
+                "no job"
+                if not found
+                else f"{len(found)} jobs ({names.collapse([j.name for j in found])})"
             )
-        if statuses is not None:
-            found = [j for j in found if j.status in statuses]
-        return found
+            raise UsageError(f"{name!r} selects {what} of queue {queue!r}: name one job")
+        return found[0]
 
     # -- running --------------------------------------------------------------
 
@@ -427,15 +442,24 @@ class Meshq:
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
         return await hostops.refresh(self.store, jobs, self._transports(jobs), self.warn)
 
-    async def kill(self, queue: str, name: str) -> list[Moved]:
-        """Kill the named jobs that are running (their whole process groups)."""
+    async def kill(
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
+    ) -> list[Moved]:
+        """Kill the selected jobs (:meth:`select`) that are running (their
+        whole process groups)."""
         from meshq import hostops
 
-        jobs = self.select(queue, name)
+        jobs = self.select(queue, name, status)
         return await hostops.kill(self.store, jobs, self._transports(jobs), self.warn)
 
     async def reset(
-        self, queue: str, name: str | None = None, status: str | Status | None = None
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
     ) -> list[Moved]:
         """Make jobs runnable again: kill them if running, remove their job
         directories, and set them ready (undefined when they have no host).
@@ -457,15 +481,22 @@ class Meshq:
             if ok
         ]
 
-    async def delete(self, queue: str, name: str | None = None) -> int:
-        """Delete the named jobs (no name: the whole queue), killing those
-        that run and removing their directories on their hosts."""
+    async def delete(
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
+    ) -> int:
+        """Delete the selected jobs (:meth:`select`; neither ``name`` nor
+        ``status``: the whole queue), killing those that run and removing
+        their directories on their hosts."""
         from meshq import hostops
 
         q = self.store.queue(queue)
-        jobs = self.select(queue, name) if name is not None else self.store.jobs(q)
+        whole = name is None and status is None
+        jobs = self.select(queue, name, status)
         await hostops.kill(self.store, jobs, self._transports(jobs), self.warn, detail="deleted")
-        if name is None:
+        if whole:
             hosts = {j.host for j in jobs if j.host and j.attempts}
             await hostops.remove(
                 {h: [f"{q.experiment}/{q.name}"] for h in hosts},
@@ -521,6 +552,19 @@ class Meshq:
                 return  # the job wrote nothing (yet)
             raise UsageError(f"cannot read {path} on {job.host}: {done.stderr.decode().strip()}")
         yield done.stdout
+
+
+def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
+    """The states a ``status`` argument names (None: any state)."""
+    if status is None:
+        return None
+    words = [status] if isinstance(status, str) else list(status)
+    out: list[Status] = []
+    for word in words:
+        for s in [word] if isinstance(word, Status) else parse_states(word):
+            if s not in out:
+                out.append(s)
+    return out
 
 
 def _runner(

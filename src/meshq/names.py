@@ -22,6 +22,7 @@ from meshq.errors import UsageError
 #: one name: starts with a letter or digit; letters, digits, ``.``, ``_``, ``-``
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_GLOB = re.compile(r"[*?]")
 
 DEFAULT_MAX_NAMES = 1_000_000
 #: a range bound longer than this is a typo or an attack, never a job count
@@ -102,11 +103,15 @@ def _count(rangelist: str) -> int:
     return total
 
 
-def expand(pattern: str, *, what: str = "job name", limit: int | None = None) -> list[Expanded]:
+def expand(
+    pattern: str, *, what: str = "job name", limit: int | None = None, globs: bool = False
+) -> list[Expanded]:
     """Expand a name pattern into validated, distinct names in pattern order.
 
     Raises :class:`UsageError` for a malformed pattern, an invalid or repeated
-    name, or more than ``limit`` names (default :func:`max_names`).
+    name, or more than ``limit`` names (default :func:`max_names`). With
+    ``globs``, a name may hold the wildcards ``*`` and ``?`` (a selection,
+    see :mod:`meshq.selection`).
     """
     pattern = pattern.strip()
     if not pattern:
@@ -128,7 +133,8 @@ def expand(pattern: str, *, what: str = "job name", limit: int | None = None) ->
     seen: set[str] = set()
     for item in items:
         for exp in _expand_item(item, pattern):
-            check_name(exp.name, what)
+            # a wildcard stands for name characters: the rest must be a name
+            check_name(_GLOB.sub("x", exp.name) if globs else exp.name, what)
             if exp.name in seen:
                 raise UsageError(f"name pattern {pattern!r} gives {exp.name!r} twice")
             seen.add(exp.name)

@@ -60,10 +60,9 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
     )
     counts = mq.counts(DEMO_QUEUE)
     click.echo("")
-    click.echo(
-        f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
-        f"(store: {mq.store.path})"
-    )
+    # the states' own names, as every command prints them
+    shown = ", ".join(f"{counts[s]} {s.value}" for s in Status if s in counts)
+    click.echo(f"{DEMO_QUEUE}: {shown} (store: {mq.store.path})")
     click.echo(f"job files: {experiment}/{DEMO_QUEUE}/JOB/")
     click.echo("")
     click.echo("Next, try:")

@@ -80,7 +80,7 @@ class BarReporter:
             seconds = elapsed / self.done * (self.total - self.done)
             eta = time.strftime("%H:%M:%S", time.gmtime(seconds))
         summary = (
-            f"[green]{self.done - self.failed} done[/] · [red]{self.failed} failed[/] · "
+            f"[green]{self.done - self.failed} end[/] · [red]{self.failed} not end[/] · "
             f"{self.running} running · {left} left"
         )
         self.progress.update(

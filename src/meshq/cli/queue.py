@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from meshq.cli.main import State, run_async
+from meshq.cli.options import selection
 from meshq.cli.render import OUTPUT_OPTION, emit, table
 from meshq.errors import UsageError
 
@@ -43,14 +44,6 @@ def _check_experiment(mq: Any, queue: str, experiment: str | None) -> None:
             f"queue {queue!r} lives in {stored}, not {experiment}: drop --experiment "
             "or name the right folder"
         )
-
-
-def _statuses(text: str | None) -> list[Any] | None:
-    if text is None:
-        return None
-    from meshq.model import Status
-
-    return [Status.parse(s) for s in text.split(",") if s.strip()]
 
 
 @click.group()
@@ -230,8 +223,7 @@ def _report_added(queue_name: str, added: list[str]) -> None:
 
 @queue.command(name="list")
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--status", help="Only jobs in these states (comma separated).")
-@click.option("--name", help="Only these jobs: a pattern (job[1-5]), a glob (job*) or a part.")
+@selection
 @OUTPUT_OPTION
 @experiment_check
 @click.pass_context
@@ -246,7 +238,7 @@ def list_(
     """List a queue's jobs in queue order."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    jobs = mq.jobs(queue_name, status=_statuses(status), name=name)
+    jobs = mq.select(queue_name, name, status)
     emit([j.to_dict() for j in jobs], fmt, JOB_COLUMNS, headers=JOB_HEADERS)
 
 
@@ -280,9 +272,9 @@ def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
 def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     """Every field of one job, and its state history."""
     mq = _mq(ctx)
-    job = mq.job(queue_name, job_name)
-    history = [e.to_dict() for e in mq.history(queue_name, job_name)]
-    deps = [f"{n} ({st.value})" for n, st in mq.dependencies(queue_name, job_name)]
+    job = mq.one(queue_name, job_name)
+    history = [e.to_dict() for e in mq.history(queue_name, job.name)]
+    deps = [f"{n} ({st.value})" for n, st in mq.dependencies(queue_name, job.name)]
     record = {**job.to_dict(), "after": ", ".join(deps) or None, "history": history}
     if fmt != "table":
         emit([record], fmt, [])
@@ -403,11 +395,13 @@ def _print_moves(moves: list[Any]) -> None:
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", required=True, help="The job(s) to kill: a name or pattern.")
+@selection
 @click.pass_context
-def kill(ctx: click.Context, queue_name: str, name: str) -> None:
-    """Kill running jobs, with every process they started."""
-    moves = run_async(_mq(ctx).kill(queue_name, name))
+def kill(ctx: click.Context, queue_name: str, name: str | None, status: str | None) -> None:
+    """Kill running jobs, with every process they started (--name='*' for all)."""
+    if name is None and status is None:
+        raise UsageError("give --name (or --status) to say which jobs to kill; all: --name='*'")
+    moves = run_async(_mq(ctx).kill(queue_name, name, status))
     _print_moves(moves)
     if not moves:
         click.echo("no job was running", err=True)
@@ -415,8 +409,7 @@ def kill(ctx: click.Context, queue_name: str, name: str) -> None:
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", help="Only these jobs (name or pattern).")
-@click.option("--status", help="Only jobs in this state.")
+@selection
 @experiment_check
 @click.pass_context
 def reset(
@@ -436,17 +429,24 @@ def reset(
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
-@click.option("--name", help="Only these jobs (name or pattern); without it, the whole queue.")
+@selection
 @experiment_check
 @click.pass_context
-def delete(ctx: click.Context, queue_name: str, name: str | None, experiment: str | None) -> None:
-    """Delete jobs, or the whole queue: running jobs are killed and job
-    directories removed."""
+def delete(
+    ctx: click.Context,
+    queue_name: str,
+    name: str | None,
+    status: str | None,
+    experiment: str | None,
+) -> None:
+    """Delete the selected jobs, or with no --name/--status the whole queue:
+    running jobs are killed and job directories removed."""
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
-    n = run_async(mq.delete(queue_name, name))
-    what = f"queue {queue_name}" if name is None else f"{n} job(s) from {queue_name}"
-    click.echo(f"deleted {what}" + (f" ({n} job(s))" if name is None else ""))
+    whole = name is None and status is None
+    n = run_async(mq.delete(queue_name, name, status))
+    what = f"queue {queue_name}" if whole else f"{n} job(s) from {queue_name}"
+    click.echo(f"deleted {what}" + (f" ({n} job(s))" if whole else ""))
 
 
 @queue.command()
@@ -474,9 +474,11 @@ def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follo
     """Print a job's output."""
     mq = _mq(ctx)
 
+    job = mq.one(queue_name, job_name)
+
     async def copy() -> None:
         out = sys.stdout.buffer
-        async for chunk in mq.logs(queue_name, job_name, stderr=stderr, follow=follow):
+        async for chunk in mq.logs(queue_name, job.name, stderr=stderr, follow=follow):
             out.write(chunk)
             out.flush()
 

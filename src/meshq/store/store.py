@@ -8,10 +8,9 @@ transaction. A change costs the same with 10 jobs or 1,000,000.
 
 from __future__ import annotations
 
-import fnmatch
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,12 +254,13 @@ class Store(HostInventory, RunLeases, Dependencies):
         *,
         statuses: Iterable[Status] | None = None,
         names: Iterable[str] | None = None,
-        name_filter: str | None = None,
+        match: Callable[[str], bool] | None = None,
         host: str | None = None,
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs of ``queue`` in queue order, filtered by state, exact names,
-        a host, and ``name_filter`` (a glob if it has ``*?``, else a substring)."""
+        a host, and ``match`` (true for the names wanted: see
+        :mod:`meshq.selection`)."""
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
         if statuses is not None:
@@ -272,18 +272,15 @@ class Store(HostInventory, RunLeases, Dependencies):
             args.append(host)
         wanted = set(names) if names is not None else None
         sql.append("ORDER BY jobs.id")
-        if limit is not None and wanted is None and name_filter is None:
+        if limit is not None and wanted is None and match is None:
             sql.append("LIMIT ?")
             args.append(limit)
         out = []
-        glob = name_filter is not None and any(ch in name_filter for ch in "*?")
         for row in self.conn.execute(" ".join(sql), args):
             name = row["name"]
             if wanted is not None and name not in wanted:
                 continue
-            if name_filter is not None and not (
-                fnmatch.fnmatchcase(name, name_filter) if glob else name_filter in name
-            ):
+            if match is not None and not match(name):
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:
