@@ -159,10 +159,12 @@ def check_transition(old: Status, new: Status) -> None:
 
 
 def utc_iso(epoch: float | None) -> str | None:
-    """``epoch`` seconds as ISO 8601 in UTC (``None`` stays ``None``)."""
+    """``epoch`` seconds as RFC 3339 in UTC, whole seconds, ``Z``
+    (``2024-05-01T12:00:05Z``: what jq's ``fromdate`` reads); ``None``
+    stays ``None``."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 LOCAL_HOST_NAMES = frozenset({"localhost", "local"})

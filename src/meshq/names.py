@@ -206,11 +206,15 @@ def _bracket(prefix: str, numbers: list[str]) -> str:
     if not any(d[0] == "0" and len(d) > 1 for d in numbers):
         spans = [(0, low, high) for low, high in _runs(sorted(set(map(int, numbers))))]
     else:
-        keyed = {(len(d) if d[0] == "0" and len(d) > 1 else 0, int(d)) for d in numbers}
+        # hostlist writes t01..t20 as t[01-20]: a number as long as a padded
+        # one (t10 beside t01) shares its width, so the range is not split
+        padded = {len(d) for d in numbers if d[0] == "0" and len(d) > 1}
+        keyed = {(len(d) if len(d) in padded else 0, int(d)) for d in numbers}
         spans = []
         for width in sorted({w for w, _ in keyed}):
             values = sorted(v for w, v in keyed if w == width)
             spans += [(width, low, high) for low, high in _runs(values)]
+        spans.sort(key=lambda span: (span[1], span[0]))  # in numeric order
     parts = []
     for width, low, high in spans:
         lo = str(low).zfill(width)

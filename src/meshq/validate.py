@@ -7,10 +7,10 @@ never formatted into shell text: they travel to hosts as data.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 
+from meshq import durations
 from meshq.errors import UsageError
 from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, HostStatus, JobSpec, Status
 from meshq.names import check_name, expand
@@ -152,12 +152,10 @@ def job_spec(
 def _timeout(value: float | str | None) -> float | None:
     if value is None or value == "":
         return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"invalid --timeout {value!r}: give seconds, such as 3600") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"invalid --timeout {value!r}: give a number of seconds above 0")
+    # one parser for every duration: 90, 90s, 1h30m, [D-]HH:MM:SS
+    seconds = durations.parse(value, "--timeout")
+    if seconds <= 0:
+        raise UsageError(f"invalid --timeout {value!r}: give a time above 0, such as 1h")
     return seconds
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from meshq.cli.main import State, run_async
+from meshq.cli.options import parallel_option
 
 DEMO_QUEUE = "demo"
 DEMO_JOBS = 20
@@ -20,15 +21,7 @@ DEMO_COMMAND = (
 
 
 @click.command()
-@click.option(
-    "--max-parallel",
-    "--max_parallel",
-    "max_parallel",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="How many demo jobs run at once.",
-)
+@parallel_option(4, "How many demo jobs run at once.")
 @click.pass_context
 def demo(ctx: click.Context, max_parallel: int) -> int:
     """Create a demo queue of 20 short jobs (one fails on purpose) and run it here.

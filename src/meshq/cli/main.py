@@ -46,6 +46,13 @@ class State:
         return self._mq
 
 
+def mq_of(ctx: click.Context) -> Meshq:
+    """The API handle of the command's store."""
+    state = ctx.find_object(State)
+    assert state is not None, "the meshq group makes the State"
+    return state.mq
+
+
 @click.group(context_settings=CONTEXT)
 @click.option(
     "--db",
@@ -72,7 +79,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from meshq.cli import demo, hosts, queue
+    # control and inspect add their commands to the queue group
+    from meshq.cli import control, demo, hosts, inspect, queue  # noqa: F401
 
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)

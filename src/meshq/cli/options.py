@@ -1,13 +1,16 @@
 """Options that several commands share, declared once so that they mean the
 same thing everywhere (docs/rules.md): the selection of jobs (``--name``,
-``--status``)."""
+``--status``), the print format (``--format``), durations and parallelism."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+
+from meshq.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -16,6 +19,9 @@ NAME_HELP = (
     "(job7, job[1-5], 'job*'); a plain name must exist."
 )
 STATUS_HELP = "Only jobs in these states, comma separated (fail,kill; aliases such as failed work)."
+TIMEOUT_HELP = "Time limit: 90 (seconds), 90s, 30m, 1h30m, 2d or [D-]HH:MM:SS."
+#: what every command can print
+FORMATS = ("table", "json", "yaml", "csv")
 
 
 def selection(fn: F) -> F:
@@ -23,3 +29,86 @@ def selection(fn: F) -> F:
     (read by :meth:`meshq.api.Meshq.select`)."""
     fn = click.option("--status", metavar="STATES", help=STATUS_HELP)(fn)
     return click.option("--name", metavar="PATTERN", help=NAME_HELP)(fn)
+
+
+def format_option(formats: Sequence[str] = FORMATS, *, old_output: bool = True) -> Callable[[F], F]:
+    """``--format``: ``table`` for people, the others for scripts; the
+    command gets it as ``fmt``.
+
+    meshq used to call this ``--output``/``-o``; the seed's ``queue add
+    --output`` is the job's stdout file, so the format got a name of its
+    own. With ``old_output`` (every command but ``queue add``), the old
+    spelling still works, hidden from the help.
+    """
+    choice = click.Choice(list(formats), case_sensitive=False)
+    shown = ", ".join(f for f in formats if f != "table")
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def merged(*args: Any, **kwargs: Any) -> Any:
+            fmt, old = kwargs.pop("fmt"), kwargs.pop("old_format", None)
+            if fmt and old and fmt != old:
+                raise UsageError(f"--format={fmt} and --output={old} disagree: give --format only")
+            return fn(*args, fmt=(fmt or old or "table").lower(), **kwargs)
+
+        wrapped: Any = merged
+        if old_output:
+            wrapped = click.option(
+                "--output",
+                "-o",
+                "old_format",
+                type=choice,
+                hidden=True,
+                help="Old name of --format.",
+            )(wrapped)
+        wrapped = click.option(
+            "--format",
+            "fmt",
+            type=choice,
+            default=None,
+            help=f"How to print: table (for people; the default) or {shown} (for scripts).",
+        )(wrapped)
+        return wrapped  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def parallel_option(default: int | None, help_text: str) -> Callable[[F], F]:
+    """``--max_parallel`` (the seed's spelling), ``--max-parallel``, and
+    ``-j`` as GNU Parallel users type it."""
+    return click.option(
+        "--max_parallel",
+        "--max-parallel",
+        "-j",
+        "max_parallel",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=default is not None,
+        metavar="N",
+        help=help_text,
+    )
+
+
+def experiment_option(fn: F) -> F:
+    """The seed lets every queue command name the experiment; meshq stores
+    it with the queue, so a given one must be the queue's (see
+    :func:`check_experiment`)."""
+    return click.option(
+        "--experiment",
+        metavar="DIR",
+        help="The queue's experiment folder (checked against the stored one).",
+    )(fn)
+
+
+def check_experiment(mq: Any, queue: str, experiment: str | None) -> None:
+    """A :class:`UsageError` unless ``experiment`` is None or the queue's."""
+    import os
+
+    if experiment is None:
+        return
+    stored = mq.queue(queue).experiment
+    if os.path.abspath(os.path.expanduser(experiment)) != stored:
+        raise UsageError(
+            f"queue {queue!r} lives in {stored}, not {experiment}: drop --experiment "
+            "or name the right folder"
+        )
