@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from meshq.hosts.base import Transport
     from meshq.scheduler.engine import Runner
     from meshq.scheduler.run import Reporter, RunHost, RunResult
+    from meshq.summary import Summary
 
 DEFAULT_EXPERIMENT = "./experiment"
 
@@ -255,6 +256,15 @@ class Meshq:
     def history(self, queue: str, name: str) -> list[Event]:
         """The job's state changes, oldest first."""
         return self.store.events(self.job(queue, name))
+
+    def summary(self, queue: str) -> Summary:
+        """How long the queue's jobs ran and how each host fared (every
+        attempt, retried ones too): see :mod:`meshq.summary`."""
+        from meshq.summary import attempts_from_events, summarize
+
+        q = self.store.queue(queue)
+        attempts = attempts_from_events(self.store.attempt_lines(q))
+        return summarize(q.name, self.store.jobs(q), attempts)
 
     def counts(self, queue: str) -> dict[Status, int]:
         return self.store.counts(self.store.queue(queue))

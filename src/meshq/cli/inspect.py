@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from meshq.cli.main import mq_of, run_async
-from meshq.cli.options import check_experiment, experiment_option, format_option, selection
+from meshq.cli.options import (
+    FORMATS,
+    check_experiment,
+    experiment_option,
+    format_option,
+    selection,
+)
 from meshq.cli.queue import queue
 from meshq.cli.records import EVENT_COLUMNS, JOB_COLUMNS, job_record, show_lines, show_record
-from meshq.cli.render import Column, Names, cell, emit, emit_data, table
+from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
 
 
 @queue.command(name="list")
 @click.argument("queue_name", metavar="QUEUE")
 @selection
-@format_option()
+@format_option((*FORMATS, "joblog"))
 @experiment_option
 @click.pass_context
 def list_(
@@ -27,13 +34,25 @@ def list_(
     fmt: str,
     experiment: str | None,
 ) -> None:
-    """List a queue's jobs in queue order."""
+    """List a queue's jobs in queue order.
+
+    --format=joblog writes GNU Parallel's --joblog columns (Seq Host
+    Starttime JobRuntime Send Receive Exitval Signal Command) for the jobs
+    that ran to an end.
+    """
     import time
 
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
-    now = time.time()
     jobs = mq.select(queue_name, name, status)
+    if fmt == "joblog":
+        from meshq import joblog
+
+        # Seq is the place in the whole queue, whatever the selection
+        seq = {j.id: i for i, j in enumerate(mq.select(queue_name), start=1)}
+        click.echo("\n".join(joblog.lines((seq[j.id], j) for j in jobs)))
+        return
+    now = time.time()
     emit([job_record(j, now) for j in jobs], fmt, JOB_COLUMNS)
 
 
@@ -57,6 +76,73 @@ def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
     ]
     total = sum(len(names) for names in groups.values())
     emit(rows, fmt, STATUS_COLUMNS, title=f"{queue_name}: {total} job(s)")
+
+
+SUMMARY_HOST_COLUMNS = (
+    Column("host", priority=0),
+    Column("attempts", priority=1, right=True),
+    Column("end", priority=2, right=True),
+    Column("failed", priority=1, right=True),
+    Column("mean_runtime", "mean runtime", priority=3, right=True),
+    Column("failures", priority=4, wide=True),
+)
+
+
+def _seconds(value: float | None) -> Seconds | None:
+    return None if value is None else Seconds(value)
+
+
+@queue.command()
+@click.argument("queue_name", metavar="QUEUE")
+@format_option()
+@click.pass_context
+def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
+    """Counts per state, how long jobs ran (mean, median, max), and each
+    host's attempts and failures (retried attempts too)."""
+    s = mq_of(ctx).summary(queue_name)
+    stats = s.runtime
+    runtime = {
+        "jobs": stats.jobs,
+        **{k: _seconds(getattr(stats, k)) for k in ("mean", "median", "max", "min")},
+    }
+    hosts: list[dict[str, Any]] = [
+        {
+            "host": h.host,
+            "attempts": h.attempts,
+            "end": h.end,
+            "failed": h.failed,
+            "failures": {st.value: n for st, n in h.by_status.items() if st.value != "end"},
+            "mean_runtime": _seconds(h.mean_runtime),
+        }
+        for h in s.hosts
+    ]
+    counts = {st.value: n for st, n in s.counts.items()}
+    if fmt != "table":
+        emit_data(
+            {
+                "queue": s.queue,
+                "jobs": s.jobs,
+                "counts": counts,
+                "runtime": runtime,
+                "hosts": hosts,
+            },
+            fmt,
+        )
+        return
+    states = ", ".join(f"{n} {st}" for st, n in counts.items()) or "no jobs"
+    click.echo(f"{s.queue}: {s.jobs} job(s): {states}")
+    if stats.jobs:
+        click.echo(
+            f"runtime of {stats.jobs} finished job(s): mean {cell(runtime['mean'])}, "
+            f"median {cell(runtime['median'])}, max {cell(runtime['max'])}"
+        )
+    if hosts:
+        click.echo("")
+        rows = [
+            {**h, "failures": ", ".join(f"{n} {st}" for st, n in h["failures"].items())}
+            for h in hosts
+        ]
+        table(rows, SUMMARY_HOST_COLUMNS)
 
 
 @queue.command()

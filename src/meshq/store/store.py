@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from meshq.errors import AlreadyExists, NotFound, TransitionError
-from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.model import FINISHED, JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.deps import Dependencies
@@ -361,6 +361,22 @@ class Store(HostInventory, RunLeases, Dependencies):
                 "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job.id,)
             )
         ]
+
+    def attempt_lines(
+        self, queue: Queue
+    ) -> list[tuple[str, int, str | None, str, float, int | None]]:
+        """The start and finish lines of the history of every job of
+        ``queue``, oldest first: ``(job, attempt, host, state, time, exit
+        code)`` (see :func:`meshq.summary.attempts_from_events`)."""
+        states = [Status.START.value, *(s.value for s in FINISHED)]
+        rows = self.conn.execute(
+            "SELECT jobs.name, events.attempt, events.host, events.new, events.time, "
+            "events.exit_code FROM events JOIN jobs ON jobs.id = events.job_id "
+            f"WHERE jobs.queue_id = ? AND events.new IN ({','.join('?' * len(states))}) "
+            "ORDER BY events.id",
+            (queue.id, *states),
+        )
+        return [tuple(r) for r in rows]
 
     def last_event_time(self, job: Job) -> float:
         """When the job's state last changed (epoch seconds)."""
