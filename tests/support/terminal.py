@@ -20,12 +20,23 @@ from pathlib import Path
 
 from tests.support.cli import MESHQ, TRACEBACK
 
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r")
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
 
 def plain(text: str) -> str:
     """``text`` without terminal escapes and carriage returns."""
-    return _ESCAPES.sub("", text)
+    return _ESCAPES.sub("", text).replace("\r", "")
+
+
+def screen(text: str) -> list[str]:
+    """The lines a terminal would show at the end: a carriage return starts
+    the line over (a progress bar redraws itself so); cursor moves up are
+    not followed, so a redrawn block of lines shows each time it was drawn."""
+    out = []
+    for line in _ESCAPES.sub("", text).split("\n"):
+        drawn = [part for part in line.split("\r") if part]
+        out.append(drawn[-1] if drawn else "")
+    return out
 
 
 @dataclass
@@ -42,7 +53,8 @@ class TerminalRun:
 
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        """The lines as the terminal shows them (see :func:`screen`)."""
+        return [line for line in screen(self.raw) if line.strip()]
 
 
 class Terminal:

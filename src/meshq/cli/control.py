@@ -44,7 +44,7 @@ def fifo(
 
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
-    reporter = reporter_for_terminal()
+    reporter = reporter_for_terminal(queue_name)
     result = run_async(
         mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
     )
@@ -91,7 +91,11 @@ def fifo_multi(
     check_experiment(mq, queue_name, experiment)
     result = run_async(
         mq.run_fifo_multi(
-            queue_name, hosts_, policy=policy, reporter=reporter_for_terminal(), handle_signals=True
+            queue_name,
+            hosts_,
+            policy=policy,
+            reporter=reporter_for_terminal(queue_name),
+            handle_signals=True,
         )
     )
     return _summarize(queue_name, result, fmt)
@@ -119,7 +123,7 @@ def _summarize(queue_name: str, result: Any, fmt: str) -> int:
     parts = [f"{n} {s}" for s, n in record["finished"].items()]
     click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job ran"), err=True)
     if result.retried:
-        click.echo(f"{result.retried} failed attempt(s) were run again (--retries)", err=True)
+        click.echo(f"{result.retried} attempt(s) retried (--retries)", err=True)
     if result.paused:
         click.echo(
             f"queue {queue_name} is paused: 'meshq queue resume {queue_name}', then run it again",

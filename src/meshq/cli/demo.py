@@ -49,7 +49,12 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
         err=True,
     )
     result = run_async(
-        mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(), handle_signals=True)
+        mq.run_fifo(
+            DEMO_QUEUE,
+            max_parallel,
+            reporter=reporter_for_terminal(DEMO_QUEUE),
+            handle_signals=True,
+        )
     )
     counts = mq.counts(DEMO_QUEUE)
     click.echo("")
