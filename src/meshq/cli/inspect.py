@@ -18,6 +18,7 @@ from meshq.cli.options import (
 from meshq.cli.queue import queue
 from meshq.cli.records import EVENT_COLUMNS, JOB_COLUMNS, job_record, show_lines, show_record
 from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
+from meshq.errors import UsageError
 
 
 @queue.command(name="list")
@@ -65,10 +66,31 @@ STATUS_COLUMNS = (
 
 @queue.command()
 @click.argument("queue_name", metavar="QUEUE")
+@click.option(
+    "--watch",
+    "-w",
+    is_flag=True,
+    help="Redraw counts, running jobs and hosts until no job waits or runs (Ctrl-C stops).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often --watch redraws.",
+)
 @format_option()
 @click.pass_context
-def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
-    """Count the jobs per state, and name them, grouped by state."""
+def status(ctx: click.Context, queue_name: str, watch: bool, interval: float, fmt: str) -> int:
+    """Count the jobs per state, and name them, grouped by state; --watch
+    for a live view."""
+    if watch:
+        if fmt != "table":
+            raise UsageError("--watch draws for people: drop --format (or drop --watch)")
+        from meshq.cli.watch import watch as live
+
+        return live(mq_of(ctx), queue_name, interval)
     groups = mq_of(ctx).by_status(queue_name)
     rows = [
         {"status": s.value, "count": len(names), "jobs": Names(names)}
@@ -76,6 +98,7 @@ def status(ctx: click.Context, queue_name: str, fmt: str) -> None:
     ]
     total = sum(len(names) for names in groups.values())
     emit(rows, fmt, STATUS_COLUMNS, title=f"{queue_name}: {total} job(s)")
+    return 0
 
 
 SUMMARY_HOST_COLUMNS = (
