@@ -637,7 +637,7 @@ def test_delete_jobs_and_queue(mq: Meshq) -> None:
     assert names_of(mq.jobs("q")) == ["job1", "job3"]
     wait_until(lambda: group_members(job["pid"]) == [], 10, what="the deleted job to die")
 
-    mq.ok("queue", "delete", "q")
+    mq.ok("queue", "delete", "q", "--yes")
     assert [q["queue"] for q in mq.queues()] == ["keep"]
     assert not (mq.experiment() / "q").exists()
     gone = mq("queue", "list", "q")

@@ -13,6 +13,7 @@ from meshq.cli.options import (
     experiment_option,
     format_option,
     parallel_option,
+    queue_argument,
     selection,
 )
 from meshq.cli.queue import queue
@@ -26,7 +27,7 @@ def run() -> None:
 
 
 @run.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @parallel_option(1, "How many jobs run at once.")
 @experiment_option
 @format_option()
@@ -52,7 +53,7 @@ def fifo(
 
 
 @run.command(name="fifo_multi")
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @click.option(
     "--hosts",
     "hosts_",
@@ -151,7 +152,7 @@ def _print_moves(moves: list[Any], fmt: str) -> None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @selection
 @format_option()
 @click.pass_context
@@ -168,7 +169,7 @@ def kill(
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @selection
 @experiment_option
 @format_option()
@@ -190,8 +191,9 @@ def reset(
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @selection
+@click.option("--yes", "-y", is_flag=True, help="Delete a whole queue without asking.")
 @experiment_option
 @format_option()
 @click.pass_context
@@ -200,24 +202,49 @@ def delete(
     queue_name: str,
     name: str | None,
     status: str | None,
+    yes: bool,
     experiment: str | None,
     fmt: str,
-) -> None:
-    """Delete the selected jobs, or with no --name/--status the whole queue:
-    running jobs are killed and job directories removed."""
+) -> int:
+    """Delete the selected jobs, or with no --name/--status the whole queue
+    (asked first on a terminal; --yes to skip): running jobs are killed and
+    job directories removed."""
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
     whole = name is None and status is None
+    if whole and not yes and not _confirm_whole(mq, queue_name):
+        click.echo(f"kept queue {queue_name}: nothing was deleted", err=True)
+        return 1
     n = run_async(mq.delete(queue_name, name, status))
     what = f"queue {queue_name} ({n} job(s))" if whole else f"{n} job(s) from {queue_name}"
     if fmt == "table":
         click.echo(f"deleted {what}")
     else:
         emit_data({"queue": queue_name, "deleted": n, "whole_queue": whole}, fmt)
+    return 0
+
+
+def _confirm_whole(mq: Any, queue_name: str) -> bool:
+    """Ask before a whole queue goes; off a terminal, refuse (a script that
+    means it says --yes)."""
+    import sys
+
+    counts = mq.counts(queue_name)  # an unknown queue is an error before any question
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"deleting the whole queue {queue_name} needs --yes when not at a terminal "
+            "(or choose jobs with --name/--status)"
+        )
+    from meshq.model import ACTIVE
+
+    running = sum(counts.get(s, 0) for s in ACTIVE)
+    also = f", killing {running} running" if running else ""
+    question = f"delete queue {queue_name} and its {sum(counts.values())} job(s){also}?"
+    return click.confirm(question, default=False, err=True)
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @experiment_option
 @format_option()
 @click.pass_context

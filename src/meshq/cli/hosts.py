@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
+from meshq.cli.completion import complete_host
 from meshq.cli.main import mq_of, run_async
-from meshq.cli.options import format_option
+from meshq.cli.options import format_option, host_argument
 from meshq.cli.records import HOST_COLUMNS, host_record
 from meshq.cli.render import emit, emit_data
 from meshq.errors import UsageError
@@ -31,7 +32,7 @@ def hosts() -> None:
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
 @click.option(
     "--ip", metavar="ADDRESS", help="Address to connect to [NAME, looked up like 'ssh NAME' would]."
 )
@@ -115,6 +116,66 @@ def gpu_ids(gpu: str | None, gpus: str | None) -> str | None:
     return ",".join(str(i) for i in range(int(count)))
 
 
+@hosts.command(name="set")
+@host_argument
+@click.option("--ip", metavar="ADDRESS", help="Address to connect to ('' for NAME itself).")
+@click.option("--user", help="User to log in as ('' for ~/.ssh/config's).")
+@click.option("--port", metavar="PORT", help="SSH port ('' for ~/.ssh/config's).")
+@click.option(
+    "--max-jobs-allowed", "--max_jobs_allowed", "max_jobs", metavar="N", help="Its slots."
+)
+@click.option("--cpus", metavar="N", help="CPU count, for your information.")
+@click.option("--gpu", metavar="IDS", help="GPU ids jobs may be given ('' for none).")
+@click.option("--gpus", metavar="N", help="How many GPUs: ids 0 to N-1.")
+@click.option("--pyenv", metavar="PATH", help="Activate script for jobs that name none.")
+@click.option(
+    "--host-key-check/--no-host-key-check",
+    default=None,
+    help="Check the host key against known_hosts, or not (trusted networks only).",
+)
+@format_option()
+@click.pass_context
+def set_(
+    ctx: click.Context,
+    name: str,
+    ip: str | None,
+    user: str | None,
+    port: str | None,
+    max_jobs: str | None,
+    cpus: str | None,
+    gpu: str | None,
+    gpus: str | None,
+    pyenv: str | None,
+    host_key_check: bool | None,
+    fmt: str,
+) -> None:
+    """Change a host's settings in place (no delete and add again); its
+    status and running jobs stay. An empty value clears a setting.
+
+    \b
+      meshq hosts set gpu1 --max_jobs_allowed=8 --gpus=4
+      meshq hosts set red01 --pyenv=~/ENV3/bin/activate
+    """
+    ids = "" if gpu == "" else gpu_ids(gpu, gpus)
+    host = _mq(ctx).set_host(
+        name,
+        ip=ip,
+        user=user,
+        port=port,
+        max_jobs=max_jobs,
+        cpus=cpus,
+        gpus=ids,
+        pyenv=pyenv,
+        check_host_key=host_key_check,
+    )
+    text = (
+        f"host {host.name}: {host.max_jobs} slot(s)"
+        + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
+        + (f", pyenv {host.pyenv}" if host.pyenv else "")
+    )
+    _say(fmt, host_record(host), text)
+
+
 @hosts.command(name="list")
 @format_option()
 @click.pass_context
@@ -127,7 +188,7 @@ def list_(ctx: click.Context, fmt: str) -> None:
 
 
 @hosts.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_host)
 @format_option()
 @click.pass_context
 def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
@@ -143,7 +204,7 @@ def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
 @format_option()
 @click.pass_context
 def disable(ctx: click.Context, name: str, fmt: str) -> None:
@@ -153,7 +214,7 @@ def disable(ctx: click.Context, name: str, fmt: str) -> None:
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
 @format_option()
 @click.pass_context
 def enable(ctx: click.Context, name: str, fmt: str) -> None:
@@ -163,7 +224,7 @@ def enable(ctx: click.Context, name: str, fmt: str) -> None:
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
 @format_option()
 @click.pass_context
 def delete(ctx: click.Context, name: str, fmt: str) -> None:

@@ -13,6 +13,8 @@ from meshq.cli.options import (
     check_experiment,
     experiment_option,
     format_option,
+    job_argument,
+    queue_argument,
     selection,
 )
 from meshq.cli.queue import queue
@@ -22,7 +24,7 @@ from meshq.errors import UsageError
 
 
 @queue.command(name="list")
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @selection
 @format_option((*FORMATS, "joblog"))
 @experiment_option
@@ -65,7 +67,7 @@ STATUS_COLUMNS = (
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @click.option(
     "--watch",
     "-w",
@@ -116,7 +118,7 @@ def _seconds(value: float | None) -> Seconds | None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @format_option()
 @click.pass_context
 def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
@@ -169,8 +171,8 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("job_name", metavar="JOB")
+@queue_argument
+@job_argument
 @format_option()
 @click.pass_context
 def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
@@ -192,8 +194,8 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
-@click.argument("job_name", metavar="JOB")
+@queue_argument
+@job_argument
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
 @click.pass_context

@@ -74,14 +74,22 @@ def cli(ctx: click.Context, db: str | None) -> None:
                             --command='python train.py --seed=$MESHQ_INDEX'
       meshq queue run fifo sweep --max_parallel=4
       meshq queue status sweep
+
+    Defaults for --experiment, -j, --policy, --timeout and --retries can be
+    kept in ~/.config/meshq/config.toml (see docs/rules.md).
     """
     ctx.obj = State(db)
+    from meshq.cli import config
+
+    # the config file's defaults, for the subcommands this one resolves next
+    ctx.default_map = config.load()
 
 
 def _register() -> None:
     # control and inspect add their commands to the queue group
-    from meshq.cli import control, demo, hosts, inspect, queue  # noqa: F401
+    from meshq.cli import completion, control, demo, hosts, inspect, queue  # noqa: F401
 
+    cli.add_command(completion.completion)
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from meshq.cli.completion import complete_host, complete_job, complete_queue, complete_status
 from meshq.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,8 +28,20 @@ FORMATS = ("table", "json", "yaml", "csv")
 def selection(fn: F) -> F:
     """``--name`` and ``--status``, the two ways every command picks jobs
     (read by :meth:`meshq.api.Meshq.select`)."""
-    fn = click.option("--status", metavar="STATES", help=STATUS_HELP)(fn)
-    return click.option("--name", metavar="PATTERN", help=NAME_HELP)(fn)
+    fn = click.option(
+        "--status", metavar="STATES", help=STATUS_HELP, shell_complete=complete_status
+    )(fn)
+    return click.option("--name", metavar="PATTERN", help=NAME_HELP, shell_complete=complete_job)(
+        fn
+    )
+
+
+#: the QUEUE argument of every queue command
+queue_argument = click.argument("queue_name", metavar="QUEUE", shell_complete=complete_queue)
+#: the JOB argument of show and logs: one job, by the rule of ``--name``
+job_argument = click.argument("job_name", metavar="JOB", shell_complete=complete_job)
+#: a host's NAME (hosts set/probe/enable/disable/delete)
+host_argument = click.argument("name", shell_complete=complete_host)
 
 
 def format_option(formats: Sequence[str] = FORMATS, *, old_output: bool = True) -> Callable[[F], F]:
@@ -111,4 +124,19 @@ def check_experiment(mq: Any, queue: str, experiment: str | None) -> None:
         raise UsageError(
             f"queue {queue!r} lives in {stored}, not {experiment}: drop --experiment "
             "or name the right folder"
+        )
+
+
+def check_job_flags(output: str | None, gpus: str | None) -> None:
+    """The two job flags people mix up with others: ``--output`` is the
+    job's stdout file (not the print format), ``--gpus`` a count (not ids)."""
+    if output is not None and output.lower() in FORMATS:
+        raise UsageError(
+            f"--output names the job's stdout file, not a format: for {output} output use "
+            f"--format={output.lower()} (a file called {output} needs a suffix: "
+            f"--output={output}.out)"
+        )
+    if gpus is not None and "," in gpus:
+        raise UsageError(
+            f"--gpus is how many GPUs a job needs; to name the ids {gpus} use --gpu={gpus}"
         )

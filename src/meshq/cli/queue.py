@@ -7,13 +7,16 @@ from typing import Any
 
 import click
 
+from meshq.cli.completion import complete_host
 from meshq.cli.main import mq_of
 from meshq.cli.options import (
-    FORMATS,
     TIMEOUT_HELP,
     check_experiment,
+    check_job_flags,
     experiment_option,
     format_option,
+    queue_argument,
+    selection,
 )
 from meshq.cli.records import queue_record
 from meshq.cli.render import Column, emit, emit_data
@@ -59,7 +62,7 @@ def _queue_line(q: Any) -> str:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @click.option(
     "--experiment",
     default="./experiment",
@@ -84,22 +87,87 @@ def create(
     _say(fmt, queue_record(q), f"created queue {q.name} (experiment {q.experiment})")
 
 
+#: what ``queue set`` can change on jobs (with --name/--status), beside
+#: --timeout and --retries, which without a selection are the queue's defaults
+JOB_SETTINGS = (
+    ("--command", "command", "CMD", "The shell command."),
+    ("--host", "host", "HOST", "Pin to this host (an undefined job becomes ready)."),
+    ("--user", "user", "USER", "User on the host."),
+    ("--directory", "directory", "DIR", "Working directory."),
+    ("--gpu", "gpu", "IDS", "GPU ids (replaces --gpus)."),
+    ("--gpus", "gpus", "N", "How many GPUs (replaces --gpu)."),
+    ("--pyenv", "pyenv", "PATH", "Activate script sourced first."),
+    ("--shell", "shell", "SHELL", "Shell that runs the command."),
+    ("--input", "input", "PATH", "Input location (MESHQ_INPUT)."),
+    ("--output", "output", "FILE", "File for the command's stdout."),
+    ("--log", "log", "FILE", "File for the job's state log."),
+)
+
+
+def _job_settings(fn: Any) -> Any:
+    for flag, dest, metavar, text in reversed(JOB_SETTINGS):
+        complete = complete_host if dest == "host" else None
+        fn = click.option(flag, dest, metavar=metavar, help=text, shell_complete=complete)(fn)
+    return fn
+
+
 @queue.command(name="set")
-@click.argument("queue_name", metavar="QUEUE")
-@click.option("--timeout", metavar="DURATION", help=f"{TIMEOUT_HELP} For jobs that set none.")
-@click.option("--retries", metavar="N", help="Reruns of a failed job, for jobs that set none.")
-@format_option()
+@queue_argument
+@selection
+@click.option("--timeout", metavar="DURATION", help=f"{TIMEOUT_HELP}")
+@click.option("--retries", metavar="N", help="Reruns of a failed job.")
+@_job_settings
+@format_option(old_output=False)
 @click.pass_context
 def set_(
-    ctx: click.Context, queue_name: str, timeout: str | None, retries: str | None, fmt: str
+    ctx: click.Context,
+    /,
+    queue_name: str,
+    name: str | None,
+    status: str | None,
+    timeout: str | None,
+    retries: str | None,
+    fmt: str,
+    **fields: str | None,
 ) -> None:
-    """Change a queue's defaults for its jobs."""
-    q = mq_of(ctx).set_defaults(queue_name, timeout=timeout, retries=retries)
-    _say(fmt, queue_record(q), _queue_line(q))
+    """Change jobs that are not running, or the queue's defaults.
+
+    With --name or --status: the selected jobs get the fields given, all at
+    once (a running job among them refuses the change; nothing is changed).
+    Without: --timeout and --retries are the queue's defaults for jobs that
+    set none.
+
+    \b
+      meshq queue set sweep --name='job[1-5]' --timeout=2h --host=gpu1
+      meshq queue set sweep --status=fail --command='python train.py --fixed'
+      meshq queue set sweep --retries=2            (the queue's default)
+    """
+    mq = mq_of(ctx)
+    check_job_flags(fields["output"], fields["gpus"])
+    given = {k: v for k, v in fields.items() if v is not None}
+    if name is None and status is None:
+        if given:
+            flags = ", ".join(f"--{k}" for k in given)
+            are = "is a job setting" if len(given) == 1 else "are job settings"
+            raise UsageError(
+                f"{flags} {are}: choose the jobs with --name or --status (every job: --name='*')"
+            )
+        q = mq.set_defaults(queue_name, timeout=timeout, retries=retries)
+        _say(fmt, queue_record(q), _queue_line(q))
+        return
+    changed = mq.set_jobs(queue_name, name, status, timeout=timeout, retries=retries, **fields)
+    from meshq.names import collapse
+
+    what = collapse(changed) if changed else "no job"
+    _say(
+        fmt,
+        {"queue": queue_name, "changed": changed},
+        f"changed {len(changed)} job(s) of {queue_name}: {what}",
+    )
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @format_option()
 @click.pass_context
 def pause(ctx: click.Context, queue_name: str, fmt: str) -> None:
@@ -110,7 +178,7 @@ def pause(ctx: click.Context, queue_name: str, fmt: str) -> None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @format_option()
 @click.pass_context
 def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
@@ -120,7 +188,7 @@ def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
 
 
 @queue.command()
-@click.argument("queue_name", metavar="QUEUE")
+@queue_argument
 @click.option(
     "--name", metavar="PATTERN", help="Job name or pattern: job[1-10], job[01-04], a,b,c."
 )
@@ -141,7 +209,11 @@ def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
 @click.option("--gpu", metavar="IDS", help="GPU ids for CUDA_VISIBLE_DEVICES, e.g. 0 or 0,1.")
 @click.option("--gpus", metavar="N", help="How many GPUs; the scheduler picks free ones.")
 @click.option("--user", help="User on the host.")
-@click.option("--host", help="Host to run on: localhost (or local) for this machine.")
+@click.option(
+    "--host",
+    help="Host to run on: localhost (or local) for this machine.",
+    shell_complete=complete_host,
+)
 @click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
 @click.option("--log", metavar="FILE", help="File for the job's state log [NAME.log].")
 @click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
@@ -181,18 +253,8 @@ def add(
     """
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
-    output, gpus = fields["output"], fields["gpus"]
-    if output is not None and output.lower() in FORMATS:
-        # the seed's --output is the job's stdout file; the print format is --format
-        raise UsageError(
-            f"queue add --output names the job's stdout file, not a format: "
-            f"for {output} output use --format={output.lower()} (a file called "
-            f"{output} needs a suffix: --output={output}.out)"
-        )
-    if gpus is not None and "," in gpus:
-        raise UsageError(
-            f"--gpus is how many GPUs a job needs; to name the ids {gpus} use --gpu={gpus}"
-        )
+    # the seed's --output is the job's stdout file; the print format is --format
+    check_job_flags(fields["output"], fields["gpus"])
     if job_file is not None:
         if name is not None or command_text is not None:
             raise UsageError("give --file, or --name with --command, not both")

@@ -8,6 +8,7 @@ transaction. A change costs the same with 10 jobs or 1,000,000.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -16,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from meshq.errors import AlreadyExists, NotFound, TransitionError
-from meshq.model import FINISHED, JOB_FIELDS, TRANSITIONS, Event, Job, JobSpec, Queue, Status
+from meshq.model import (
+    FINISHED,
+    JOB_FIELDS,
+    TRANSITIONS,
+    WAITING,
+    Event,
+    Job,
+    JobSpec,
+    Queue,
+    Status,
+)
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, transaction
 from meshq.store.deps import Dependencies
@@ -38,6 +49,27 @@ _DEPS_MET = (
     "WHERE d.job_id = jobs.id AND p.status != 'end')"
 )
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
+#: what ``queue set`` may change on a job, and in which states (not while
+#: it runs: its host has it as it was launched)
+SETTABLE_FIELDS = frozenset(
+    {
+        "command",
+        "shell",
+        "directory",
+        "input",
+        "output",
+        "log",
+        "gpu",
+        "gpus",
+        "pyenv",
+        "user",
+        "host",
+        "placed",
+        "timeout",
+        "retries",
+    }
+)
+_SETTABLE_STATES = WAITING | FINISHED
 _CHANGE_FIELDS = frozenset(
     {
         "exit_code",
@@ -384,6 +416,31 @@ class Store(HostInventory, RunLeases, Dependencies):
             "SELECT max(time) AS t FROM events WHERE job_id = ?", (job.id,)
         ).fetchone()
         return float(row["t"]) if row and row["t"] is not None else job.submitted
+
+    def set_job_fields(self, jobs: Sequence[Job], values: Mapping[str, object]) -> None:
+        """Set ``values`` (fields of :data:`SETTABLE_FIELDS`) on ``jobs`` in
+        one ``UPDATE`` guarded by their states: every one of them must be
+        waiting or finished, else nothing changes and a
+        :class:`TransitionError` names what was running."""
+        if not values or set(values) - SETTABLE_FIELDS:
+            raise ValueError(f"a job setting is one of {sorted(SETTABLE_FIELDS)}")
+        if not jobs:
+            return
+        ids = json.dumps([j.id for j in jobs])
+        states = [s.value for s in _SETTABLE_STATES]
+        sets = ", ".join(f'"{k}" = ?' for k in values)
+        with transaction(self.conn) as c:
+            done = c.execute(
+                f"UPDATE jobs SET {sets} WHERE id IN (SELECT value FROM json_each(?)) "
+                f"AND status IN ({','.join('?' * len(states))})",
+                (*values.values(), ids, *states),
+            )
+            if done.rowcount != len(jobs):
+                # one started (or went) since it was read: change none of them
+                raise TransitionError(
+                    f"{len(jobs) - done.rowcount} of the jobs started or went away meanwhile: "
+                    "nothing was changed; try again"
+                )
 
     def delete_jobs(self, jobs: Sequence[Job]) -> int:
         """Remove ``jobs`` and their history; returns how many were removed."""
