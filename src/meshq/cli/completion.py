@@ -18,7 +18,6 @@ from click.shell_completion import BashComplete as _BashComplete
 from click.shell_completion import CompletionItem, add_completion_class, get_completion_class
 
 from meshq.errors import MeshqError
-from meshq.model import LOCALHOST, STATUS_ALIASES, Status
 
 SHELLS = ("bash", "zsh", "fish")
 #: the variable click's completion scripts set when they ask meshq
@@ -75,12 +74,16 @@ def complete_job(ctx: click.Context, param: click.Parameter, incomplete: str) ->
 
 def complete_status(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """State names, then their aliases; a comma list."""
+    from meshq.model import STATUS_ALIASES, Status
+
     words = [s.value for s in Status] + sorted(STATUS_ALIASES)
     return _items(words, incomplete, listed=True)
 
 
 def complete_host(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Hosts of the inventory, and this machine."""
+    from meshq.model import LOCALHOST
+
     hosts = _words(ctx, lambda mq: (h.name for h in mq.hosts()))
     return _items([*hosts, LOCALHOST], incomplete)
 

@@ -10,6 +10,7 @@ import click
 from meshq.cli.main import mq_of, run_async
 from meshq.cli.options import (
     FORMATS,
+    Duration,
     check_experiment,
     experiment_option,
     format_option,
@@ -76,11 +77,11 @@ STATUS_COLUMNS = (
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1, max=3600),
-    default=1.0,
+    type=Duration(least=0.1),
+    default="1s",
     show_default=True,
-    metavar="SECONDS",
-    help="How often --watch redraws.",
+    metavar="DURATION",
+    help="How often --watch redraws (0.5, 2s, 1m).",
 )
 @format_option()
 @click.pass_context

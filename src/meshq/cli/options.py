@@ -25,6 +25,29 @@ TIMEOUT_HELP = "Time limit: 90 (seconds), 90s, 30m, 1h30m, 2d or [D-]HH:MM:SS."
 FORMATS = ("table", "json", "yaml", "csv")
 
 
+class Duration(click.ParamType[float]):
+    """A duration flag read by :func:`meshq.durations.parse` (``2s``,
+    ``1m``, ``0.5``), as every duration meshq takes; in seconds."""
+
+    name = "duration"
+
+    def __init__(self, least: float = 0.0) -> None:
+        self.least = least
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        from meshq import durations
+
+        try:
+            seconds = durations.parse(value, param.opts[0] if param else "duration")
+        except UsageError as err:
+            self.fail(str(err), param, ctx)
+        if seconds < self.least:
+            self.fail(f"{value!r} is too short: give {self.least:g} s or more", param, ctx)
+        return seconds
+
+
 def selection(fn: F) -> F:
     """``--name`` and ``--status``, the two ways every command picks jobs
     (read by :meth:`meshq.api.Meshq.select`)."""
