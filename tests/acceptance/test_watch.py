@@ -50,7 +50,7 @@ def test_ctrl_c_leaves_the_view_cleanly_and_the_jobs_running(mq: Meshq) -> None:
     result = view.finish(timeout=10)
     assert time.monotonic() - t0 < 3
     assert result.returncode == 0, result.text
-    assert result.lines[-1] == "stopped watching w; its jobs go on"
+    assert result.lines[-1] == "stopped watching w; its jobs go on", repr(result.raw[-400:])
     assert SHOW_CURSOR in result.raw.split("stopped watching")[0][-20:]
     assert all(alive(j["pid"]) for j in started)
     assert mq.statuses("w") == {"long1": "start", "long2": "start"}

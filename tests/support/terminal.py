@@ -76,7 +76,10 @@ class Terminal:
             [*MESHQ, *args], cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
             start_new_session=True, preexec_fn=controlling_terminal,
         )
-        os.close(slave)
+        # keep our own end of the terminal open: when the last other one
+        # closes, Linux may answer reads of the master with EIO before the
+        # last output was read, and that output would be lost
+        self.slave = slave
         self.chunks: list[bytes] = []
 
     def read(self, timeout: float = 0.1) -> None:
@@ -121,6 +124,7 @@ class Terminal:
         while self._more():
             pass
         os.close(self.master)
+        os.close(self.slave)
         run = TerminalRun(self.proc.returncode, self.raw)
         assert TRACEBACK not in run.text, run.text
         return run
