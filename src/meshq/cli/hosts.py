@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from meshq.cli.completion import complete_host
 from meshq.cli.main import mq_of, run_async
 from meshq.cli.options import format_option, host_argument
 from meshq.cli.records import HOST_COLUMNS, host_record
-from meshq.cli.render import emit, emit_data
+from meshq.cli.render import emit, say
 from meshq.errors import UsageError
-
-
-def _mq(ctx: click.Context) -> Any:
-    return mq_of(ctx)
-
-
-def _say(fmt: str, data: Any, text: str) -> None:
-    """One result: ``text`` for people, ``data`` for scripts."""
-    if fmt == "table":
-        click.echo(text)
-    else:
-        emit_data(data, fmt)
 
 
 @click.group()
@@ -75,7 +61,7 @@ def add(
     fmt: str,
 ) -> None:
     """Add hosts; NAME may be a pattern (red,red0[1-3])."""
-    added = _mq(ctx).add_hosts(
+    added = mq_of(ctx).add_hosts(
         name,
         ip=ip,
         user=user,
@@ -92,7 +78,7 @@ def add(
         + ")"
         for host in added
     ]
-    _say(fmt, [host_record(h) for h in added], "\n".join(lines))
+    say(fmt, [host_record(h) for h in added], "\n".join(lines))
 
 
 def gpu_ids(gpu: str | None, gpus: str | None) -> str | None:
@@ -157,7 +143,7 @@ def set_(
       meshq hosts set red01 --pyenv=~/ENV3/bin/activate
     """
     ids = "" if gpu == "" else gpu_ids(gpu, gpus)
-    host = _mq(ctx).set_host(
+    host = mq_of(ctx).set_host(
         name,
         ip=ip,
         user=user,
@@ -173,7 +159,7 @@ def set_(
         + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
         + (f", pyenv {host.pyenv}" if host.pyenv else "")
     )
-    _say(fmt, host_record(host), text)
+    say(fmt, host_record(host), text)
 
 
 @hosts.command(name="list")
@@ -181,7 +167,7 @@ def set_(
 @click.pass_context
 def list_(ctx: click.Context, fmt: str) -> None:
     """The inventory: slots and GPUs in use and free, status, last probe."""
-    mq = _mq(ctx)
+    mq = mq_of(ctx)
     slots, gpus = mq.host_usage()
     rows = [host_record(h, slots[h.name], gpus.get(h.name, set())) for h in mq.hosts()]
     emit(rows, fmt, HOST_COLUMNS)
@@ -194,12 +180,12 @@ def list_(ctx: click.Context, fmt: str) -> None:
 def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
     """Check that hosts (all, or NAME) can be reached and run the agent;
     exits 1 if one cannot."""
-    results = run_async(_mq(ctx).probe(name))
+    results = run_async(mq_of(ctx).probe(name))
     lines = [
         f"{host.name}: {'ok' if error is None else 'down: ' + error}" for host, error in results
     ]
     data = [{"name": h.name, "ok": error is None, "error": error} for h, error in results]
-    _say(fmt, data, "\n".join(lines))
+    say(fmt, data, "\n".join(lines))
     return 1 if any(error for _, error in results) else 0
 
 
@@ -209,8 +195,8 @@ def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
 @click.pass_context
 def disable(ctx: click.Context, name: str, fmt: str) -> None:
     """Stop giving jobs to a host (running ones go on)."""
-    host = _mq(ctx).set_host_enabled(name, False)
-    _say(fmt, host_record(host), f"host {name} disabled")
+    host = mq_of(ctx).set_host_enabled(name, False)
+    say(fmt, host_record(host), f"host {name} disabled")
 
 
 @hosts.command()
@@ -219,8 +205,8 @@ def disable(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def enable(ctx: click.Context, name: str, fmt: str) -> None:
     """Give jobs to a host again."""
-    host = _mq(ctx).set_host_enabled(name, True)
-    _say(fmt, host_record(host), f"host {name} enabled")
+    host = mq_of(ctx).set_host_enabled(name, True)
+    say(fmt, host_record(host), f"host {name} enabled")
 
 
 @hosts.command()
@@ -229,5 +215,5 @@ def enable(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def delete(ctx: click.Context, name: str, fmt: str) -> None:
     """Remove a host from the inventory."""
-    _mq(ctx).delete_host(name)
-    _say(fmt, {"deleted": name}, f"host {name} deleted")
+    mq_of(ctx).delete_host(name)
+    say(fmt, {"deleted": name}, f"host {name} deleted")

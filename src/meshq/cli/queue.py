@@ -19,7 +19,7 @@ from meshq.cli.options import (
     selection,
 )
 from meshq.cli.records import queue_record
-from meshq.cli.render import Column, emit, emit_data
+from meshq.cli.render import Column, emit, say
 from meshq.errors import UsageError
 
 
@@ -44,14 +44,6 @@ def queues(ctx: click.Context, fmt: str) -> None:
         Column("experiment", priority=3, wide=True),
     ]
     emit(rows, fmt, columns)
-
-
-def _say(fmt: str, data: Any, text: str) -> None:
-    """One result: ``text`` for people, ``data`` for scripts."""
-    if fmt == "table":
-        click.echo(text)
-    else:
-        emit_data(data, fmt)
 
 
 def _queue_line(q: Any) -> str:
@@ -84,7 +76,7 @@ def create(
 ) -> None:
     """Create an empty queue."""
     q = mq_of(ctx).create_queue(queue_name, experiment, timeout=timeout, retries=retries)
-    _say(fmt, queue_record(q), f"created queue {q.name} (experiment {q.experiment})")
+    say(fmt, queue_record(q), f"created queue {q.name} (experiment {q.experiment})")
 
 
 #: what ``queue set`` can change on jobs (with --name/--status), beside
@@ -153,13 +145,13 @@ def set_(
                 f"{flags} {are}: choose the jobs with --name or --status (every job: --name='*')"
             )
         q = mq.set_defaults(queue_name, timeout=timeout, retries=retries)
-        _say(fmt, queue_record(q), _queue_line(q))
+        say(fmt, queue_record(q), _queue_line(q))
         return
     changed = mq.set_jobs(queue_name, name, status, timeout=timeout, retries=retries, **fields)
     from meshq.names import collapse
 
     what = collapse(changed) if changed else "no job"
-    _say(
+    say(
         fmt,
         {"queue": queue_name, "changed": changed},
         f"changed {len(changed)} job(s) of {queue_name}: {what}",
@@ -174,7 +166,7 @@ def pause(ctx: click.Context, queue_name: str, fmt: str) -> None:
     """Start no new job of the queue; running jobs go on (a run waits for them)."""
     q = mq_of(ctx).pause(queue_name)
     text = f"paused {queue_name}: no new jobs start ('meshq queue resume {queue_name}')"
-    _say(fmt, queue_record(q), text)
+    say(fmt, queue_record(q), text)
 
 
 @queue.command()
@@ -184,7 +176,7 @@ def pause(ctx: click.Context, queue_name: str, fmt: str) -> None:
 def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
     """Let a paused queue's jobs start again (a run going on picks them up)."""
     q = mq_of(ctx).resume(queue_name)
-    _say(fmt, queue_record(q), f"resumed {queue_name}")
+    say(fmt, queue_record(q), f"resumed {queue_name}")
 
 
 @queue.command()
@@ -268,4 +260,4 @@ def add(
 
     shown = collapse(added) if len(added) > 1 else added[0]
     text = f"added {len(added)} job(s) to {queue_name}: {shown}"
-    _say(fmt, {"queue": queue_name, "added": added}, text)
+    say(fmt, {"queue": queue_name, "added": added}, text)

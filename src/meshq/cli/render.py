@@ -78,6 +78,14 @@ def emit(
         emit_data(list(records), fmt)
 
 
+def say(fmt: str, data: Any, text: str) -> None:
+    """One result of a command: ``text`` for people, ``data`` for scripts."""
+    if fmt == "table":
+        click.echo(text)
+    else:
+        emit_data(data, fmt)
+
+
 def emit_data(data: Any, fmt: str) -> None:
     """Print one record, or a list of them, as JSON, YAML or CSV."""
     plain = _plain(data)
