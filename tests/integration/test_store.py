@@ -145,8 +145,7 @@ def test_two_processes_claiming_one_queue_never_take_the_same_job(tmp_path: Path
 def test_list_filters(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
     q = make_queue(pattern="job[1-12]")
     tens = ["job1", "job10", "job11", "job12"]
-    assert [j.name for j in store.jobs(q, name_filter="job1*")] == tens
-    assert [j.name for j in store.jobs(q, name_filter="b1")] == tens
+    assert [j.name for j in store.jobs(q, match=lambda n: n.startswith("job1"))] == tens
     assert [j.name for j in store.jobs(q, names=["job3", "job2"])] == ["job2", "job3"]
     assert store.jobs(q, statuses=[Status.END]) == []
     assert len(store.jobs(q, limit=5)) == 5
