@@ -16,7 +16,7 @@ COLUMNS = [
     Column("name", priority=0),
     Column("status", priority=1),
     Column("host", priority=3),
-    Column("command", priority=2, wide=True),
+    Column("command", priority=5, wide=True),
     Column("started", priority=9),
 ]
 
@@ -31,8 +31,14 @@ def test_every_column_gets_what_it_needs_when_it_fits() -> None:
 
 
 def test_the_wide_column_gives_way_first() -> None:
-    # 5+6+9+14 and four gaps of 2: 42; the command gets the other 18
-    assert shown([5, 6, 9, 40, 14], 60)["command"] == 18
+    # 5+6+9+14 and four gaps of 2: 42; the command gets the other 38
+    assert shown([5, 6, 9, 40, 14], 80) == {
+        "name": 5, "status": 6, "host": 9, "command": 38, "started": 14}
+
+
+def test_a_less_useful_column_is_left_out_before_a_wide_one_is_cut_short() -> None:
+    # with started, the command would get 18 cells, less than the 24 it wants
+    assert shown([5, 6, 9, 40, 14], 60) == {"name": 5, "status": 6, "host": 9, "command": 34}
 
 
 def test_then_the_least_useful_columns_are_left_out_not_cut() -> None:

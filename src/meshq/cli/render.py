@@ -47,9 +47,11 @@ class Column:
     #: lower is more useful: the highest go first when space runs out
     priority: int = 5
     #: long text that may be cut with '…' (down to ``least`` cells) before
-    #: any column is dropped
+    #: any column is dropped; less useful columns are left out while it has
+    #: fewer than ``want`` cells
     wide: bool = False
     least: int = 12
+    want: int = 24
     #: numbers line up on the right
     right: bool = False
 
@@ -206,18 +208,35 @@ def layout(columns: Sequence[Column], need: Sequence[int], width: int) -> list[t
     by_use = sorted(kept, key=lambda i: (columns[i].priority, i))
     while len(kept) > 1 and used(kept, floor) > width:
         kept.remove(by_use.pop())
+    sizes = _grow(columns, kept, floor, need, width)
+    # a wide column cut short is worth more than the columns less useful
+    # than it: leave those out while it has less than it wants
+    while True:
+        short = [i for i in kept if columns[i].wide and sizes[i] < min(need[i], columns[i].want)]
+        spare = [j for j in kept if any(columns[j].priority > columns[i].priority for i in short)]
+        if not spare:
+            break
+        kept.remove(max(spare, key=lambda j: (columns[j].priority, j)))
+        sizes = _grow(columns, kept, floor, need, width)
+    if len(kept) == 1 and sizes[kept[0]] > width:
+        sizes[kept[0]] = max(width, 1)
+    return [(i, sizes[i]) for i in kept]
+
+
+def _grow(
+    columns: Sequence[Column], kept: list[int], floor: list[int], need: Sequence[int], width: int
+) -> dict[int, int]:
+    """Widths of the ``kept`` columns: their floors, and the room left
+    shared among the wide ones, the narrowest needs first."""
     sizes = {i: floor[i] for i in kept}
-    room = width - used(kept, floor)
-    # give the room back to the wide columns, the narrowest needs first
+    room = width - sum(floor[i] for i in kept) - 2 * (len(kept) - 1)
     wide = sorted((i for i in kept if columns[i].wide), key=lambda i: need[i])
     for k, i in enumerate(wide):
         share = max(room // (len(wide) - k), 0)
         grow = min(need[i] - sizes[i], share)
         sizes[i] += grow
         room -= grow
-    if len(kept) == 1 and sizes[kept[0]] > width:
-        sizes[kept[0]] = max(width, 1)
-    return [(i, sizes[i]) for i in kept]
+    return sizes
 
 
 def text_cells(text: str) -> int:
