@@ -211,7 +211,8 @@ def test_the_config_file_gives_defaults_and_flags_win(mq: Meshq) -> None:
 def test_the_xdg_config_home_file_is_read(mq: Meshq) -> None:
     (mq.root / "xdg" / "meshq").mkdir(parents=True)
     (mq.root / "xdg" / "meshq" / "config.toml").write_text("retries = 3\n")
-    env = {**mq.env, "XDG_CONFIG_HOME": str(mq.root / "xdg")}
+    env = {k: v for k, v in mq.env.items() if k != "MESHQ_CONFIG"}
+    env["XDG_CONFIG_HOME"] = str(mq.root / "xdg")
     assert json.loads(mq.ok("queue", "create", "q", "--format=json", env=env).stdout)[
         "retries"] == 3
 
