@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshq import jobfile, names, paths, validate
+from meshq import jobfile, names, paths, selection, validate
+from meshq.changes import Changes
 from meshq.errors import HostError, NotFound, UsageError, shown, shown_path
 from meshq.model import (
     ACTIVE,
@@ -36,6 +37,7 @@ from meshq.model import (
     Job,
     Queue,
     Status,
+    parse_states,
 )
 from meshq.store.store import Change, Store
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from meshq.hosts.registry import Target
     from meshq.scheduler.engine import Runner
     from meshq.scheduler.run import Reporter, RunHost, RunResult
+    from meshq.summary import Summary
 
 DEFAULT_EXPERIMENT = "./experiment"
 
@@ -67,7 +70,7 @@ def _warn(text: str) -> None:
     print(f"meshq: warning: {text}", file=sys.stderr)
 
 
-class Meshq:
+class Meshq(Changes):
     """A handle on one meshq store and the hosts its jobs run on."""
 
     def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
@@ -254,20 +257,14 @@ class Meshq:
         return self.store.dependencies(self.job(queue, name))
 
     def jobs(
-        self, queue: str, *, status: Iterable[Status | str] | None = None, name: str | None = None
+        self,
+        queue: str,
+        *,
+        status: str | Iterable[Status | str] | None = None,
+        name: str | None = None,
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order. ``name`` is a pattern
-        (``job[1-5]``), a glob (``job*``) or a part of a name."""
-        q = self.store.queue(queue)
-        statuses = (
-            None
-            if status is None
-            else [s if isinstance(s, Status) else Status.parse(s) for s in status]
-        )
-        if name is not None and names.is_pattern(name):
-            wanted = [e.name for e in names.expand(name)]
-            return self.store.jobs(q, statuses=statuses, names=wanted)
-        return self.store.jobs(q, statuses=statuses, name_filter=name)
+        """Jobs of ``queue`` in queue order, selected as :meth:`select` says."""
+        return self.select(queue, name, status)
 
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)
@@ -275,6 +272,15 @@ class Meshq:
     def history(self, queue: str, name: str) -> list[Event]:
         """The job's state changes, oldest first."""
         return self.store.events(self.job(queue, name))
+
+    def summary(self, queue: str) -> Summary:
+        """How long the queue's jobs ran and how each host fared (every
+        attempt, retried ones too): see :mod:`meshq.summary`."""
+        from meshq.summary import attempts_from_events, summarize
+
+        q = self.store.queue(queue)
+        attempts = attempts_from_events(self.store.attempt_lines(q))
+        return summarize(q.name, self.store.jobs(q), attempts)
 
     def counts(self, queue: str) -> dict[Status, int]:
         return self.store.counts(self.store.queue(queue))
@@ -284,40 +290,49 @@ class Meshq:
         return self.store.names_by_status(self.store.queue(queue))
 
     def select(
-        self, queue: str, name: str | None = None, status: str | Status | None = None
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
     ) -> list[Job]:
-        """The jobs a kill/reset/delete names: ``name`` is a pattern
-        (``job[1-5]``) whose every name must exist, or a glob (``job*``, as
-        ``queue list --name`` takes one) that must match a job: a typo is an
-        error, not a no-op. Unlike ``list``, a plain name is only that job,
-        never every name that holds it."""
+        """The jobs of ``queue`` that ``name`` and ``status`` select, in queue
+        order; every command that takes ``--name``/``--status`` asks here.
+
+        ``name`` is a comma list of names, patterns (``job[1-5]``) and globs
+        (``job*``), read by :mod:`meshq.selection`; a plain name that is no
+        job of the queue is a :class:`NotFound` (a typo is an error, not a
+        no-op). ``status`` is a comma list of states or their aliases
+        (``fail,kill``, ``failed``), or a list of them."""
         q = self.store.queue(queue)
-        statuses = (
-            None
-            if status is None
-            else [status if isinstance(status, Status) else Status.parse(status)]
-        )
+        statuses = _states(status)
         if name is None:
             return self.store.jobs(q, statuses=statuses)
-        if names.is_glob(name):
-            found = self.store.jobs(q, name_filter=name)
-            if not found:
-                raise NotFound(
-                    f"no job of queue {shown(queue)} matches {shown(name)}: see "
-                    f"'meshq queue list {queue}'"
-                )
-        else:
-            wanted = [e.name for e in names.expand(name)]
-            found = self.store.jobs(q, names=wanted)
-            missing = sorted(set(wanted) - {j.name for j in found})
+        chosen = selection.parse(name)
+        if chosen.names:
+            found = self.store.jobs(q, names=chosen.names)
+            have = {j.name for j in found}
+            missing = [n for n in chosen.names if n not in have]
             if missing:
                 raise NotFound(
                     f"queue {shown(queue)} has no job {shown(names.collapse(missing))}: see "
                     f"'meshq queue list {queue}'"
                 )
-        if statuses is not None:
-            found = [j for j in found if j.status in statuses]
-        return found
+            if not chosen.globs:
+                return [j for j in found if statuses is None or j.status in statuses]
+        return self.store.jobs(q, statuses=statuses, match=chosen.matches)
+
+    def one(self, queue: str, name: str) -> Job:
+        """The one job ``name`` selects (a name, or a pattern or glob that
+        matches exactly one job): what ``show`` and ``logs`` take."""
+        found = self.select(queue, name)
+        if len(found) != 1:
+            what = (
+                "no job"
+                if not found
+                else f"{len(found)} jobs ({names.collapse([j.name for j in found])})"
+            )
+            raise UsageError(f"{shown(name)} selects {what} of queue {shown(queue)}: name one job")
+        return found[0]
 
     # -- running --------------------------------------------------------------
 
@@ -452,15 +467,24 @@ class Meshq:
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
         return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
 
-    async def kill(self, queue: str, name: str) -> list[Moved]:
-        """Kill the named jobs that are running (their whole process groups)."""
+    async def kill(
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
+    ) -> list[Moved]:
+        """Kill the selected jobs (:meth:`select`) that are running (their
+        whole process groups)."""
         from meshq import hostops
 
-        jobs = self.select(queue, name)
+        jobs = self.select(queue, name, status)
         return await hostops.kill(self.store, jobs, self._target_for, self.warn)
 
     async def reset(
-        self, queue: str, name: str | None = None, status: str | Status | None = None
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
     ) -> list[Moved]:
         """Make jobs runnable again: kill them if running, remove their job
         directories, and set them ready (undefined when they have no host).
@@ -482,15 +506,22 @@ class Meshq:
             if ok
         ]
 
-    async def delete(self, queue: str, name: str | None = None) -> int:
-        """Delete the named jobs (no name: the whole queue), killing those
-        that run and removing their directories on their hosts."""
+    async def delete(
+        self,
+        queue: str,
+        name: str | None = None,
+        status: str | Iterable[Status | str] | None = None,
+    ) -> int:
+        """Delete the selected jobs (:meth:`select`; neither ``name`` nor
+        ``status``: the whole queue), killing those that run and removing
+        their directories on their hosts."""
         from meshq import hostops
 
         q = self.store.queue(queue)
-        jobs = self.select(queue, name) if name is not None else self.store.jobs(q)
+        whole = name is None and status is None
+        jobs = self.select(queue, name, status)
         await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="deleted")
-        if name is None:
+        if whole:
             ran = [j for j in jobs if j.host and j.attempts]
             folders = {
                 where: [paths.queue_folder(q, local=self._is_local(where.name))]
@@ -550,6 +581,19 @@ class Meshq:
             yield await backend.read(path)
         finally:
             await backend.close()
+
+
+def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
+    """The states a ``status`` argument names (None: any state)."""
+    if status is None:
+        return None
+    words = [status] if isinstance(status, str) else list(status)
+    out: list[Status] = []
+    for word in words:
+        for s in [word] if isinstance(word, Status) else parse_states(word):
+            if s not in out:
+                out.append(s)
+    return out
 
 
 def _runner(

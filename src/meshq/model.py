@@ -41,13 +41,15 @@ class Status(enum.StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Status:
-        """The state called ``text``; a :class:`UsageError` naming the
-        valid states otherwise."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            valid = ", ".join(s.value for s in cls)
-            raise UsageError(f"unknown state {shown(text)}: use one of {valid}") from None
+        """The one state ``text`` names: a state's name or an alias of one
+        state (:data:`STATUS_ALIASES`); a :class:`UsageError` otherwise."""
+        states = parse_states(text)
+        if len(states) != 1:
+            named = ", ".join(s.value for s in states)
+            raise UsageError(
+                f"{shown(text.strip())} means several states ({named}): give one of them"
+            )
+        return states[0]
 
 
 WAITING = frozenset({Status.UNDEFINED, Status.READY})
@@ -69,6 +71,50 @@ FAILED = FINISHED - {Status.END}
 RETRIABLE = frozenset({Status.FAIL, Status.CRASH, Status.FAIL_START, Status.TIMEOUT})
 #: states a job can still leave only through a host (kill, refresh)
 RUNNING = ACTIVE
+
+#: Words other tools use for states, accepted wherever a state is typed
+#: (``--status``, job files); meshq itself prints only :class:`Status` names.
+#: The seed's job manual (done, failed, submitted, timeout), Slurm's job
+#: states (PENDING, RUNNING, COMPLETED, CANCELLED, NODE_FAIL) and pueue's
+#: (queued, success, killed). A word for a group selects every state in it.
+STATUS_ALIASES: dict[str, tuple[Status, ...]] = {
+    "done": (Status.END,),
+    "completed": (Status.END,),
+    "success": (Status.END,),
+    "failed": (Status.FAIL,),
+    "submitted": (Status.RUN,),
+    "running": (Status.RUN, Status.START),
+    "pending": (Status.UNDEFINED, Status.READY),
+    "queued": (Status.UNDEFINED, Status.READY),
+    "cancelled": (Status.KILL,),
+    "canceled": (Status.KILL,),
+    "killed": (Status.KILL,),
+    "crashed": (Status.CRASH,),
+    "node_fail": (Status.CRASH,),
+    "skipped": (Status.SKIP,),
+}
+
+
+def parse_states(text: str) -> list[Status]:
+    """The states a comma list names (``fail,kill``; aliases allowed), each
+    once, in the order given; a :class:`UsageError` for an unknown word."""
+    out: list[Status] = []
+    words = [w.strip().lower() for w in text.split(",")]
+    if not any(words):
+        raise UsageError("no state given: name one, such as --status=fail")
+    for word in filter(None, words):
+        try:
+            found: tuple[Status, ...] = (Status(word),)
+        except ValueError:
+            found = STATUS_ALIASES.get(word.replace("-", "_"), ())
+        if not found:
+            valid = ", ".join(s.value for s in Status)
+            raise UsageError(
+                f"unknown state {word!r}: use one of {valid} (or an alias such as done, failed)"
+            )
+        out += [s for s in found if s not in out]
+    return out
+
 
 _ANY_REST = frozenset(WAITING | FINISHED)
 
@@ -118,10 +164,12 @@ def check_transition(old: Status, new: Status) -> None:
 
 
 def utc_iso(epoch: float | None) -> str | None:
-    """``epoch`` seconds as ISO 8601 in UTC (``None`` stays ``None``)."""
+    """``epoch`` seconds as RFC 3339 in UTC, whole seconds, ``Z``
+    (``2024-05-01T12:00:05Z``: what jq's ``fromdate`` reads); ``None``
+    stays ``None``."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 LOCAL_HOST_NAMES = frozenset({"localhost", "local"})

@@ -22,6 +22,7 @@ from meshq.errors import UsageError, shown
 #: one name: starts with a letter or digit; letters, digits, ``.``, ``_``, ``-``
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_GLOB = re.compile(r"[*?]")
 
 DEFAULT_MAX_NAMES = 1_000_000
 #: a range bound longer than this is a typo or an attack, never a job count
@@ -119,11 +120,15 @@ def _count(rangelist: str) -> int:
     return total
 
 
-def expand(pattern: str, *, what: str = "job name", limit: int | None = None) -> list[Expanded]:
+def expand(
+    pattern: str, *, what: str = "job name", limit: int | None = None, globs: bool = False
+) -> list[Expanded]:
     """Expand a name pattern into validated, distinct names in pattern order.
 
     Raises :class:`UsageError` for a malformed pattern, an invalid or repeated
-    name, or more than ``limit`` names (default :func:`max_names`).
+    name, or more than ``limit`` names (default :func:`max_names`). With
+    ``globs``, a name may hold the wildcards ``*`` and ``?`` (a selection,
+    see :mod:`meshq.selection`).
     """
     pattern = pattern.strip()
     if not pattern:
@@ -145,7 +150,8 @@ def expand(pattern: str, *, what: str = "job name", limit: int | None = None) ->
     seen: set[str] = set()
     for item in items:
         for exp in _expand_item(item, pattern, limit):
-            check_name(exp.name, what)
+            # a wildcard stands for name characters: the rest must be a name
+            check_name(_GLOB.sub("x", exp.name) if globs else exp.name, what)
             if exp.name in seen:
                 raise UsageError(f"name pattern {shown(pattern)} gives {shown(exp.name)} twice")
             seen.add(exp.name)
@@ -217,11 +223,15 @@ def _bracket(prefix: str, numbers: list[str]) -> str:
     if not any(d[0] == "0" and len(d) > 1 for d in numbers):
         spans = [(0, low, high) for low, high in _runs(sorted(set(map(int, numbers))))]
     else:
-        keyed = {(len(d) if d[0] == "0" and len(d) > 1 else 0, int(d)) for d in numbers}
+        # hostlist writes t01..t20 as t[01-20]: a number as long as a padded
+        # one (t10 beside t01) shares its width, so the range is not split
+        padded = {len(d) for d in numbers if d[0] == "0" and len(d) > 1}
+        keyed = {(len(d) if len(d) in padded else 0, int(d)) for d in numbers}
         spans = []
         for width in sorted({w for w, _ in keyed}):
             values = sorted(v for w, v in keyed if w == width)
             spans += [(width, low, high) for low, high in _runs(values)]
+        spans.sort(key=lambda span: (span[1], span[0]))  # in numeric order
     parts = []
     for width, low, high in spans:
         lo = str(low).zfill(width)

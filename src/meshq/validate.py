@@ -11,7 +11,7 @@ import math
 import os
 import re
 
-from meshq import paths
+from meshq import durations, paths
 from meshq.errors import UsageError, shown
 from meshq.limits import (
     MAX_CPUS,
@@ -170,15 +170,12 @@ def _timeout(value: float | str | None) -> float | None:
     """Seconds above 0 and at most :data:`MAX_TIMEOUT`, or ``None`` (no limit)."""
     if value is None or value == "":
         return None
-    try:
-        # float() reads any length of digits (a huge one is inf), never overflows
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"invalid --timeout {shown(value)}: give seconds, such as 3600") from None
+    # one parser for every duration: 90, 90s, 1h30m, [D-]HH:MM:SS
+    seconds = durations.parse(value, "--timeout")
     if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
         raise UsageError(
-            f"invalid --timeout {shown(value)}: give seconds above 0 and at most "
-            f"{MAX_TIMEOUT:,} (365 days), or no --timeout for no limit"
+            f"invalid --timeout {shown(value)}: give a time above 0 and at most "
+            f"{MAX_TIMEOUT:,} s (365 days), such as 1h, or no --timeout for no limit"
         )
     return seconds
 

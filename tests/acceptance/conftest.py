@@ -77,6 +77,8 @@ class Meshq:
                if not k.startswith("MESHQ_") and k not in ("CUDA_VISIBLE_DEVICES",
                                                            "CUDA_DEVICE_ORDER")}
         env["MESHQ_HOME"] = str(self.home)
+        # a config file of the person running the tests must not change them
+        env["MESHQ_CONFIG"] = str(root / "no-config.toml")
         env["PYTHONUNBUFFERED"] = "1"
         if pycache is not None:
             # hundreds of meshq starts: let them share compiled bytecode

@@ -386,10 +386,10 @@ def test_gpu_jobs_get_distinct_free_ids_of_their_host(
     result, listed = run(scenario())
 
     by_name = {row["name"]: row for row in listed}
-    assert by_name["mq1"]["gpus_used"] == "0,1" and by_name["mq1"]["gpus_free"] is None
-    assert by_name["mq2"]["gpus_used"] == "0,1,2,3" and by_name["mq2"]["gpus_free"] is None
+    assert by_name["mq1"]["gpu_used"] == ["0", "1"] and by_name["mq1"]["gpu_free"] == []
+    assert by_name["mq2"]["gpu_used"] == ["0", "1", "2", "3"] and by_name["mq2"]["gpu_free"] == []
     assert (by_name["mq1"]["slots_used"], by_name["mq2"]["slots_used"]) == (1, 2)
-    assert by_name["mq3"]["gpus_used"] is None and by_name["mq3"]["slots_used"] == 0
+    assert by_name["mq3"]["gpu_used"] == [] and by_name["mq3"]["slots_used"] == 0
 
     assert result.finished == {Status.END: 10, Status.FAIL_START: 1}
     huge = mq.job("q", "huge")
@@ -844,10 +844,10 @@ def test_cli_end_to_end(cluster3: SshCluster, tmp_path: Path, home_experiment: s
     assert "added host mq2 (2 slot(s), GPUs 0,1)" in added and "mq3" in added
     hosts = listed()
     assert list(hosts) == ["mq1", "mq2", "mq3"]
-    assert [(h["max_jobs"], h["gpus"], h["status"]) for h in hosts.values()] == [
-        (1, "", "active"),
-        (2, "0,1", "active"),
-        (2, "0,1", "active"),
+    assert [(h["max_jobs_allowed"], h["gpu"], h["status"]) for h in hosts.values()] == [
+        (1, [], "active"),
+        (2, ["0", "1"], "active"),
+        (2, ["0", "1"], "active"),
     ]
     assert all(h["last_probe"] is None for h in hosts.values())
 

@@ -145,8 +145,7 @@ def test_two_processes_claiming_one_queue_never_take_the_same_job(tmp_path: Path
 def test_list_filters(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
     q = make_queue(pattern="job[1-12]")
     tens = ["job1", "job10", "job11", "job12"]
-    assert [j.name for j in store.jobs(q, name_filter="job1*")] == tens
-    assert [j.name for j in store.jobs(q, name_filter="b1")] == tens
+    assert [j.name for j in store.jobs(q, match=lambda n: n.startswith("job1"))] == tens
     assert [j.name for j in store.jobs(q, names=["job3", "job2"])] == ["job2", "job3"]
     assert store.jobs(q, statuses=[Status.END]) == []
     assert len(store.jobs(q, limit=5)) == 5
@@ -166,3 +165,19 @@ def test_foreign_keys_are_enforced(store: Store) -> None:
             "INSERT INTO jobs (queue_id, name, \"index\", command, shell, output, log, status,"
             " submitted) VALUES (999, 'x', 'x', 'true', 'bash', 'o', 'l', 'ready', 0)"
         )
+
+
+def test_set_job_fields_is_one_update_guarded_by_the_states(store: Store) -> None:
+    q = store.create_queue("q", "/e")
+    store.add_jobs(q, expand("j[1-3]"), JobSpec(command="true", host="localhost"), Status.READY)
+    jobs = store.jobs(q)
+    store.set_job_fields(jobs, {"command": "echo new", "timeout": 60.0})
+    assert {(j.command, j.timeout) for j in store.jobs(q)} == {("echo new", 60.0)}
+    # a job that started since it was read: nothing changes, for any of them
+    j2 = store.jobs(q)[1]
+    assert store.apply([Change(j2.id, Status.RUN), Change(j2.id, Status.START)]) == [True, True]
+    with pytest.raises(TransitionError, match="nothing was changed"):
+        store.set_job_fields(jobs, {"command": "echo newer"})
+    assert {j.command for j in store.jobs(q)} == {"echo new"}
+    with pytest.raises(ValueError, match="job setting"):
+        store.set_job_fields(jobs, {"status": "end"})

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from meshq.errors import TransitionError, UsageError
-from meshq.model import ACTIVE, FINISHED, TRANSITIONS, WAITING, Status, check_transition, sources_of
+from meshq.model import (
+    ACTIVE,
+    FINISHED,
+    STATUS_ALIASES,
+    TRANSITIONS,
+    WAITING,
+    Status,
+    check_transition,
+    parse_states,
+    sources_of,
+)
 
 
 def test_every_state_has_a_row_and_the_groups_cover_all_states() -> None:
@@ -60,3 +70,42 @@ def test_parse_is_forgiving_of_case_and_strict_about_names() -> None:
     assert Status.parse(" FAIL ") is Status.FAIL
     with pytest.raises(UsageError, match="unknown state 'bogus'"):
         Status.parse("bogus")
+
+
+@pytest.mark.parametrize(
+    ("word", "states"),
+    [
+        ("done", [Status.END]),
+        ("failed", [Status.FAIL]),
+        ("submitted", [Status.RUN]),
+        ("COMPLETED", [Status.END]),
+        ("cancelled", [Status.KILL]),
+        ("node-fail", [Status.CRASH]),
+        ("running", [Status.RUN, Status.START]),
+        ("pending", [Status.UNDEFINED, Status.READY]),
+        ("fail,kill", [Status.FAIL, Status.KILL]),
+        ("fail, failed ,kill", [Status.FAIL, Status.KILL]),
+    ],
+)
+def test_parse_states_reads_comma_lists_and_the_alias_table(
+    word: str, states: list[Status]
+) -> None:
+    assert parse_states(word) == states
+
+
+def test_every_alias_names_real_states_and_no_alias_shadows_a_state() -> None:
+    assert not set(STATUS_ALIASES) & {s.value for s in Status}
+    for word, states in STATUS_ALIASES.items():
+        assert states and all(isinstance(s, Status) for s in states), word
+
+
+def test_parse_takes_an_alias_of_one_state_and_refuses_a_group() -> None:
+    assert Status.parse("done") is Status.END
+    with pytest.raises(UsageError, match="several states"):
+        Status.parse("running")
+
+
+@pytest.mark.parametrize("text", ["", " , ", "fail,bogus"])
+def test_parse_states_refuses_empty_lists_and_unknown_words(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_states(text)

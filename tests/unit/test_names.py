@@ -92,3 +92,17 @@ def test_collapse_is_the_inverse_of_expand() -> None:
                 min_size=1, max_size=30, unique=True))
 def test_collapse_round_trips_through_expand(names: list[str]) -> None:
     assert {e.name for e in expand(collapse(names))} == set(names)
+
+
+@pytest.mark.parametrize(
+    ("names", "pattern"),
+    [
+        ([f"t{i:02d}" for i in range(1, 21)], "t[01-20]"),
+        ([f"t{i}" for i in range(1, 21)], "t[1-20]"),
+        ([f"job{i:03d}" for i in range(95, 105)], "job[095-104]"),
+        (["t01", "t02", "t10", "t100"], "t[01-02,10,100]"),
+    ],
+)
+def test_collapse_writes_padded_ranges_as_hostlist_does(names: list[str], pattern: str) -> None:
+    assert collapse(names) == pattern
+    assert [e.name for e in expand(pattern)] == names

@@ -55,8 +55,9 @@ def test_host_makes_a_job_ready_and_none_leaves_it_undefined() -> None:
     [
         ({"gpu": "0;1"}, "invalid --gpu"),
         ({"timeout": "soon"}, "invalid --timeout"),
-        ({"timeout": "-1"}, "above 0"),
-        ({"timeout": "nan"}, "above 0"),
+        ({"timeout": "-1"}, "invalid --timeout"),
+        ({"timeout": "0"}, "above 0"),
+        ({"timeout": "nan"}, "invalid --timeout"),
         ({"shell": "bash -x"}, "invalid shell"),
         ({"status": "end"}, "ready or undefined"),
         ({"status": "ready"}, "needs a host"),

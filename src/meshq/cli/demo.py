@@ -8,6 +8,7 @@ import click
 
 from meshq import paths
 from meshq.cli.main import State, run_async
+from meshq.cli.options import parallel_option
 
 DEMO_QUEUE = "demo"
 DEMO_JOBS = 20
@@ -21,15 +22,7 @@ DEMO_COMMAND = (
 
 
 @click.command()
-@click.option(
-    "--max-parallel",
-    "--max_parallel",
-    "max_parallel",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="How many demo jobs run at once.",
-)
+@parallel_option(4, "How many demo jobs run at once.")
 @click.pass_context
 def demo(ctx: click.Context, max_parallel: int) -> int:
     """Create a demo queue of 20 short jobs (one fails on purpose) and run it here.
@@ -57,14 +50,18 @@ def demo(ctx: click.Context, max_parallel: int) -> int:
         err=True,
     )
     result = run_async(
-        mq.run_fifo(DEMO_QUEUE, max_parallel, reporter=reporter_for_terminal(), handle_signals=True)
+        mq.run_fifo(
+            DEMO_QUEUE,
+            max_parallel,
+            reporter=reporter_for_terminal(DEMO_QUEUE),
+            handle_signals=True,
+        )
     )
     counts = mq.counts(DEMO_QUEUE)
     click.echo("")
-    click.echo(
-        f"ended: {counts.get(Status.END, 0)}   failed: {counts.get(Status.FAIL, 0)}   "
-        f"(store: {mq.store.path})"
-    )
+    # the states' own names, as every command prints them
+    shown = ", ".join(f"{counts[s]} {s.value}" for s in Status if s in counts)
+    click.echo(f"{DEMO_QUEUE}: {shown} (store: {mq.store.path})")
     click.echo(f"job files: {paths.queue_folder(queue, local=True)}/JOB/")
     click.echo("")
     click.echo("Next, try:")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from meshq.cli.main import State, run_async
-from meshq.cli.render import OUTPUT_OPTION, emit
+from meshq.cli.completion import complete_host
+from meshq.cli.main import mq_of, run_async
+from meshq.cli.options import format_option, host_argument
+from meshq.cli.records import HOST_COLUMNS, host_record
+from meshq.cli.render import emit, say
+from meshq.errors import UsageError
 from meshq.limits import MAX_CPUS, MAX_SLOTS
-
-
-def _mq(ctx: click.Context) -> Any:
-    state: State = ctx.find_object(State)  # type: ignore[assignment]
-    return state.mq
 
 
 @click.group()
@@ -22,7 +19,7 @@ def hosts() -> None:
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
 @click.option(
     "--ip", metavar="ADDRESS", help="Address to connect to [NAME, looked up like 'ssh NAME' would]."
 )
@@ -40,13 +37,17 @@ def hosts() -> None:
     help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}).",
 )
 @click.option("--cpus", metavar="N", help=f"CPU count, for your information (1 to {MAX_CPUS:,}).")
-@click.option("--gpus", metavar="IDS", help="GPU ids jobs may be given, e.g. 0,1,2,3.")
+@click.option("--gpu", metavar="IDS", help="GPU ids jobs may be given, e.g. 0,1,2,3.")
+@click.option(
+    "--gpus", metavar="N", help="How many GPUs: ids 0 to N-1 (the same as --gpu=0,…,N-1)."
+)
 @click.option("--pyenv", metavar="PATH", help="Activate script sourced for jobs that name none.")
 @click.option(
     "--no-host-key-check",
     is_flag=True,
     help="Do not check the host key against known_hosts (trusted networks only).",
 )
+@format_option()
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -56,109 +57,166 @@ def add(
     port: str | None,
     max_jobs: str,
     cpus: str | None,
+    gpu: str | None,
     gpus: str | None,
     pyenv: str | None,
     no_host_key_check: bool,
+    fmt: str,
 ) -> None:
     """Add hosts; NAME may be a pattern (red,red0[1-3])."""
-    added = _mq(ctx).add_hosts(
+    added = mq_of(ctx).add_hosts(
         name,
         ip=ip,
         user=user,
         port=port,
         max_jobs=max_jobs,
         cpus=cpus,
-        gpus=gpus,
+        gpus=gpu_ids(gpu, gpus),
         pyenv=pyenv,
         check_host_key=not no_host_key_check,
     )
-    for host in added:
-        click.echo(
-            f"added host {host.name} ({host.max_jobs} slot(s)"
-            + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
-            + ")"
+    lines = [
+        f"added host {host.name} ({host.max_jobs} slot(s)"
+        + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
+        + ")"
+        for host in added
+    ]
+    say(fmt, [host_record(h) for h in added], "\n".join(lines))
+
+
+def gpu_ids(gpu: str | None, gpus: str | None) -> str | None:
+    """The GPU ids a host declares, from ``--gpu=IDS`` or ``--gpus=N``.
+
+    ``--gpus`` is a count on every command (``queue add --gpus=N`` too); it
+    used to take ids here, so a comma list (``--gpus=0,1``) is still read as
+    ids, the one reading it can have.
+    """
+    if gpu is not None and gpus is not None:
+        raise UsageError("give --gpu=IDS (which) or --gpus=N (how many), not both")
+    if gpus is None or "," in gpus:
+        return gpu if gpus is None else gpus
+    count = gpus.strip()
+    if not count.isdigit() or int(count) < 1:
+        raise UsageError(
+            f"invalid --gpus {gpus!r}: give how many GPUs (such as 4), or their ids with --gpu=0,1"
         )
+    if int(count) > 1024:
+        raise UsageError(f"invalid --gpus {gpus!r}: at most 1024 GPUs on one host")
+    return ",".join(str(i) for i in range(int(count)))
+
+
+@hosts.command(name="set")
+@host_argument
+@click.option("--ip", metavar="ADDRESS", help="Address to connect to ('' for NAME itself).")
+@click.option("--user", help="User to log in as ('' for ~/.ssh/config's).")
+@click.option("--port", metavar="PORT", help="SSH port ('' for ~/.ssh/config's).")
+@click.option(
+    "--max-jobs-allowed", "--max_jobs_allowed", "max_jobs", metavar="N", help="Its slots."
+)
+@click.option("--cpus", metavar="N", help="CPU count, for your information.")
+@click.option("--gpu", metavar="IDS", help="GPU ids jobs may be given ('' for none).")
+@click.option("--gpus", metavar="N", help="How many GPUs: ids 0 to N-1.")
+@click.option("--pyenv", metavar="PATH", help="Activate script for jobs that name none.")
+@click.option(
+    "--host-key-check/--no-host-key-check",
+    default=None,
+    help="Check the host key against known_hosts, or not (trusted networks only).",
+)
+@format_option()
+@click.pass_context
+def set_(
+    ctx: click.Context,
+    name: str,
+    ip: str | None,
+    user: str | None,
+    port: str | None,
+    max_jobs: str | None,
+    cpus: str | None,
+    gpu: str | None,
+    gpus: str | None,
+    pyenv: str | None,
+    host_key_check: bool | None,
+    fmt: str,
+) -> None:
+    """Change a host's settings in place (no delete and add again); its
+    status and running jobs stay. An empty value clears a setting.
+
+    \b
+      meshq hosts set gpu1 --max_jobs_allowed=8 --gpus=4
+      meshq hosts set red01 --pyenv=~/ENV3/bin/activate
+    """
+    ids = "" if gpu == "" else gpu_ids(gpu, gpus)
+    host = mq_of(ctx).set_host(
+        name,
+        ip=ip,
+        user=user,
+        port=port,
+        max_jobs=max_jobs,
+        cpus=cpus,
+        gpus=ids,
+        pyenv=pyenv,
+        check_host_key=host_key_check,
+    )
+    text = (
+        f"host {host.name}: {host.max_jobs} slot(s)"
+        + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
+        + (f", pyenv {host.pyenv}" if host.pyenv else "")
+    )
+    say(fmt, host_record(host), text)
 
 
 @hosts.command(name="list")
-@OUTPUT_OPTION
+@format_option()
 @click.pass_context
 def list_(ctx: click.Context, fmt: str) -> None:
     """The inventory: slots and GPUs in use and free, status, last probe."""
-    mq = _mq(ctx)
+    mq = mq_of(ctx)
     slots, gpus = mq.host_usage()
-    rows = []
-    for host in mq.hosts():
-        record = host.to_dict()
-        held = gpus.get(host.name, set())
-        record.update(
-            slots_used=slots[host.name],
-            slots_free=max(host.max_jobs - slots[host.name], 0),
-            gpus_used=",".join(g for g in host.gpus if g in held) or None,
-            gpus_free=",".join(g for g in host.gpus if g not in held) or None,
-        )
-        rows.append(record)
-    emit(
-        rows,
-        fmt,
-        [
-            "name",
-            "status",
-            "address",
-            "user",
-            "port",
-            "slots_used",
-            "slots_free",
-            "gpus_used",
-            "gpus_free",
-            "last_probe",
-            "last_error",
-        ],
-        headers={
-            "slots_used": "used",
-            "slots_free": "free",
-            "gpus_used": "gpus used",
-            "gpus_free": "gpus free",
-            "last_probe": "probed",
-            "last_error": "error",
-        },
-    )
+    rows = [host_record(h, slots[h.name], gpus.get(h.name, set())) for h in mq.hosts()]
+    emit(rows, fmt, HOST_COLUMNS)
 
 
 @hosts.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_host)
+@format_option()
 @click.pass_context
-def probe(ctx: click.Context, name: str | None) -> int:
+def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
     """Check that hosts (all, or NAME) can be reached and run the agent;
     exits 1 if one cannot."""
-    results = run_async(_mq(ctx).probe(name))
-    for host, error in results:
-        click.echo(f"{host.name}: {'ok' if error is None else 'down: ' + error}")
+    results = run_async(mq_of(ctx).probe(name))
+    lines = [
+        f"{host.name}: {'ok' if error is None else 'down: ' + error}" for host, error in results
+    ]
+    data = [{"name": h.name, "ok": error is None, "error": error} for h, error in results]
+    say(fmt, data, "\n".join(lines))
     return 1 if any(error for _, error in results) else 0
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
+@format_option()
 @click.pass_context
-def disable(ctx: click.Context, name: str) -> None:
+def disable(ctx: click.Context, name: str, fmt: str) -> None:
     """Stop giving jobs to a host (running ones go on)."""
-    _mq(ctx).set_host_enabled(name, False)
-    click.echo(f"host {name} disabled")
+    host = mq_of(ctx).set_host_enabled(name, False)
+    say(fmt, host_record(host), f"host {name} disabled")
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
+@format_option()
 @click.pass_context
-def enable(ctx: click.Context, name: str) -> None:
+def enable(ctx: click.Context, name: str, fmt: str) -> None:
     """Give jobs to a host again."""
-    _mq(ctx).set_host_enabled(name, True)
-    click.echo(f"host {name} enabled")
+    host = mq_of(ctx).set_host_enabled(name, True)
+    say(fmt, host_record(host), f"host {name} enabled")
 
 
 @hosts.command()
-@click.argument("name")
+@host_argument
+@format_option()
 @click.pass_context
-def delete(ctx: click.Context, name: str) -> None:
+def delete(ctx: click.Context, name: str, fmt: str) -> None:
     """Remove a host from the inventory."""
-    _mq(ctx).delete_host(name)
-    click.echo(f"host {name} deleted")
+    mq_of(ctx).delete_host(name)
+    say(fmt, {"deleted": name}, f"host {name} deleted")

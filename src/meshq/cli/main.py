@@ -56,6 +56,13 @@ class State:
         return self._mq
 
 
+def mq_of(ctx: click.Context) -> Meshq:
+    """The API handle of the command's store."""
+    state = ctx.find_object(State)
+    assert state is not None, "the meshq group makes the State"
+    return state.mq
+
+
 @click.group(context_settings=CONTEXT)
 @click.option(
     "--db",
@@ -77,14 +84,23 @@ def cli(ctx: click.Context, db: str | None) -> None:
                             --command='python train.py --seed=$MESHQ_INDEX'
       meshq queue run fifo sweep --max_parallel=4
       meshq queue status sweep
+
+    Defaults for --experiment, -j, --policy, --timeout and --retries can be
+    kept in ~/.config/meshq/config.toml (see docs/rules.md).
     """
     source = ctx.get_parameter_source("db")
     ctx.obj = State(db, "MESHQ_DB" if source is ParameterSource.ENVIRONMENT else "--db")
+    from meshq.cli import config
+
+    # the config file's defaults, for the subcommands this one resolves next
+    ctx.default_map = config.load()
 
 
 def _register() -> None:
-    from meshq.cli import demo, hosts, queue
+    # control and inspect add their commands to the queue group
+    from meshq.cli import completion, control, demo, hosts, inspect, queue  # noqa: F401
 
+    cli.add_command(completion.completion)
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)

@@ -52,6 +52,29 @@ class HostInventory:
                 "delete it first, or choose another name"
             ) from None
 
+    def replace_host(self, host: Host) -> None:
+        """Store ``host``'s settings (address, user, port, slots, cpus, GPU
+        ids, pyenv, host key check) over those of the host of its name;
+        its status and last probe stay."""
+        with transaction(self.conn) as c:
+            done = c.execute(
+                "UPDATE hosts SET address = ?, user = ?, port = ?, max_jobs = ?, cpus = ?, "
+                "gpus = ?, pyenv = ?, check_host_key = ? WHERE name = ?",
+                (
+                    host.address,
+                    host.user,
+                    host.port,
+                    host.max_jobs,
+                    host.cpus,
+                    ",".join(host.gpus) or None,
+                    host.pyenv,
+                    int(host.check_host_key),
+                    host.name,
+                ),
+            )
+            if done.rowcount != 1:
+                raise NotFound(f"no host {host.name!r} in the inventory: see 'meshq hosts list'")
+
     def hosts(self) -> list[Host]:
         """The inventory in the order hosts were added."""
         return [Host.from_row(r) for r in self.conn.execute("SELECT * FROM hosts ORDER BY id")]

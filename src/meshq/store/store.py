@@ -8,17 +8,28 @@ transaction. A change costs the same with 10 jobs or 1,000,000.
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
-from meshq.model import JOB_FIELDS, TRANSITIONS, Event, Identity, Job, JobSpec, Queue, Status
+from meshq.model import (
+    FINISHED,
+    JOB_FIELDS,
+    TRANSITIONS,
+    WAITING,
+    Event,
+    Identity,
+    Job,
+    JobSpec,
+    Queue,
+    Status,
+)
 from meshq.names import Expanded
 from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
@@ -41,6 +52,27 @@ _DEPS_MET = (
 )
 _NOWHERE = Identity(user=None)
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
+#: what ``queue set`` may change on a job, and in which states (not while
+#: it runs: its host has it as it was launched)
+SETTABLE_FIELDS = frozenset(
+    {
+        "command",
+        "shell",
+        "directory",
+        "input",
+        "output",
+        "log",
+        "gpu",
+        "gpus",
+        "pyenv",
+        "user",
+        "host",
+        "placed",
+        "timeout",
+        "retries",
+    }
+)
+_SETTABLE_STATES = WAITING | FINISHED
 _CHANGE_FIELDS = frozenset(
     {
         "exit_code",
@@ -274,12 +306,13 @@ class Store(HostInventory, RunLeases, Dependencies):
         *,
         statuses: Iterable[Status] | None = None,
         names: Iterable[str] | None = None,
-        name_filter: str | None = None,
+        match: Callable[[str], bool] | None = None,
         host: str | None = None,
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs of ``queue`` in queue order, filtered by state, exact names,
-        a host, and ``name_filter`` (a glob if it has ``*?``, else a substring)."""
+        a host, and ``match`` (true for the names wanted: see
+        :mod:`meshq.selection`)."""
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
         if statuses is not None:
@@ -291,18 +324,15 @@ class Store(HostInventory, RunLeases, Dependencies):
             args.append(host)
         wanted = set(names) if names is not None else None
         sql.append("ORDER BY jobs.id")
-        if limit is not None and wanted is None and name_filter is None:
+        if limit is not None and wanted is None and match is None:
             sql.append("LIMIT ?")
             args.append(limit)
         out = []
-        glob = name_filter is not None and any(ch in name_filter for ch in "*?")
         for row in self.conn.execute(" ".join(sql), args):
             name = row["name"]
             if wanted is not None and name not in wanted:
                 continue
-            if name_filter is not None and not (
-                fnmatch.fnmatchcase(name, name_filter) if glob else name_filter in name
-            ):
+            if match is not None and not match(name):
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:
@@ -385,12 +415,53 @@ class Store(HostInventory, RunLeases, Dependencies):
             )
         ]
 
+    def attempt_lines(
+        self, queue: Queue
+    ) -> list[tuple[str, int, str | None, str, float, int | None]]:
+        """The start and finish lines of the history of every job of
+        ``queue``, oldest first: ``(job, attempt, host, state, time, exit
+        code)`` (see :func:`meshq.summary.attempts_from_events`)."""
+        states = [Status.START.value, *(s.value for s in FINISHED)]
+        rows = self.conn.execute(
+            "SELECT jobs.name, events.attempt, events.host, events.new, events.time, "
+            "events.exit_code FROM events JOIN jobs ON jobs.id = events.job_id "
+            f"WHERE jobs.queue_id = ? AND events.new IN ({','.join('?' * len(states))}) "
+            "ORDER BY events.id",
+            (queue.id, *states),
+        )
+        return [tuple(r) for r in rows]
+
     def last_event_time(self, job: Job) -> float:
         """When the job's state last changed (epoch seconds)."""
         row = self.conn.execute(
             "SELECT max(time) AS t FROM events WHERE job_id = ?", (job.id,)
         ).fetchone()
         return float(row["t"]) if row and row["t"] is not None else job.submitted
+
+    def set_job_fields(self, jobs: Sequence[Job], values: Mapping[str, object]) -> None:
+        """Set ``values`` (fields of :data:`SETTABLE_FIELDS`) on ``jobs`` in
+        one ``UPDATE`` guarded by their states: every one of them must be
+        waiting or finished, else nothing changes and a
+        :class:`TransitionError` names what was running."""
+        if not values or set(values) - SETTABLE_FIELDS:
+            raise ValueError(f"a job setting is one of {sorted(SETTABLE_FIELDS)}")
+        if not jobs:
+            return
+        ids = json.dumps([j.id for j in jobs])
+        states = [s.value for s in _SETTABLE_STATES]
+        sets = ", ".join(f'"{k}" = ?' for k in values)
+        with transaction(self.conn) as c:
+            done = c.execute(
+                f"UPDATE jobs SET {sets} WHERE id IN (SELECT value FROM json_each(?)) "
+                f"AND status IN ({','.join('?' * len(states))})",
+                (*values.values(), ids, *states),
+            )
+            if done.rowcount != len(jobs):
+                # one started (or went) since it was read: change none of them
+                raise TransitionError(
+                    f"{len(jobs) - done.rowcount} of the jobs started or went away meanwhile: "
+                    "nothing was changed; try again"
+                )
 
     def delete_jobs(self, jobs: Sequence[Job]) -> int:
         """Remove ``jobs`` and their history; returns how many were removed."""

@@ -1,0 +1,217 @@
+"""``meshq queue list / status / show / logs``: looking at a queue."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from meshq.cli.main import mq_of, run_async
+from meshq.cli.options import (
+    FORMATS,
+    Duration,
+    check_experiment,
+    experiment_option,
+    format_option,
+    job_argument,
+    queue_argument,
+    selection,
+)
+from meshq.cli.queue import queue
+from meshq.cli.records import EVENT_COLUMNS, JOB_COLUMNS, job_record, show_lines, show_record
+from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
+from meshq.errors import UsageError
+
+
+@queue.command(name="list")
+@queue_argument
+@selection
+@format_option((*FORMATS, "joblog"))
+@experiment_option
+@click.pass_context
+def list_(
+    ctx: click.Context,
+    queue_name: str,
+    name: str | None,
+    status: str | None,
+    fmt: str,
+    experiment: str | None,
+) -> None:
+    """List a queue's jobs in queue order.
+
+    --format=joblog writes GNU Parallel's --joblog columns (Seq Host
+    Starttime JobRuntime Send Receive Exitval Signal Command) for the jobs
+    that ran to an end.
+    """
+    import time
+
+    mq = mq_of(ctx)
+    check_experiment(mq, queue_name, experiment)
+    jobs = mq.select(queue_name, name, status)
+    if fmt == "joblog":
+        from meshq import joblog
+
+        # Seq is the place in the whole queue, whatever the selection
+        seq = {j.id: i for i, j in enumerate(mq.select(queue_name), start=1)}
+        click.echo("\n".join(joblog.lines((seq[j.id], j) for j in jobs)))
+        return
+    now = time.time()
+    emit([job_record(j, now) for j in jobs], fmt, JOB_COLUMNS)
+
+
+STATUS_COLUMNS = (
+    Column("status", priority=0),
+    Column("count", priority=1, right=True),
+    Column("jobs", priority=2, wide=True),
+)
+
+
+@queue.command()
+@queue_argument
+@click.option(
+    "--watch",
+    "-w",
+    is_flag=True,
+    help="Redraw counts, running jobs and hosts until no job waits or runs (Ctrl-C stops).",
+)
+@click.option(
+    "--interval",
+    type=Duration(least=0.1),
+    default="1s",
+    show_default=True,
+    metavar="DURATION",
+    help="How often --watch redraws (0.5, 2s, 1m).",
+)
+@format_option()
+@click.pass_context
+def status(ctx: click.Context, queue_name: str, watch: bool, interval: float, fmt: str) -> int:
+    """Count the jobs per state, and name them, grouped by state; --watch
+    for a live view."""
+    if watch:
+        if fmt != "table":
+            raise UsageError("--watch draws for people: drop --format (or drop --watch)")
+        from meshq.cli.watch import watch as live
+
+        return live(mq_of(ctx), queue_name, interval)
+    groups = mq_of(ctx).by_status(queue_name)
+    rows = [
+        {"status": s.value, "count": len(names), "jobs": Names(names)}
+        for s, names in groups.items()
+    ]
+    total = sum(len(names) for names in groups.values())
+    emit(rows, fmt, STATUS_COLUMNS, title=f"{queue_name}: {total} job(s)")
+    return 0
+
+
+SUMMARY_HOST_COLUMNS = (
+    Column("host", priority=0),
+    Column("attempts", priority=1, right=True),
+    Column("end", priority=2, right=True),
+    Column("failed", priority=1, right=True),
+    Column("mean_runtime", "mean runtime", priority=3, right=True),
+    Column("failures", priority=4, wide=True),
+)
+
+
+def _seconds(value: float | None) -> Seconds | None:
+    return None if value is None else Seconds(value)
+
+
+@queue.command()
+@queue_argument
+@format_option()
+@click.pass_context
+def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
+    """Counts per state, how long jobs ran (mean, median, max), and each
+    host's attempts and failures (retried attempts too)."""
+    s = mq_of(ctx).summary(queue_name)
+    stats = s.runtime
+    runtime = {
+        "jobs": stats.jobs,
+        **{k: _seconds(getattr(stats, k)) for k in ("mean", "median", "max", "min")},
+    }
+    hosts: list[dict[str, Any]] = [
+        {
+            "host": h.host,
+            "attempts": h.attempts,
+            "end": h.end,
+            "failed": h.failed,
+            "failures": {st.value: n for st, n in h.by_status.items() if st.value != "end"},
+            "mean_runtime": _seconds(h.mean_runtime),
+        }
+        for h in s.hosts
+    ]
+    counts = {st.value: n for st, n in s.counts.items()}
+    if fmt != "table":
+        emit_data(
+            {
+                "queue": s.queue,
+                "jobs": s.jobs,
+                "counts": counts,
+                "runtime": runtime,
+                "hosts": hosts,
+            },
+            fmt,
+        )
+        return
+    states = ", ".join(f"{n} {st}" for st, n in counts.items()) or "no jobs"
+    click.echo(f"{s.queue}: {s.jobs} job(s): {states}")
+    if stats.jobs:
+        click.echo(
+            f"runtime of {stats.jobs} finished job(s): mean {cell(runtime['mean'])}, "
+            f"median {cell(runtime['median'])}, max {cell(runtime['max'])}"
+        )
+    if hosts:
+        click.echo("")
+        rows = [
+            {**h, "failures": ", ".join(f"{n} {st}" for st, n in h["failures"].items())}
+            for h in hosts
+        ]
+        table(rows, SUMMARY_HOST_COLUMNS)
+
+
+@queue.command()
+@queue_argument
+@job_argument
+@format_option()
+@click.pass_context
+def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
+    """Every field of one job, and its state history (JSON: one object)."""
+    mq = mq_of(ctx)
+    job = mq.one(queue_name, job_name)
+    record = show_record(
+        job,
+        mq.history(queue_name, job.name),
+        mq.dependencies(queue_name, job.name),
+        mq.files(job),
+    )
+    if fmt != "table":
+        emit_data(record, fmt)
+        return
+    lines = show_lines(record)
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key:<{width}}  {cell(value)}".rstrip())
+    click.echo("")
+    table(record["history"], EVENT_COLUMNS, title="history")
+
+
+@queue.command()
+@queue_argument
+@job_argument
+@click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.pass_context
+def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follow: bool) -> None:
+    """Print a job's output (as it is: the job's own bytes)."""
+    mq = mq_of(ctx)
+    job = mq.one(queue_name, job_name)
+
+    async def copy() -> None:
+        out = sys.stdout.buffer
+        async for chunk in mq.logs(queue_name, job.name, stderr=stderr, follow=follow):
+            out.write(chunk)
+            out.flush()
+
+    run_async(copy())

@@ -1,0 +1,49 @@
+"""Which jobs ``--name`` selects: the one rule every command follows
+(``queue list``, ``kill``, ``reset``, ``delete``, ``set``, ``show``, ``logs``).
+
+A selection is a comma list of items. Each item is a name pattern as
+hostlist reads it (``job7``, ``job[1-5]``, ``job[01-04]``, ``a[0-1]b[0-1]``),
+and an item with ``*`` or ``?`` is a glob over the queue's names (``job*``,
+``train[1-2]-*``: brackets are expanded first, so they always mean ranges,
+never a character class). Nothing else matches: no substring.
+
+A plain name must exist (a typo is an error, never a silent no-op); a glob
+may match no job. ``docs/rules.md`` states the rule for people.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from meshq.names import expand
+
+
+@dataclass(frozen=True, slots=True)
+class NameSelection:
+    """What one ``--name`` value selects: plain names and globs."""
+
+    #: the value as typed
+    text: str
+    #: the plain names, in the order given; each must be a job of the queue
+    names: tuple[str, ...]
+    #: the items with wildcards (``*``, ``?``), matched against whole names
+    globs: tuple[str, ...]
+    _plain: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_plain", frozenset(self.names))
+
+    def matches(self, name: str) -> bool:
+        """Whether the job called ``name`` is selected."""
+        return name in self._plain or any(fnmatch.fnmatchcase(name, g) for g in self.globs)
+
+
+def parse(text: str) -> NameSelection:
+    """The selection ``text`` names; a :class:`~meshq.errors.UsageError`
+    for a malformed pattern or a name that can be no job's name."""
+    plain: list[str] = []
+    globs: list[str] = []
+    for item in expand(text, what="job name", globs=True):
+        (globs if "*" in item.name or "?" in item.name else plain).append(item.name)
+    return NameSelection(text, tuple(plain), tuple(globs))
