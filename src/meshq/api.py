@@ -294,32 +294,42 @@ class Meshq(Changes):
         queue: str,
         name: str | None = None,
         status: str | Iterable[Status | str] | None = None,
+        *,
+        acting: bool = False,
     ) -> list[Job]:
         """The jobs of ``queue`` that ``name`` and ``status`` select, in queue
         order; every command that takes ``--name``/``--status`` asks here.
 
-        ``name`` is a comma list of names, patterns (``job[1-5]``) and globs
-        (``job*``), read by :mod:`meshq.selection`; a plain name that is no
-        job of the queue is a :class:`NotFound` (a typo is an error, not a
-        no-op). ``status`` is a comma list of states or their aliases
-        (``fail,kill``, ``failed``), or a list of them."""
+        ``name`` is a comma list of names, ranges (``job[1-5]``) and globs
+        (``job*``), read by :mod:`meshq.selection`: a name typed as it is
+        must be a job of the queue (a typo is a :class:`NotFound`, not a
+        no-op); a range or a glob selects the jobs it matches. With
+        ``acting`` (kill, reset, delete, set), a ``name`` that matches no job
+        at all is a :class:`NotFound` too. ``status`` is a comma list of
+        states or their aliases (``fail,kill``, ``failed``), or a list."""
         q = self.store.queue(queue)
         statuses = _states(status)
         if name is None:
             return self.store.jobs(q, statuses=statuses)
         chosen = selection.parse(name)
-        if chosen.names:
-            found = self.store.jobs(q, names=chosen.names)
-            have = {j.name for j in found}
-            missing = [n for n in chosen.names if n not in have]
+        if chosen.required:
+            have = {j.name for j in self.store.jobs(q, names=chosen.required)}
+            missing = [n for n in chosen.required if n not in have]
             if missing:
                 raise NotFound(
                     f"queue {shown(queue)} has no job {shown(names.collapse(missing))}: see "
                     f"'meshq queue list {queue}'"
                 )
-            if not chosen.globs:
-                return [j for j in found if statuses is None or j.status in statuses]
-        return self.store.jobs(q, statuses=statuses, match=chosen.matches)
+        if chosen.globs:
+            found = self.store.jobs(q, match=chosen.matches)
+        else:
+            found = self.store.jobs(q, names=chosen.names)
+        if acting and not found:
+            raise NotFound(
+                f"{shown(name)} matches no job of queue {shown(queue)}: see "
+                f"'meshq queue list {queue}'"
+            )
+        return [j for j in found if statuses is None or j.status in statuses]
 
     def one(self, queue: str, name: str) -> Job:
         """The one job ``name`` selects (a name, or a pattern or glob that
@@ -477,7 +487,7 @@ class Meshq(Changes):
         whole process groups)."""
         from meshq import hostops
 
-        jobs = self.select(queue, name, status)
+        jobs = self.select(queue, name, status, acting=True)
         return await hostops.kill(self.store, jobs, self._target_for, self.warn)
 
     async def reset(
@@ -491,7 +501,7 @@ class Meshq(Changes):
         With neither ``name`` nor ``status``: every job not in ``end``."""
         from meshq import hostops
 
-        jobs = self.select(queue, name, status)
+        jobs = self.select(queue, name, status, acting=True)
         if name is None and status is None:
             jobs = [j for j in jobs if j.status is not Status.END]
         await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="reset")
@@ -519,7 +529,7 @@ class Meshq(Changes):
 
         q = self.store.queue(queue)
         whole = name is None and status is None
-        jobs = self.select(queue, name, status)
+        jobs = self.select(queue, name, status, acting=True)
         await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="deleted")
         if whole:
             ran = [j for j in jobs if j.host and j.attempts]

@@ -31,6 +31,8 @@ class Changes:
             queue: str,
             name: str | None = None,
             status: str | Iterable[Status | str] | None = None,
+            *,
+            acting: bool = False,
         ) -> list[Job]: ...
 
     def set_host(self, name: str, **fields: Any) -> Host:
@@ -74,7 +76,7 @@ class Changes:
         given = {k: v for k, v in fields.items() if v is not None}
         if not given:
             raise UsageError("nothing to set: give a field such as --command or --timeout")
-        jobs = self.select(queue, name, status)
+        jobs = self.select(queue, name, status, acting=True)
         running = [j for j in jobs if j.status in ACTIVE]
         if running:
             shown = names.collapse([j.name for j in running])

@@ -69,6 +69,12 @@ class Expanded:
     index: str
 
 
+def split_items(pattern: str) -> list[str]:
+    """The comma-separated items of ``pattern``, commas inside brackets kept
+    (``a,b[1,3]`` → ``a``, ``b[1,3]``)."""
+    return [item.strip() for item in _split_top_level(pattern) if item.strip()]
+
+
 def _split_top_level(pattern: str) -> list[str]:
     """Split on the commas that are outside brackets."""
     parts, depth, start = [], 0, 0

@@ -7,8 +7,11 @@ and an item with ``*`` or ``?`` is a glob over the queue's names (``job*``,
 ``train[1-2]-*``: brackets are expanded first, so they always mean ranges,
 never a character class). Nothing else matches: no substring.
 
-A plain name must exist (a typo is an error, never a silent no-op); a glob
-may match no job. ``docs/rules.md`` states the rule for people.
+A name typed as it is (``job7``) must exist: a typo is an error, never a
+silent no-op. A range (``job[1-100]``) or a glob (``job*``) selects the jobs
+of the queue it matches, however many of its names are jobs. Commands that
+act on jobs (kill, reset, delete, set) refuse a selection that matches no
+job at all; ``list`` shows none. ``docs/rules.md`` states the rule for people.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from meshq.names import expand
+from meshq.names import expand, is_glob, is_pattern, split_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +28,12 @@ class NameSelection:
 
     #: the value as typed
     text: str
-    #: the plain names, in the order given; each must be a job of the queue
+    #: the plain names (typed, or from a range), in the order given
     names: tuple[str, ...]
     #: the items with wildcards (``*``, ``?``), matched against whole names
     globs: tuple[str, ...]
+    #: the names typed as they are (no range): each must be a job of the queue
+    required: tuple[str, ...] = ()
     _plain: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -46,4 +51,5 @@ def parse(text: str) -> NameSelection:
     globs: list[str] = []
     for item in expand(text, what="job name", globs=True):
         (globs if "*" in item.name or "?" in item.name else plain).append(item.name)
-    return NameSelection(text, tuple(plain), tuple(globs))
+    typed = [n for n in split_items(text) if not is_pattern(n) and not is_glob(n)]
+    return NameSelection(text, tuple(plain), tuple(globs), tuple(typed))

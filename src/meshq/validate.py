@@ -170,8 +170,13 @@ def _timeout(value: float | str | None) -> float | None:
     """Seconds above 0 and at most :data:`MAX_TIMEOUT`, or ``None`` (no limit)."""
     if value is None or value == "":
         return None
-    # one parser for every duration: 90, 90s, 1h30m, [D-]HH:MM:SS
-    seconds = durations.parse(value, "--timeout")
+    try:
+        # a plain number, in any notation float() reads (1.5e3; inf, nan and
+        # 1e999 too, refused below with the range rather than the forms)
+        seconds = float(value)
+    except (TypeError, ValueError):
+        # one parser for every other duration: 90s, 1h30m, [D-]HH:MM:SS
+        seconds = durations.parse(value, "--timeout")
     if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
         raise UsageError(
             f"invalid --timeout {shown(value)}: give a time above 0 and at most "

@@ -230,7 +230,7 @@ def test_list_formats_and_filters(mq: Meshq) -> None:
     assert by["ok1"]["attempts"] == 1 and isinstance(by["ok1"]["pid"], int)
     # no --directory given: the job runs in its folder, which show tells
     assert by["ok1"]["directory"] is None
-    [shown] = mq.json("queue", "show", "q", "ok1")
+    shown = mq.json("queue", "show", "q", "ok1")
     assert shown["files"]["workdir"] == str(job_dir(mq, "q", "ok1"))
 
     as_yaml = yaml.safe_load(mq.ok("queue", "list", "q", "--output=yaml").stdout)
@@ -794,8 +794,9 @@ BAD_INPUTS = [
     pytest.param(["queue", "status", "nope"], id="status-unknown-queue"),
     pytest.param(["queue", "delete", "nope"], id="delete-unknown-queue"),
     pytest.param(["queue", "delete", BASE_QUEUE, "--name=job9"], id="delete-unknown-job"),
-    pytest.param(["queue", "delete", BASE_QUEUE, "--name=job[2-9]"],
-                 id="delete-pattern-partly-unknown"),
+    pytest.param(["queue", "delete", BASE_QUEUE, "--name=job[7-9]"],
+                 id="delete-range-matching-no-job"),
+    pytest.param(["queue", "reset", BASE_QUEUE, "--name=nojob*"], id="reset-glob-matching-no-job"),
     pytest.param(["queue", "kill", BASE_QUEUE, "--name=job9"], id="kill-unknown-job"),
     pytest.param(["queue", "reset", BASE_QUEUE, "--name=job9"], id="reset-unknown-job"),
     pytest.param(["queue", "show", BASE_QUEUE, "job9"], id="show-unknown-job"),

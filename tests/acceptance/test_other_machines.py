@@ -114,7 +114,7 @@ def test_jobs_are_reset_and_deleted_as_the_user_they_ran_as(
     assert "permission denied" not in done.stderr.lower(), done.stderr
     assert not folder.exists()
     queue_folder = folder.parent
-    done = mq.ok("queue", "delete", "q", env=env)
+    done = mq.ok("queue", "delete", "q", "--yes", env=env)
     assert "cannot" not in done.stderr, done.stderr
     assert not queue_folder.exists()
 

@@ -66,7 +66,7 @@ def test_every_command_selects_the_same_jobs(twelve: Meshq) -> None:
         ["queue", "list", "q", "--name=job13"],
         ["queue", "reset", "q", "--name=job13"],
         ["queue", "kill", "q", "--name=job13"],
-        ["queue", "delete", "q", "--name=job[12-13]"],
+        ["queue", "delete", "q", "--name=job12,job13"],
         ["queue", "show", "q", "job13"],
         ["queue", "logs", "q", "job13"],
     ],
@@ -80,11 +80,19 @@ def test_a_plain_name_that_is_no_job_is_an_error_everywhere(twelve: Meshq, argv:
     assert listed(twelve) == NAMES
 
 
-def test_a_glob_may_match_nothing(twelve: Meshq) -> None:
-    done = twelve.ok("queue", "reset", "q", "--name=zz*")
-    assert done.stdout == ""
-    twelve.ok("queue", "delete", "q", "--name=zz*")
+def test_a_range_or_glob_selects_what_it_matches(twelve: Meshq) -> None:
+    # list shows what matched, even nothing
+    assert twelve.ok("queue", "list", "q", "--name=zz*", "--format=json").stdout.strip() == "[]"
+    # the commands that act refuse a selection that matches no job at all
+    for argv in (["reset", "q", "--name=zz*"], ["delete", "q", "--name=job[20-30]"]):
+        done = twelve("queue", *argv)
+        assert done.returncode == 2, done
+        (line,) = done.stderr.splitlines()
+        assert "matches no job" in line
     assert listed(twelve) == NAMES
+    # a range reaching past the queue's jobs takes those it has
+    twelve.ok("queue", "delete", "q", "--name=job[12-20]")
+    assert listed(twelve) == NAMES[:-1]
 
 
 @pytest.mark.parametrize("argv", [["queue", "show", "q", "job1*"], ["queue", "logs", "q", "*"]])

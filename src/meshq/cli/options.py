@@ -12,7 +12,7 @@ import click
 
 from meshq.cli.completion import complete_host, complete_job, complete_queue, complete_status
 from meshq.errors import UsageError
-from meshq.limits import MAX_PARALLEL, MAX_RETRIES, MAX_TIMEOUT
+from meshq.limits import MAX_RETRIES, MAX_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,6 +115,12 @@ def format_option(formats: Sequence[str] = FORMATS, *, old_output: bool = True) 
     return decorate
 
 
+def _checked_parallel(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    from meshq.validate import max_parallel
+
+    return None if value is None else max_parallel(value)
+
+
 def parallel_option(default: int | None, help_text: str) -> Callable[[F], F]:
     """``--max_parallel`` (the seed's spelling), ``--max-parallel``, and
     ``-j`` as GNU Parallel users type it."""
@@ -123,8 +129,11 @@ def parallel_option(default: int | None, help_text: str) -> Callable[[F], F]:
         "--max-parallel",
         "-j",
         "max_parallel",
-        type=click.IntRange(min=1, max=MAX_PARALLEL),
-        default=default,
+        # checked by meshq, not click.IntRange: click repeats a value of any
+        # length in its error, and meshq's line says the range the same way
+        # every other number option does
+        callback=_checked_parallel,
+        default=None if default is None else str(default),
         show_default=default is not None,
         metavar="N",
         help=help_text,
