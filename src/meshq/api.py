@@ -486,8 +486,9 @@ class Meshq(Interop, Jobsets):
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
         return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
 
-    async def kill(self, queue: str, name: str) -> list[Moved]:
-        """Kill the named jobs that are running (their whole process groups)."""
+    async def kill(self, queue: str, name: str | None) -> list[Moved]:
+        """Kill the named jobs that are running (their whole process groups);
+        ``None``: every running job of the queue."""
         from meshq import hostops
 
         jobs = self.select(queue, name)

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from meshq import names, validate
 from meshq.cloudmesh import files, jobset, queuefile, states
 from meshq.errors import UsageError, shown, shown_path
-from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, WAITING, Host, HostStatus, Queue, Status
+from meshq.model import (
+    LOCAL_HOST_NAMES,
+    LOCALHOST,
+    WAITING,
+    Host,
+    HostStatus,
+    Job,
+    Queue,
+    Status,
+)
 from meshq.store.extras import NewJob
 
 if TYPE_CHECKING:
@@ -233,6 +242,7 @@ class Interop:
             dict(record.extra),
             exit_code,
             record.error,
+            placed=record.placed and host is not None,
         )
 
     def add_seed_file(self, queue: str, path: str, document: Any | None = None) -> list[str]:
@@ -289,6 +299,28 @@ class Interop:
             return dump_yaml(queuefile.queue_document(config, entries))
         if fmt != "jobset":
             raise UsageError(f"unknown export format {shown(fmt)}: use jobset or queue")
+        document = jobset.document(
+            default_user=kept.get("default_user"),
+            hosts=self._host_entries(),
+            policy=q.policy or DEFAULT_POLICY,
+            jobs=self._jobset_entries(q, jobs),
+            meshq={"queue": q.name, "experiment": q.experiment, **_settings(q)},
+        )
+        return dump_yaml(document)
+
+    def seed_jobs(
+        self, queue: str, *, status: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The jobs of ``queue`` as the older seed shows them (its fields, its
+        state words), in queue order; ``status`` is one or more old words (or
+        meshq's, or ``open``), ``name`` as :meth:`jobs` takes it."""
+        wanted = None if status is None else states.selected(status)
+        jobs = self.jobs(queue, status=wanted, name=name)  # type: ignore[attr-defined]
+        return [entry for _, entry in self._jobset_entries(self.store.queue(queue), jobs)]
+
+    def _jobset_entries(self, q: Queue, jobs: Sequence[Job]) -> list[tuple[str, dict[str, Any]]]:
+        """Each job as a jobset writes it."""
+        extras = self.store.job_extras(q)
         address = {h.name: h.address or h.name for h in self.store.hosts()}
         rows = []
         for j in jobs:
@@ -308,14 +340,11 @@ class Interop:
                 status=states.old_word(j.status),
             )
             rows.append((j.name, entry))
-        document = jobset.document(
-            default_user=kept.get("default_user"),
-            hosts=self._host_entries(),
-            policy=q.policy or DEFAULT_POLICY,
-            jobs=rows,
-            meshq={"queue": q.name, "experiment": q.experiment, **_settings(q)},
-        )
-        return dump_yaml(document)
+        return rows
+
+    def seed_hosts(self) -> list[dict[str, Any]]:
+        """The inventory as the seed's files list hosts (its fields first)."""
+        return [entry for _, entry in self._host_entries()]
 
     def export_hosts(self) -> str:
         """The inventory as the newer seed's ``<cluster>-cluster.yaml``."""
@@ -334,7 +363,7 @@ class Interop:
             for h in self.store.hosts()
         ]
 
-    def _after(self, job: Any) -> list[str]:
+    def _after(self, job: Job) -> list[str]:
         return [n for n, _ in self.store.dependencies(job)]
 
 

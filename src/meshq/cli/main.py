@@ -83,12 +83,18 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    from meshq.cli import demo, hosts, queue
+    from meshq.cli import demo, hosts, job, jobset, queue
 
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)
     cli.add_command(demo.demo)
+    # the cloudmesh seed's vocabulary: cms job …, cms set jobset=…, its files
+    cli.add_command(job.job)
+    cli.add_command(jobset.set_variable)
+    queue.queue.add_command(jobset.import_)
+    queue.queue.add_command(jobset.export)
+    hosts.hosts.add_command(jobset.export_hosts)
 
 
 _register()

@@ -115,11 +115,25 @@ def create(
 @click.option(
     "--retries", metavar="N", help=f"Reruns of a failed job, for jobs that set none ({_RETRIES})."
 )
+@click.option(
+    "--policy",
+    metavar="NAME",
+    help="The fifo_multi policy for runs that name none: sequential, random, smart, frugal.",
+)
 @click.pass_context
-def set_(ctx: click.Context, queue_name: str, timeout: str | None, retries: str | None) -> None:
+def set_(
+    ctx: click.Context,
+    queue_name: str,
+    timeout: str | None,
+    retries: str | None,
+    policy: str | None,
+) -> None:
     """Change a queue's defaults for its jobs."""
-    q = _mq(ctx).set_defaults(queue_name, timeout=timeout, retries=retries)
-    click.echo(f"{q.name}: timeout {q.default_timeout or 'none'}, retries {q.default_retries or 0}")
+    q = _mq(ctx).set_defaults(queue_name, timeout=timeout, retries=retries, policy=policy)
+    click.echo(
+        f"{q.name}: timeout {q.default_timeout or 'none'}, retries {q.default_retries or 0}, "
+        f"policy {q.policy or 'sequential'}"
+    )
 
 
 @queue.command()
@@ -353,9 +367,16 @@ def run() -> None:
     # of any length in its error and has no upper bound by default
     help=f"How many jobs run at once (1 to {MAX_PARALLEL:,}).",
 )
+@click.option("--name", help="Run only these jobs: a name, a pattern (job[1-5]) or a glob.")
 @experiment_check
 @click.pass_context
-def fifo(ctx: click.Context, queue_name: str, max_parallel: str, experiment: str | None) -> int:
+def fifo(
+    ctx: click.Context,
+    queue_name: str,
+    max_parallel: str,
+    name: str | None,
+    experiment: str | None,
+) -> int:
     """Run the ready jobs in queue order on the host each is pinned to.
 
     Jobs with no host are skipped (give them --host, or use fifo_multi).
@@ -369,7 +390,9 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: str, experiment: str
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
     reporter = reporter_for_terminal()
-    result = run_async(mq.run_fifo(queue_name, parallel, reporter=reporter, handle_signals=True))
+    result = run_async(
+        mq.run_fifo(queue_name, parallel, name=name, reporter=reporter, handle_signals=True)
+    )
     return _summarize(queue_name, result)
 
 
@@ -384,15 +407,20 @@ def fifo(ctx: click.Context, queue_name: str, max_parallel: str, experiment: str
 )
 @click.option(
     "--policy",
-    default="sequential",
-    show_default=True,
     type=click.Choice(["sequential", "random", "smart", "frugal"]),
-    help="Which free host a job goes to: the first, any, the most free, the least free.",
+    help="Which free host a job goes to: the first, any, the most free, the least free "
+    "[the queue's ('queue set --policy'), else sequential].",
 )
+@click.option("--name", help="Run only these jobs: a name, a pattern (job[1-5]) or a glob.")
 @experiment_check
 @click.pass_context
 def fifo_multi(
-    ctx: click.Context, queue_name: str, hosts_: str | None, policy: str, experiment: str | None
+    ctx: click.Context,
+    queue_name: str,
+    hosts_: str | None,
+    policy: str | None,
+    name: str | None,
+    experiment: str | None,
 ) -> int:
     """Run ready and undefined jobs in queue order over many hosts.
 
@@ -407,7 +435,12 @@ def fifo_multi(
     _check_experiment(mq, queue_name, experiment)
     result = run_async(
         mq.run_fifo_multi(
-            queue_name, hosts_, policy=policy, reporter=reporter_for_terminal(), handle_signals=True
+            queue_name,
+            hosts_,
+            policy=policy,
+            name=name,
+            reporter=reporter_for_terminal(),
+            handle_signals=True,
         )
     )
     return _summarize(queue_name, result)

@@ -111,6 +111,8 @@ class JobRecord:
     exit_code: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``host`` is where the scheduler put the job, not where it asked to run
+    placed: bool = False
 
 
 @dataclass(slots=True)
@@ -326,8 +328,10 @@ _JOB_KEPT = frozenset(
 
 
 def job_fields(kind: Kind) -> frozenset[str]:
-    """Every field a job of a ``kind`` file may have."""
-    return SEED_JOB_FIELDS | set(MESHQ_JOB_FIELDS) | {_WORKDIR_KEY[kind]}
+    """Every field a job of a ``kind`` file may have (a queue file also says
+    whether its ``host`` was the scheduler's choice: ``placed``)."""
+    own = {"workdir", "placed"} if kind == "queue" else set()
+    return SEED_JOB_FIELDS | set(MESHQ_JOB_FIELDS) | {_WORKDIR_KEY[kind]} | own
 
 
 def read_job(where: str, key: str, entry: Any, kind: Kind) -> JobRecord:
@@ -363,6 +367,7 @@ def read_job(where: str, key: str, entry: Any, kind: Kind) -> JobRecord:
         exit_code=text_or_none(values.get("exit_code")),
         error=values.get("error"),
         extra=extra,
+        placed=(values.get("placed") or "no").strip().lower() in ("yes", "true"),
     )
 
 

@@ -134,8 +134,10 @@ def job_entry(
     out["executable"] = executable
     out["command"] = job["command"]
     out["shell"] = job["shell"]
-    if job["host"] is not None and not job["placed"]:
+    if job["host"] is not None:
         out["host"] = job["host"]
+        if job["placed"]:
+            out["placed"] = "yes"
     if job["user"]:
         out["user"] = job["user"]
     if job["directory"] is not None:

@@ -67,6 +67,17 @@ def old_word(status: Status) -> str:
     return OLD_WORD[status]
 
 
+def regroup(by_status: dict[Status, list[str]]) -> dict[str, list[str]]:
+    """Job names grouped by meshq state, regrouped by old word (in the order
+    of :data:`OLD_WORDS`, names in the order given)."""
+    out: dict[str, list[str]] = {}
+    for word in OLD_WORDS:
+        for status, found in by_status.items():
+            if OLD_WORD[status] == word:
+                out.setdefault(word, []).extend(found)
+    return out
+
+
 def covered(word: str) -> frozenset[Status]:
     """The meshq states an old word (or meshq's own name, or ``open``)
     stands for; :class:`UsageError` naming the words otherwise."""

@@ -34,6 +34,8 @@ class NewJob:
     extra: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
     error: str | None = None
+    #: its host is the scheduler's choice (a reset forgets it)
+    placed: bool = False
 
 
 def _dump(extra: Mapping[str, Any] | None) -> str | None:
@@ -189,14 +191,15 @@ class Extras:
                 raise AlreadyExists(f"the job {record.name.name!r} is given twice: give it once")
             seen.add(record.name.name)
             store._insert(c, queue, [record.name], record.spec, record.status, now)
-            if record.extra or record.exit_code is not None or record.error is not None:
+            if record.extra or record.placed or record.exit_code is not None or record.error:
                 c.execute(
-                    "UPDATE jobs SET extra = ?, exit_code = ?, error = ? "
+                    "UPDATE jobs SET extra = ?, exit_code = ?, error = ?, placed = ? "
                     "WHERE queue_id = ? AND name = ?",
                     (
                         _dump(record.extra),
                         record.exit_code,
                         record.error,
+                        int(record.placed),
                         queue.id,
                         record.name.name,
                     ),
