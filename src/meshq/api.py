@@ -244,7 +244,7 @@ class Meshq(Interop, Jobsets):
         q = self.store.queue(queue)
         where = shown_path(path)
         document = jobfile.read_document(path)
-        if not _is_job_list(document):
+        if not _is_job_list(document, path):
             return self.add_seed_file(queue, path, document)
         batches = []
         added: list[str] = []
@@ -601,12 +601,15 @@ def _runner(
     )
 
 
-def _is_job_list(document: Any) -> bool:
-    """Whether a job file is meshq's own list of jobs (rather than one of the
-    seed's files, whose jobs are a mapping by name)."""
-    if isinstance(document, dict) and set(document) == {"jobs"}:
-        return not isinstance(document["jobs"], dict)
-    return not isinstance(document, dict)
+def _is_job_list(document: Any, path: str) -> bool:
+    """Whether a job file is meshq's own (a list of jobs, or ``jobs:`` with
+    one; its errors are the ones to show) rather than one of the seed's (a
+    jobset, jobs by name, a queue or cluster file)."""
+    from meshq.cloudmesh import jobset, queuefile
+
+    if not isinstance(document, dict) or set(document) == {"jobs"}:
+        return True
+    return not jobset.is_jobset(document) and queuefile.looks_like(document, path) is None
 
 
 def _reset_change(job: Job) -> Change:
