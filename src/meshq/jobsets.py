@@ -181,10 +181,17 @@ class Jobsets:
         path = self.store.queue_extra(queue).get("jobset", {}).get("file")
         if path is None:
             raise UsageError(f"queue {queue.name} is no jobset: see 'meshq job info'")
-        text = self.export_queue(queue.name, "jobset")
-        write_file(path, text)
-        self._mark(queue, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
-        return str(path)
+        target = str(path)
+
+        def produce() -> tuple[str, dict[str, Any]]:
+            text = self.export_queue(queue.name, "jobset")
+            write_file(target, text)
+            return target, {"digest": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+        # under the store's write lock: another meshq writing the file at the
+        # same moment cannot leave a digest of the other's text
+        self.store.write_beside(queue, "jobset", produce)
+        return target
 
     def note_export(self, queue: str, path: str) -> None:
         """``queue export`` wrote ``path``: when that is the queue's jobset

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,20 @@ class Extras:
 
     def set_queue_extra(self, queue: Queue, extra: Mapping[str, Any]) -> None:
         with transaction(self.conn) as c:
+            c.execute("UPDATE queues SET extra = ? WHERE id = ?", (_dump(extra), queue.id))
+
+    def write_beside(
+        self, queue: Queue, key: str, produce: Callable[[], tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Run ``produce`` (which reads the store and writes a file, returning
+        its path and what to remember of it) under the store's write lock,
+        and remember that as ``key`` of the queue's kept fields: so two
+        processes writing the same file record what is really in it."""
+        with transaction(self.conn) as c:
+            path, value = produce()
+            row = c.execute("SELECT extra FROM queues WHERE id = ?", (queue.id,)).fetchone()
+            extra = _load(row["extra"] if row else None)
+            extra[key] = {"file": path, **value}
             c.execute("UPDATE queues SET extra = ? WHERE id = ?", (_dump(extra), queue.id))
 
     def job_extras(self, queue: Queue) -> dict[int, dict[str, Any]]:
