@@ -90,11 +90,16 @@ class Seed:
         for word in words:
             option, eq, value = word.partition("=")
             if word in case.fill:
-                word = case.fill[word]
+                word = self.value(case.fill[word])
             elif eq and value in case.fill:
-                word = f"{option}={case.fill[value]}"
+                word = f"{option}={self.value(case.fill[value])}"
             out.append(word)
         return out
+
+    def value(self, text: str) -> str:
+        """A placeholder's value (on test hosts: ``{red.address}`` and the
+        like name the host behind the seed's ``red``)."""
+        return text
 
     def run(self, case: Case) -> subprocess.CompletedProcess[str]:
         return self(*self.argv(case), timeout=90.0)
@@ -218,3 +223,44 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     return lines[0]
+
+
+# -- the seed's hosts on real sshd test hosts ------------------------------------------
+
+#: the hosts the seed's examples name (queue manual: pi@red, pi@red01, pi@red02)
+SEED_HOSTS = ("red", "red01", "red02")
+
+
+@dataclass
+class SshSeed(Seed):
+    """A :class:`Seed` whose ssh config also reaches the test hosts as the
+    seed's ``red``, ``red01``, ``red02`` and by their addresses (a host
+    added with ``--ip=127.0.0.x`` is reached as that address)."""
+
+    cluster: Any = None
+    #: the seed's host name → the test host behind it
+    red: dict[str, Any] = field(default_factory=dict)
+
+    def host(self, alias: str) -> Any:
+        return self.red[alias]
+
+    def value(self, text: str) -> str:
+        return text.format(**self.red) if "{" in text else text
+
+
+def make_ssh_seed(mq: Meshq, cluster: Any, project: Path) -> SshSeed:
+    """A seed user's CLI in ``project`` (under the local home, as a real
+    user's project is), reaching ``cluster`` as the seed names its hosts."""
+    text = Path(cluster.ssh_config).read_text()
+    blocks = ["Host " + b for b in text.split("\nHost ") if b.strip()]
+    blocks[0] = blocks[0].removeprefix("Host ")
+    by_name = {b.split()[1]: b for b in blocks}
+    extra = []
+    for alias, host in zip(SEED_HOSTS, cluster.hosts, strict=False):
+        body = by_name[host.name].split("\n", 1)[1]
+        extra.append(f"Host {alias} {host.address}\n{body}")
+    config = mq.root / "seed_ssh_config"
+    config.write_text(text + "\n" + "\n".join(extra))
+    env = {**mq.env, "MESHQ_SSH_CONFIG": str(config)}
+    red = dict(zip(SEED_HOSTS, cluster.hosts, strict=False))
+    return SshSeed(mq, project, env, cluster=cluster, red=red)

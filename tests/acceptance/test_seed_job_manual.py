@@ -27,10 +27,13 @@ from tests.acceptance.seed_support import (
     Check,
     Seed,
     Setup,
+    SshSeed,
     jobset,
+    make_ssh_seed,
     one_line_error,
     seed_job,
 )
+from tests.support.sshd import SshCluster
 
 Done = subprocess.CompletedProcess[str]
 
@@ -506,3 +509,146 @@ def test_every_usage_example_of_the_manual_is_a_case() -> None:
     missing = {w for w in wanted if not any(c.startswith(w) for c in lines)}
     assert not missing, missing
 
+
+
+# -- on real sshd test hosts: the seed's juliet is a test host here --------------------
+
+
+@pytest.fixture
+def ssh_seed(mq: Meshq, ssh_cluster3: SshCluster, home_experiment: str) -> SshSeed:
+    return make_ssh_seed(mq, ssh_cluster3, Path(home_experiment).parent)
+
+
+def red_hosts(seed: SshSeed, slots: tuple[int, int] = (1, 3)) -> str:
+    """The jobset's hosts: the seed's red and red01 (test hosts), by address."""
+    return "".join(
+        f"{alias}:\n  name: {alias}\n  ip: {seed.host(alias).address}\n  cpus: '4'\n"
+        f"  status: free\n  job_counter: '0'\n  max_jobs_allowed: '{n}'\n"
+        for alias, n in zip(("red", "red01"), slots, strict=True)
+    )
+
+
+def on_red(
+    *jobs: tuple[str, str, str], slots: tuple[int, int] = (1, 3), after: str | None = None
+) -> Setup:
+    """A jobset over red and red01 with jobs ``(name, host alias or '',
+    command)``; the last one waits for the others when ``after`` names them
+    (meshq's own field of a jobset's job)."""
+
+    def setup(seed: Seed) -> None:
+        assert isinstance(seed, SshSeed)
+        text = ""
+        for name, alias, command in jobs:
+            executable, _, arguments = command.partition(" ")
+            ip = seed.host(alias).address if alias else "''"
+            text += seed_job(name, ip=ip, executable=executable, arguments=arguments)
+        if after is not None:
+            text += f"  after: {after}\n"
+        seed.write("a.yaml", jobset(text, hosts=red_hosts(seed, slots)))
+        seed.ok("job", "set", "a.yaml")
+
+    return setup
+
+
+def host_file(seed: Seed, alias: str, *parts: str) -> Path:
+    """A file of the queue's experiment as the test host ``alias`` has it."""
+    assert isinstance(seed, SshSeed)
+    return seed.host(alias).real_path(seed.cwd / "experiment" / "a" / Path(*parts))
+
+
+def check_hosts_add_runs_there(seed: Seed, done: Done) -> None:
+    assert isinstance(seed, SshSeed)
+    red = seed.host("red")
+    assert seed.hosts()["red"]["address"] == red.address
+    seed.ok("job", "add", "--name=z[0-1]", f"--ip={red.address}", "--executable=echo",
+            "--arguments=hello")
+    seed.ok("job", "run")
+    for name in ("z0", "z1"):
+        job = seed.seed_jobs()[name]
+        assert (job["status"], job["submitted_to_ip"]) == ("done", red.address)
+        assert host_file(seed, "red", name, f"{name}.out").read_text() == "hello\n"
+
+
+def check_run_on_its_host(seed: Seed, done: Done) -> None:
+    assert isinstance(seed, SshSeed)
+    jobs = seed.seed_jobs()
+    assert (jobs["ls_j"]["status"], jobs["other"]["status"]) == ("done", "ready")
+    assert jobs["ls_j"]["submitted_to_ip"] == seed.host("red01").address
+    assert host_file(seed, "red01", "ls_j", "output", "ls_j").exists()
+    assert seed.show("a", "ls_j")["run_user"] == seed.host("red01").user
+
+
+def check_kill_on_host(seed: Seed, done: Done) -> None:
+    assert done.stdout.strip() == "ls_j\told_status:submitted\tnew_status:killed"
+    pid = pid_of(seed, "ls_j")
+    wait_until(lambda: not alive(pid), 10, 0.1, "the job on the test host to end")
+
+
+def check_policy_picks(alias: str) -> Check:
+    """The stored policy places the job ``any``. It waits (``after``) for a
+    job of two seconds, so that both hosts have joined the run by then: a
+    run places jobs on the hosts that have joined it."""
+
+    def check(seed: Seed, done: Done) -> None:
+        assert isinstance(seed, SshSeed)
+        seed.ok("job", "run")
+        assert seed.seed_jobs()["any"]["submitted_to_ip"] == seed.host(alias).address
+
+    return check
+
+
+def check_reset_on_host(seed: Seed, done: Done) -> None:
+    assert done.stdout.strip() == "ls_j\told_status:done\tnew_status:ready"
+    assert not host_file(seed, "red", "ls_j").exists()
+
+
+def check_delete_on_host(seed: Seed, done: Done) -> None:
+    pid = int((seed.mq.root / "ls_j.pid").read_text())
+    assert "ls_j" not in seed.seed_jobs()
+    wait_until(lambda: not alive(pid), 10, 0.1, "the deleted job to end on its host")
+
+
+def ran_on_red(seed: Seed) -> None:
+    on_red(("ls_j", "red", "ls -a"))(seed)
+    seed.ok("job", "run", "--name=ls_j")
+    assert host_file(seed, "red", "ls_j").exists()
+
+
+def running_on_red(seed: Seed) -> None:
+    on_red(("ls_j", "red", "sleep 60"))(seed)
+    seed.popen("job", "run", "--name=ls_j")
+    seed.wait_seed_status("ls_j", "submitted")
+    wait_until(lambda: seed.show("a", "ls_j")["pid"], 20, 0.1, "ls_j to start on red")
+    (seed.mq.root / "ls_j.pid").write_text(str(pid_of(seed, "ls_j")))
+
+
+ON_TEST_HOSTS = [
+    Case("cms job hosts add --hostname=name --ip=ip --cpus=n --max_jobs_allowed=x",
+         check_hosts_add_runs_there, jobset_with(),
+         fill={"name": "red", "ip": "{red.address}", "n": "4", "x": "2"}).param("hosts-add"),
+    Case("cms job run --name=ls_j", check_run_on_its_host,
+         on_red(("ls_j", "red01", "ls -a"), ("other", "red", "ls -a"))).param("run-name"),
+    Case("cms job kill --name=ls_j", check_kill_on_host, running_on_red).param("kill-name"),
+    Case("job scheduler --policy=POLICYNAME", check_policy_picks("red01"),
+         on_red(("gate", "red01", "sleep 2"), ("any", "", "true"), after="gate"),
+         source="job scheduler --policy=POLICYNAME",
+         fill={"POLICYNAME": "smart"}).param("scheduler-smart"),
+    Case("job scheduler --policy=POLICYNAME", check_policy_picks("red"),
+         on_red(("gate", "red01", "sleep 2"), ("any", "", "true"), after="gate"),
+         source="job scheduler --policy=POLICYNAME",
+         fill={"POLICYNAME": "frugal"}).param("scheduler-frugal"),
+    Case("cms job reset --name=NAME", check_reset_on_host, ran_on_red,
+         fill={"NAME": "ls_j"}).param("reset-name"),
+    Case("cms job delete --name=ls_j", check_delete_on_host, running_on_red).param(
+        "delete-name-submitted"),
+]
+
+
+@pytest.mark.ssh
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("case", ON_TEST_HOSTS)
+def test_old_job_manual_line_on_test_hosts(ssh_seed: SshSeed, case: Case) -> None:
+    case.setup(ssh_seed)
+    done = ssh_seed.run(case)
+    assert done.returncode == case.rc, (ssh_seed.argv(case), done.stdout, done.stderr)
+    case.check(ssh_seed, done)
