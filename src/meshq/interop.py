@@ -133,22 +133,22 @@ class Interop:
         names.check_name(qname, "queue name")
         if experiment is None:
             experiment = bundle.experiment or str(Path(os.path.abspath(path)).parent / "experiment")
-        settings = validate.queue_defaults(
-            bundle.settings.get("default_timeout"), bundle.settings.get("default_retries")
-        )
-        records = self._new_jobs(bundle.jobs, where, [h for h, _ in hosts])
-        queue = self.store.import_queue(
-            {
+        try:
+            settings = validate.queue_defaults(
+                bundle.settings.get("default_timeout"), bundle.settings.get("default_retries")
+            )
+            queue_fields = {
                 "name": qname,
                 "experiment": validate.experiment_path(experiment),
                 **settings,
-                "paused": _yes(bundle.settings.get("paused"), f"{where}: paused"),
+                "paused": _yes(bundle.settings.get("paused"), "paused"),
                 "policy": policy_checked(bundle.policy) if bundle.policy else None,
                 "extra": bundle.extra,
-            },
-            records,
-            hosts,
-        )
+            }
+        except UsageError as err:
+            raise UsageError(f"{where}: {err}") from None
+        records = self._new_jobs(bundle.jobs, where, [h for h, _ in hosts])
+        queue = self.store.import_queue(queue_fields, records, hosts)
         return Imported(queue, [h.name for h, _ in hosts], [r.name.name for r in records])
 
     def _new_hosts(
