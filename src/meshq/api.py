@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshq import jobfile, names, paths, validate
 from meshq.errors import HostError, NotFound, UsageError, shown, shown_path
-from meshq.interop import Interop
+from meshq.interop import Interop, is_meshq_job_list
 from meshq.jobsets import Jobsets
 from meshq.model import (
     ACTIVE,
@@ -244,7 +244,7 @@ class Meshq(Interop, Jobsets):
         q = self.store.queue(queue)
         where = shown_path(path)
         document = jobfile.read_document(path)
-        if not _is_job_list(document, path):
+        if not is_meshq_job_list(document, path):
             return self.add_seed_file(queue, path, document)
         batches = []
         added: list[str] = []
@@ -599,17 +599,6 @@ def _runner(
         host_lost_after=HOST_LOST_AFTER if host_lost_after is None else host_lost_after,
         reprobe_every=REPROBE_EVERY if reprobe_every is None else reprobe_every,
     )
-
-
-def _is_job_list(document: Any, path: str) -> bool:
-    """Whether a job file is meshq's own (a list of jobs, or ``jobs:`` with
-    one; its errors are the ones to show) rather than one of the seed's (a
-    jobset, jobs by name, a queue or cluster file)."""
-    from meshq.cloudmesh import jobset, queuefile
-
-    if not isinstance(document, dict) or set(document) == {"jobs"}:
-        return True
-    return not jobset.is_jobset(document) and queuefile.looks_like(document, path) is None
 
 
 def _reset_change(job: Job) -> Change:

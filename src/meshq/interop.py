@@ -112,14 +112,24 @@ class Interop:
     # -- import ---------------------------------------------------------------
 
     def import_file(
-        self, path: str, *, name: str | None = None, experiment: str | None = None
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        experiment: str | None = None,
+        kinds: Sequence[files.Kind] = ("jobset", "jobs", "queue", "cluster"),
     ) -> Imported:
         """Import a seed file: a jobset or a ``<queue>-queue.yaml`` becomes a
         new queue (``name``, else the one the file records, else the file's
         name) with its hosts added to the inventory; a ``<cluster>-cluster.yaml``
-        adds its hosts."""
+        adds its hosts. A file of a kind not in ``kinds`` is refused."""
         bundle = read_seed_file(path)
         where = shown_path(path)
+        if bundle.kind not in kinds:
+            raise UsageError(
+                f"{where} is a {bundle.kind} file, not a {' or '.join(kinds)} file: import it "
+                f"with 'meshq queue import {where}'"
+            )
         hosts = self._new_hosts(bundle.hosts, where)
         if bundle.kind == "cluster":
             if bundle.extra.get("config"):
@@ -365,6 +375,15 @@ class Interop:
 
     def _after(self, job: Job) -> list[str]:
         return [n for n, _ in self.store.dependencies(job)]
+
+
+def is_meshq_job_list(document: Any, path: str) -> bool:
+    """Whether a job file is meshq's own (a list of jobs, or ``jobs:`` with
+    one; its errors are the ones to show) rather than one of the seed's (a
+    jobset, jobs by name, a queue or cluster file)."""
+    if not isinstance(document, dict) or set(document) == {"jobs"}:
+        return True
+    return not jobset.is_jobset(document) and queuefile.looks_like(document, path) is None
 
 
 def _settings(q: Queue) -> dict[str, Any]:

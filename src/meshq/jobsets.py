@@ -155,8 +155,10 @@ class Jobsets:
             self._mark(queue, path, None)
             return queue
         if Path(path).exists():
-            done = self.import_file(path, name=qname, experiment=experiment)
-            assert done.queue is not None
+            done = self.import_file(
+                path, name=qname, experiment=experiment, kinds=("jobset", "jobs")
+            )
+            assert done.queue is not None  # a jobset or jobs: a queue was made
             queue = done.queue
             if not quiet:
                 self.warn(
