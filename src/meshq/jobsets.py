@@ -280,7 +280,7 @@ class Jobsets:
             "arguments": perjob.spread("arguments", arguments, n),
         }
         first = status
-        if first is not None and states.from_file(first, "--status") not in WAITING:
+        if first is not None and not states.covered(first) <= WAITING:
             raise UsageError(f"a new job starts ready, not {shown(first)}: drop --status")
         records = []
         for i, e in enumerate(wanted):
