@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from meshq import jobfile, names, paths, selection, validate
 from meshq.changes import Changes
 from meshq.errors import HostError, NotFound, UsageError, shown, shown_path
+from meshq.interop import Interop, is_meshq_job_list
+from meshq.jobsets import Jobsets
 from meshq.model import (
     ACTIVE,
     LOCAL_HOST_NAMES,
@@ -70,8 +72,10 @@ def _warn(text: str) -> None:
     print(f"meshq: warning: {text}", file=sys.stderr)
 
 
-class Meshq(Changes):
-    """A handle on one meshq store and the hosts its jobs run on."""
+class Meshq(Changes, Interop, Jobsets):
+    """A handle on one meshq store and the hosts its jobs run on. In-place
+    changes of jobs and hosts are in :class:`Changes`; the cloudmesh seed's
+    files, policies and jobsets in :class:`Interop` and :class:`Jobsets`."""
 
     def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
         self.store = Store(db)
@@ -173,7 +177,8 @@ class Meshq(Changes):
     ) -> Queue:
         """Create an empty queue whose jobs live under ``experiment``
         (stored as an absolute path); ``timeout`` and ``retries`` are the
-        defaults for its jobs."""
+        defaults for its jobs. The seed's ``a-queue.yaml`` creates queue ``a``."""
+        name = names.queue_name(name)
         names.check_name(name, "queue name")
         defaults = validate.queue_defaults(timeout, retries)
         return self.store.create_queue(
@@ -184,18 +189,28 @@ class Meshq(Changes):
         )
 
     def set_defaults(
-        self, queue: str, *, timeout: float | str | None = None, retries: int | str | None = None
+        self,
+        queue: str,
+        *,
+        timeout: float | str | None = None,
+        retries: int | str | None = None,
+        policy: str | None = None,
     ) -> Queue:
-        """Set the queue's default time limit and retries (those given)."""
+        """Set the queue's default time limit, retries and ``fifo_multi``
+        policy (those given)."""
+        from meshq.interop import policy_checked
+
         q = self.store.queue(queue)
         defaults = validate.queue_defaults(timeout, retries)
-        given = {
+        given: dict[str, object] = {
             k: v
             for (k, v), raw in zip(defaults.items(), (timeout, retries), strict=True)
             if raw is not None
         }
+        if policy is not None:
+            given["policy"] = policy_checked(policy)
         if not given:
-            raise UsageError("nothing to set: give --timeout and/or --retries")
+            raise UsageError("nothing to set: give --timeout, --retries and/or --policy")
         return self.store.set_queue(q, **given)
 
     def pause(self, queue: str) -> Queue:
@@ -227,13 +242,17 @@ class Meshq(Changes):
 
     def add_file(self, queue: str, path: str) -> list[str]:
         """Add the jobs of a YAML job file (see :mod:`meshq.jobfile`), all in
-        one transaction; returns their names."""
+        one transaction; returns their names. The seed's files (a jobset, jobs
+        by name) are read as :meth:`add_seed_file` reads them."""
         q = self.store.queue(queue)
         where = shown_path(path)
+        document = jobfile.read_document(path)
+        if not is_meshq_job_list(document, path):
+            return self.add_seed_file(queue, path, document)
         batches = []
         added: list[str] = []
         seen: set[str] = set()
-        for entry in jobfile.load(path):
+        for entry in jobfile.entries(where, document):
             name, command = entry.pop("name"), entry.pop("command")
             try:
                 spec, first = validate.job_spec(command_text=command, **entry)
@@ -365,6 +384,7 @@ class Meshq(Changes):
         queue: str,
         max_parallel: int,
         *,
+        name: str | None = None,
         reporter: Reporter | None = None,
         handle_signals: bool = False,
         check_interval: float = 5.0,
@@ -372,9 +392,11 @@ class Meshq(Changes):
         reprobe_every: float | None = None,
     ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
-        to, at most ``max_parallel`` at once. Jobs with no host are skipped."""
+        to, at most ``max_parallel`` at once. Jobs with no host are skipped.
+        ``name`` runs only the jobs it selects (as :meth:`select`)."""
         max_parallel = validate.max_parallel(max_parallel)
         q = self.store.queue(queue)
+        only = self._selection(queue, name)
         # each pinned host, with the --user its jobs name (the seed's pi@red)
         pinned: dict[str, str | None] = {}
         for host, user in self.store.pinned_hosts(q, [Status.READY, *ACTIVE]):
@@ -387,6 +409,7 @@ class Meshq(Changes):
             hosts,
             mode="fifo",
             max_parallel=max_parallel,
+            only=only,
             reporter=reporter,
             check_interval=check_interval,
             host_lost_after=host_lost_after,
@@ -399,7 +422,8 @@ class Meshq(Changes):
         queue: str,
         hosts: str | None = None,
         *,
-        policy: str = "sequential",
+        policy: str | None = None,
+        name: str | None = None,
         reporter: Reporter | None = None,
         handle_signals: bool = False,
         check_interval: float = 5.0,
@@ -412,13 +436,16 @@ class Meshq(Changes):
         (and enough free GPUs). ``hosts`` is the seed's list
         (``pi@red,pi@red01``: one slot per entry, repeat one for more);
         without it, the active hosts of the inventory with their
-        ``max_jobs`` slots."""
+        ``max_jobs`` slots. ``policy`` defaults to the queue's stored one
+        (:meth:`set_policy`), else sequential; ``name`` runs only the jobs it
+        selects (as :meth:`select`)."""
         import random
 
         from meshq.scheduler.policies import policy_named
 
         q = self.store.queue(queue)
-        chosen = policy_named(policy)
+        chosen = policy_named(policy or self.policy(queue))
+        only = self._selection(queue, name)
         run_hosts = self._hosts_from_list(hosts) if hosts else self._inventory_hosts()
         runner = _runner(
             self.store,
@@ -426,6 +453,7 @@ class Meshq(Changes):
             run_hosts,
             mode="fifo_multi",
             policy=chosen,
+            only=only,
             reporter=reporter,
             check_interval=check_interval,
             rng=random.Random(seed),
@@ -433,6 +461,12 @@ class Meshq(Changes):
             reprobe_every=reprobe_every,
         )
         return await self._run(runner, handle_signals)
+
+    def _selection(self, queue: str, name: str | None) -> frozenset[int] | None:
+        """The ids of the jobs ``--name`` selects for a run (None: all)."""
+        if name is None:
+            return None
+        return frozenset(j.id for j in self.select(queue, name, acting=True))
 
     def _hosts_from_list(self, text: str) -> list[RunHost]:
         slots: Counter[str] = Counter()

@@ -67,6 +67,13 @@ def load(path: str | Path) -> list[dict[str, Any]]:
     given with an explicit tag (``!!int 3``); a text field holding anything
     but text is refused.
     """
+    return entries(shown_path(path), read_document(path))
+
+
+def read_document(path: str | Path) -> Any:
+    """The YAML document in the file at ``path``, every plain scalar read as
+    the text written (see :func:`_text_loader`); :class:`UsageError` naming
+    the file and the fix when it cannot be read or parsed."""
     import yaml
 
     where = shown_path(path)
@@ -78,12 +85,16 @@ def load(path: str | Path) -> list[dict[str, Any]]:
             f"{where} is not UTF-8 text (byte {err.start}): save it as UTF-8"
         ) from None
     try:
-        data = yaml.load(text, Loader=_text_loader())  # noqa: S506 (a SafeLoader)
+        return yaml.load(text, Loader=_text_loader())  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or "not valid YAML"
         raise UsageError(f"{where}{at}: {shown(problem)[1:-1]}: fix the YAML") from None
+
+
+def entries(where: str, data: Any) -> list[dict[str, Any]]:
+    """The entries of a parsed job file (see :func:`load`)."""
     if isinstance(data, dict) and set(data) == {"jobs"}:
         data = data["jobs"]
     if not isinstance(data, list) or not data:

@@ -190,6 +190,8 @@ class Queue:
     #: for jobs that set none themselves
     default_timeout: float | None = None
     default_retries: int | None = None
+    #: the policy ``fifo_multi`` uses when a run names none (None: sequential)
+    policy: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

@@ -49,6 +49,19 @@ def check_name(name: str, what: str = "job name") -> str:
     return name
 
 
+#: the seed names a queue's file EXPERIMENT/<queue>-queue.yaml and takes
+#: either form where a queue is named
+QUEUE_FILE_SUFFIX = "-queue.yaml"
+
+
+def queue_name(text: str) -> str:
+    """The queue a seed-style name means: ``a-queue.yaml`` is queue ``a``
+    (the seed adds the suffix to a name without it); other names are as given."""
+    if text.endswith(QUEUE_FILE_SUFFIX) and len(text) > len(QUEUE_FILE_SUFFIX):
+        return text[: -len(QUEUE_FILE_SUFFIX)]
+    return text
+
+
 def is_pattern(text: str) -> bool:
     """Whether a ``--name`` is a name pattern (``job[1-5]``, ``a,b``) rather
     than one name or a glob: its brackets are ranges, not glob sets."""

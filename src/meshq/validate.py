@@ -126,9 +126,10 @@ def job_spec(
             raise UsageError(
                 f"invalid --gpu {shown(given)}: give GPU ids separated by commas, such as 0 or 0,1"
             )
-    for what, name in (("output file", output), ("log file", log)):
-        if name is not None:
-            check_name(name, what)
+    if output is not None:
+        output = output_file(output)
+    if log is not None:
+        check_name(log, "log file")
     for what, value in (("--directory", directory), ("--pyenv", pyenv), ("--input", input)):
         if value is not None:
             text(value, what)
@@ -164,6 +165,26 @@ def job_spec(
         after=waits_for,
     )
     return spec, first
+
+
+def output_file(value: str) -> str:
+    """A job's stdout file: a name, or a path inside the job's folder (the
+    seed's ``./output/ls_j``), each part a safe name; never absolute, never
+    ``..``, so it cannot leave the job's folder."""
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    bad = value.startswith("/") or not parts or value.endswith("/")
+    for part in parts:
+        try:
+            check_name(part, "output file")
+        except UsageError:
+            bad = True
+    if bad:
+        raise UsageError(
+            f"invalid output file {shown(value)}: give a file name or a path inside the "
+            "job's folder such as output/run.txt (letters, digits, '.', '_', '-'; no '..', "
+            "not absolute)"
+        )
+    return value
 
 
 def _timeout(value: float | str | None) -> float | None:

@@ -26,14 +26,26 @@ def run() -> None:
     """Run a queue with a scheduler."""
 
 
+#: runs take --name as every command does, to run only some jobs
+_RUN_NAME = click.option(
+    "--name", help="Run only these jobs: names, ranges (job[1-5]) or globs (job*)."
+)
+
+
 @run.command()
 @queue_argument
 @parallel_option(1, "How many jobs run at once.")
+@_RUN_NAME
 @experiment_option
 @format_option()
 @click.pass_context
 def fifo(
-    ctx: click.Context, queue_name: str, max_parallel: int, experiment: str | None, fmt: str
+    ctx: click.Context,
+    queue_name: str,
+    max_parallel: int,
+    name: str | None,
+    experiment: str | None,
+    fmt: str,
 ) -> int:
     """Run the ready jobs in queue order on the host each is pinned to.
 
@@ -47,7 +59,7 @@ def fifo(
     check_experiment(mq, queue_name, experiment)
     reporter = reporter_for_terminal(queue_name)
     result = run_async(
-        mq.run_fifo(queue_name, max_parallel, reporter=reporter, handle_signals=True)
+        mq.run_fifo(queue_name, max_parallel, name=name, reporter=reporter, handle_signals=True)
     )
     return _summarize(queue_name, result, fmt)
 
@@ -63,11 +75,11 @@ def fifo(
 )
 @click.option(
     "--policy",
-    default="sequential",
-    show_default=True,
     type=click.Choice(["sequential", "random", "smart", "frugal"]),
-    help="Which free host a job goes to: the first, any, the most free, the least free.",
+    help="Which free host a job goes to: the first, any, the most free, the least free "
+    "[the queue's ('queue set --policy'), else sequential].",
 )
+@_RUN_NAME
 @experiment_option
 @format_option()
 @click.pass_context
@@ -75,7 +87,8 @@ def fifo_multi(
     ctx: click.Context,
     queue_name: str,
     hosts_: str | None,
-    policy: str,
+    policy: str | None,
+    name: str | None,
     experiment: str | None,
     fmt: str,
 ) -> int:
@@ -95,6 +108,7 @@ def fifo_multi(
             queue_name,
             hosts_,
             policy=policy,
+            name=name,
             reporter=reporter_for_terminal(queue_name),
             handle_signals=True,
         )

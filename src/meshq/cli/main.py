@@ -97,14 +97,20 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def _register() -> None:
-    # control and inspect add their commands to the queue group
-    from meshq.cli import completion, control, demo, hosts, inspect, queue  # noqa: F401
+    # control, inspect, job and jobset add their commands to the groups
+    from meshq.cli import completion, control, demo, hosts, inspect, job, jobset, queue  # noqa: F401
 
     cli.add_command(completion.completion)
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)
     cli.add_command(demo.demo)
+    # the cloudmesh seed's vocabulary: cms job …, cms set jobset=…, its files
+    cli.add_command(job.job)
+    cli.add_command(jobset.set_variable)
+    queue.queue.add_command(jobset.import_)
+    queue.queue.add_command(jobset.export)
+    hosts.hosts.add_command(jobset.export_hosts)
 
 
 _register()

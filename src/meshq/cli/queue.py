@@ -114,6 +114,11 @@ def _job_settings(fn: Any) -> Any:
 @selection
 @click.option("--timeout", metavar="DURATION", help=f"{TIMEOUT_HELP}")
 @click.option("--retries", metavar="N", help=f"Reruns of a failed job ({RETRIES_RANGE}).")
+@click.option(
+    "--policy",
+    metavar="NAME",
+    help="The fifo_multi policy for runs that name none: sequential, random, smart, frugal.",
+)
 @_job_settings
 @format_option(old_output=False)
 @click.pass_context
@@ -125,6 +130,7 @@ def set_(
     status: str | None,
     timeout: str | None,
     retries: str | None,
+    policy: str | None,
     fmt: str,
     **fields: str | None,
 ) -> None:
@@ -133,12 +139,13 @@ def set_(
     With --name or --status: the selected jobs get the fields given, all at
     once (a running job among them refuses the change; nothing is changed).
     Without: --timeout and --retries are the queue's defaults for jobs that
-    set none.
+    set none, and --policy the fifo_multi policy of runs that name none.
 
     \b
       meshq queue set sweep --name='job[1-5]' --timeout=2h --host=gpu1
       meshq queue set sweep --status=fail --command='python train.py --fixed'
       meshq queue set sweep --retries=2            (the queue's default)
+      meshq queue set sweep --policy=smart         (for fifo_multi)
     """
     mq = mq_of(ctx)
     check_job_flags(fields["output"], fields["gpus"])
@@ -150,9 +157,11 @@ def set_(
             raise UsageError(
                 f"{flags} {are}: choose the jobs with --name or --status (every job: --name='*')"
             )
-        q = mq.set_defaults(queue_name, timeout=timeout, retries=retries)
+        q = mq.set_defaults(queue_name, timeout=timeout, retries=retries, policy=policy)
         say(fmt, queue_record(q), _queue_line(q))
         return
+    if policy is not None:
+        raise UsageError("--policy is the queue's: give it without --name/--status")
     changed = mq.set_jobs(queue_name, name, status, timeout=timeout, retries=retries, **fields)
     from meshq.names import collapse
 

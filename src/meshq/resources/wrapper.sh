@@ -125,6 +125,9 @@ meshq_wrap() {
         problem="the python environment $pyenv cannot be read"
     elif ! meshq_have_shell "$shell"; then
         problem="the shell $shell is not installed"
+    elif [[ $out == */* ]] && ! { [[ -d ${out%/*} ]] || mkdir -p -- "${out%/*}" 2>/dev/null; }; then
+        # an output path inside the job's folder (the seed's ./output/NAME)
+        problem="cannot create the folder of the output file $jobdir/$out"
     elif ! { : >> "$out"; } 2>/dev/null; then
         problem="cannot write the output file $jobdir/$out"
     elif ! { : >> "$err"; } 2>/dev/null; then

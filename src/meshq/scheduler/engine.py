@@ -90,8 +90,11 @@ class Runner(HostCare):
         host_lost_after: float = HOST_LOST_AFTER,
         reprobe_every: float = REPROBE_EVERY,
         rng: random.Random | None = None,
+        only: frozenset[int] | None = None,
     ) -> None:
         self.store = store
+        #: run only these jobs (``--name``); None: every job of the queue
+        self.only = only
         self.queue = queue
         self.hosts = {h.name: h for h in hosts}
         self.mode = mode
@@ -205,6 +208,8 @@ class Runner(HostCare):
         if self.mode != "fifo":
             return
         loose = self.store.jobs(self.queue, statuses=[Status.UNDEFINED])
+        if self.only is not None:
+            loose = [j for j in loose if j.id in self.only]
         for job in loose:
             self.result.skipped[job.name] = "no host"
         if loose:
@@ -237,8 +242,7 @@ class Runner(HostCare):
         whose queue is not paused: no host of the run could take them."""
         if self._stopping.is_set() or self.result.paused:
             return
-        counts = self.store.counts(self.queue)
-        left = sum(counts.get(s, 0) for s in self._waiting_statuses())
+        left = self._waiting_count()
         if not left:
             return
         if self.store.other_live_runs(self.queue, self.run_id):
@@ -268,9 +272,14 @@ class Runner(HostCare):
                 )
 
     def _total(self) -> int:
+        return self._done + len(self._inflight) + self._waiting_count()
+
+    def _waiting_count(self) -> int:
+        """How many jobs of this run (the queue's, or the selected ones) wait."""
+        if self.only is not None:
+            return self.store.count_in(self.queue, self._waiting_statuses(), self.only)
         counts = self.store.counts(self.queue)
-        waiting = sum(counts.get(s, 0) for s in self._waiting_statuses())
-        return self._done + len(self._inflight) + waiting
+        return sum(counts.get(s, 0) for s in self._waiting_statuses())
 
     async def _fill(self) -> bool:
         self._skip_doomed()
@@ -291,6 +300,7 @@ class Runner(HostCare):
             self._waiting_statuses(),
             free * 2 + 8,
             pinned_only=self.mode == "fifo",
+            only=self.only,
         )
         launch: list[tuple[Job, str, str | None]] = []
         refuse: list[tuple[Job, str | None, str]] = []
@@ -435,6 +445,7 @@ class Runner(HostCare):
                 self._waiting_statuses(),
                 MAKE_AHEAD,
                 host if self.mode == "fifo" else None,
+                only=self.only,
             )
             made = self._made[host]
             todo = [n for n in dict.fromkeys(names + ahead) if n not in made]
@@ -589,7 +600,9 @@ class Runner(HostCare):
         repeated, since a skip dooms the jobs that wait for it in turn."""
         while self._skip_check:
             self._skip_check = False
-            doomed = self.store.doomed(self.queue)
+            doomed = [
+                d for d in self.store.doomed(self.queue) if self.only is None or d[0] in self.only
+            ]
             changes = [
                 Change(
                     job_id,

@@ -22,26 +22,7 @@ class HostInventory:
         """Add hosts, all or none; :class:`AlreadyExists` if a name is taken."""
         try:
             with transaction(self.conn) as c:
-                c.executemany(
-                    "INSERT INTO hosts (name, kind, address, user, port, max_jobs, cpus, gpus, "
-                    "pyenv, status, check_host_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            h.name,
-                            h.kind,
-                            h.address,
-                            h.user,
-                            h.port,
-                            h.max_jobs,
-                            h.cpus,
-                            ",".join(h.gpus) or None,
-                            h.pyenv,
-                            h.status.value,
-                            int(h.check_host_key),
-                        )
-                        for h in hosts
-                    ],
-                )
+                self._insert_hosts(c, hosts)
         except sqlite3.IntegrityError:
             names = {h.name for h in hosts}
             taken = [
@@ -74,6 +55,30 @@ class HostInventory:
             )
             if done.rowcount != 1:
                 raise NotFound(f"no host {host.name!r} in the inventory: see 'meshq hosts list'")
+
+    @staticmethod
+    def _insert_hosts(c: sqlite3.Connection, hosts: Sequence[Host]) -> None:
+        """Insert ``hosts`` inside the caller's transaction."""
+        c.executemany(
+            "INSERT INTO hosts (name, kind, address, user, port, max_jobs, cpus, gpus, "
+            "pyenv, status, check_host_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    h.name,
+                    h.kind,
+                    h.address,
+                    h.user,
+                    h.port,
+                    h.max_jobs,
+                    h.cpus,
+                    ",".join(h.gpus) or None,
+                    h.pyenv,
+                    h.status.value,
+                    int(h.check_host_key),
+                )
+                for h in hosts
+            ],
+        )
 
     def hosts(self) -> list[Host]:
         """The inventory in the order hosts were added."""

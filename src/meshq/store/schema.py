@@ -118,6 +118,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN run_port INTEGER;
     ALTER TABLE jobs ADD COLUMN signal INTEGER;
     """,
+    # 6: the cloudmesh seed's vocabulary: a stored scheduler policy per queue;
+    # fields of the seed's YAML files that meshq keeps but does not use (JSON
+    # objects, written back on export); store-wide settings (the current jobset)
+    """
+    ALTER TABLE queues ADD COLUMN policy TEXT;
+    ALTER TABLE queues ADD COLUMN extra TEXT;
+    ALTER TABLE jobs ADD COLUMN extra TEXT;
+    ALTER TABLE hosts ADD COLUMN extra TEXT;
+    CREATE TABLE settings (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,9 +30,10 @@ from meshq.model import (
     Queue,
     Status,
 )
-from meshq.names import Expanded
+from meshq.names import Expanded, queue_name
 from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
+from meshq.store.extras import Extras
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
 from meshq.validate import text
@@ -50,6 +51,9 @@ _DEPS_MET = (
     " AND NOT EXISTS (SELECT 1 FROM deps d JOIN jobs p ON p.id = d.dep_id "
     "WHERE d.job_id = jobs.id AND p.status != 'end')"
 )
+#: a selection of jobs (``run --name``), as one JSON list of ids: any number
+#: of them in one bound value
+_ONLY = " AND {table}id IN (SELECT value FROM json_each(?))"
 _NOWHERE = Identity(user=None)
 _CLAIMABLE = frozenset({Status.READY, Status.UNDEFINED})
 #: what ``queue set`` may change on a job, and in which states (not while
@@ -117,7 +121,7 @@ def _placed(job: Job, host: str | None, by_scheduler: bool) -> bool:
     return by_scheduler and (job.placed or job.host != host)
 
 
-class Store(HostInventory, RunLeases, Dependencies):
+class Store(HostInventory, RunLeases, Dependencies, Extras):
     """A meshq state store in one SQLite file. Safe to open from many
     processes at once; one instance belongs to one thread."""
 
@@ -162,8 +166,9 @@ class Store(HostInventory, RunLeases, Dependencies):
         return self.queue(name)
 
     def set_queue(self, queue: Queue, **values: object) -> Queue:
-        """Change a queue's ``paused``, ``default_timeout`` or ``default_retries``."""
-        allowed = {"paused", "default_timeout", "default_retries"}
+        """Change a queue's ``paused``, ``default_timeout``, ``default_retries``
+        or ``policy``."""
+        allowed = {"paused", "default_timeout", "default_retries", "policy"}
         if not values or set(values) - allowed:
             raise ValueError(f"a queue setting is one of {sorted(allowed)}")
         sets = ", ".join(f"{k} = ?" for k in values)
@@ -172,8 +177,10 @@ class Store(HostInventory, RunLeases, Dependencies):
         return self.queue(queue.name)
 
     def queue(self, name: str) -> Queue:
-        """The queue called ``name``; :class:`NotFound` if there is none."""
+        """The queue called ``name`` (or the seed's ``name-queue.yaml``);
+        :class:`NotFound` if there is none."""
         text(name, "the queue name")
+        name = queue_name(name)
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
@@ -474,21 +481,38 @@ class Store(HostInventory, RunLeases, Dependencies):
     # -- status changes -------------------------------------------------------
 
     def peek(
-        self, queue: Queue, statuses: frozenset[Status], limit: int, *, pinned_only: bool = False
+        self,
+        queue: Queue,
+        statuses: frozenset[Status],
+        limit: int,
+        *,
+        pinned_only: bool = False,
+        only: Collection[int] | None = None,
     ) -> list[Job]:
-        """The first ``limit`` jobs of ``queue`` in ``statuses``, in queue
-        order, without claiming them (see :meth:`claim`)."""
+        """The first ``limit`` jobs of ``queue`` in ``statuses`` (and among
+        the ids ``only``, when given), in queue order, without claiming them
+        (see :meth:`claim`)."""
         sts = [s.value for s in statuses]
         marks = ",".join("?" * len(sts))
         sql = f"{_JOB_SELECT} WHERE jobs.queue_id = ? AND jobs.status IN ({marks})"
+        args: list[Any] = [queue.id, *sts]
         if pinned_only:
             sql += " AND jobs.host IS NOT NULL"
+        if only is not None:
+            sql += _ONLY.format(table="jobs.")
+            args.append(json.dumps(sorted(only)))
         sql += _DEPS_MET
-        rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (queue.id, *sts, limit))
+        rows = self.conn.execute(f"{sql} ORDER BY jobs.id LIMIT ?", (*args, limit))
         return [Job.from_row(r) for r in rows]
 
     def peek_names(
-        self, queue: Queue, statuses: frozenset[Status], limit: int, host: str | None = None
+        self,
+        queue: Queue,
+        statuses: frozenset[Status],
+        limit: int,
+        host: str | None = None,
+        *,
+        only: Collection[int] | None = None,
     ) -> list[str]:
         """The names of the first ``limit`` jobs in ``statuses`` (pinned to
         ``host``, when given), in queue order: cheaper than :meth:`peek`."""
@@ -499,6 +523,9 @@ class Store(HostInventory, RunLeases, Dependencies):
         if host is not None:
             sql += " AND host = ?"
             args.append(host)
+        if only is not None:
+            sql += _ONLY.format(table="")
+            args.append(json.dumps(sorted(only)))
         rows = self.conn.execute(f"{sql} ORDER BY id LIMIT ?", (*args, limit))
         return [r["name"] for r in rows]
 
