@@ -5,6 +5,8 @@ by :mod:`meshq.cli.main`."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import click
 
 from meshq.cli.main import mq_of
@@ -80,7 +82,7 @@ def import_(ctx: click.Context, file: str, name: str | None, experiment: str | N
 @click.option("--file", "path", metavar="PATH", help="Write to PATH [stdout].")
 @click.pass_context
 def export(
-    ctx: click.Context, queue_name: str, fmt: Literal[queue, jobset], path: str | None
+    ctx: click.Context, queue_name: str, fmt: Literal["queue", "jobset"], path: str | None
 ) -> None:
     """Write a queue as a seed file: every job with every field, the
     inventory as a jobset's hosts. 'meshq queue import' reads it back."""
