@@ -76,8 +76,9 @@ def fifo(
 @click.option(
     "--policy",
     type=click.Choice(["sequential", "random", "smart", "frugal"]),
-    help="Which free host a job goes to: the first, any, the most free, the least free "
-    "[the queue's ('queue set --policy'), else sequential].",
+    show_default=True,
+    help="Which free host takes a job: the first, any, the most free, the least free "
+    "(the queue's own, 'queue set --policy', comes before a config default).",
 )
 @_RUN_NAME
 @experiment_option
@@ -103,6 +104,9 @@ def fifo_multi(
 
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
+    if ctx.get_parameter_source("policy") is click.core.ParameterSource.DEFAULT_MAP:
+        # the config file's policy is everyone's default: a queue's own wins
+        policy = mq.queue(queue_name).policy or policy
     result = run_async(
         mq.run_fifo_multi(
             queue_name,
