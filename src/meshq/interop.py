@@ -323,8 +323,12 @@ class Interop:
     ) -> list[dict[str, Any]]:
         """The jobs of ``queue`` as the older seed shows them (its fields, its
         state words), in queue order; ``status`` is one or more old words (or
-        meshq's, or ``open``), ``name`` as :meth:`jobs` takes it."""
+        meshq's, or ``open``). ``name`` is a phrase the job's name holds, as
+        the seed's ``job list --name='perform'`` means it, or a range or
+        glob as everywhere in meshq."""
         wanted = None if status is None else states.selected(status)
+        if name is not None and not names.is_pattern(name) and not names.is_glob(name):
+            name = f"*{name}*"  # the seed's phrase: part of a name
         jobs = self.jobs(queue, status=wanted, name=name)  # type: ignore[attr-defined]
         return [entry for _, entry in self._jobset_entries(self.store.queue(queue), jobs)]
 

@@ -160,7 +160,7 @@ def check_hosts_add(seed: Seed, done: Done) -> None:
     assert hosts["juliet"]["ip"] == "juliet.futuresystems.org"
     assert hosts["juliet"]["cpus"] == "12" and hosts["juliet"]["max_jobs_allowed"] == "4"
     inventory = seed.hosts()["juliet"]
-    assert inventory["address"] == "juliet.futuresystems.org"
+    assert inventory["ip"] == "juliet.futuresystems.org"
     file_hosts = seed.yaml(seed.mq.home / "spec.yaml")["cloudmesh"]["jobset"]["hosts"]
     assert file_hosts["juliet"]["max_jobs_allowed"] == "4"
 
@@ -559,7 +559,7 @@ def host_file(seed: Seed, alias: str, *parts: str) -> Path:
 def check_hosts_add_runs_there(seed: Seed, done: Done) -> None:
     assert isinstance(seed, SshSeed)
     red = seed.host("red")
-    assert seed.hosts()["red"]["address"] == red.address
+    assert seed.hosts()["red"]["ip"] == red.address
     seed.ok("job", "add", "--name=z[0-1]", f"--ip={red.address}", "--executable=echo",
             "--arguments=hello")
     seed.ok("job", "run")

@@ -99,7 +99,7 @@ def check_added_every_option(seed: Seed, done: Done) -> None:
     assert list(jobs) == ["j1", "j2"]
     j1 = seed.show("a", "j1")
     assert (j1["input"], j1["output"], j1["log"], j1["gpu"], j1["user"]) == (
-        "in", "out.txt", "j.log", "0", "me")
+        "in", "out.txt", "j.log", ["0"], "me")
     assert (j1["host"], j1["shell"], j1["status"]) == ("localhost", "bash", "ready")
     assert j1["pyenv"] == str(seed.cwd / "venv")
     seed.ok("queue", "run", "fifo", "a", "--max_parallel=2")
@@ -133,7 +133,7 @@ def check_added_like_the_manual(seed: Seed, done: Done) -> None:
     assert list(jobs) == [f"job{i}" for i in range(1, 11)]
     for job in jobs.values():
         assert (job["status"], job["command"], job["user"], job["host"], job["gpu"]) == (
-            "ready", "sleep 10", "pi", "red", "0")
+            "ready", "sleep 10", "pi", "red", ["0"])
         assert job["pyenv"] == "~/ENV3/bin/activate"
 
 

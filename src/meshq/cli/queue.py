@@ -52,7 +52,10 @@ def _queue_line(q: Any) -> str:
     from meshq.durations import format_seconds
 
     timeout = format_seconds(q.default_timeout) if q.default_timeout else "none"
-    return f"{q.name}: timeout {timeout}, retries {q.default_retries or 0}"
+    return (
+        f"{q.name}: timeout {timeout}, retries {q.default_retries or 0}, "
+        f"policy {q.policy or 'sequential'}"
+    )
 
 
 @queue.command()

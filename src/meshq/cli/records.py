@@ -160,6 +160,7 @@ def queue_record(queue: Queue, counts: Mapping[Status, int] | None = None) -> di
         paused=queue.paused,
         timeout=None if queue.default_timeout is None else Seconds(queue.default_timeout),
         retries=queue.default_retries,
+        policy=queue.policy,
         created=when(queue.created),
     )
     return out
