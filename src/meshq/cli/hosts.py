@@ -9,6 +9,7 @@ import click
 from meshq.cli.main import State, run_async
 from meshq.cli.render import OUTPUT_OPTION, emit
 from meshq.limits import MAX_CPUS, MAX_SLOTS
+from meshq.validate import CLUSTER_SLOTS
 
 
 def _mq(ctx: click.Context) -> Any:
@@ -18,7 +19,7 @@ def _mq(ctx: click.Context) -> Any:
 
 @click.group()
 def hosts() -> None:
-    """The hosts jobs run on: this machine and any host ssh reaches."""
+    """The hosts jobs run on: this machine, any host ssh reaches, and Slurm clusters."""
 
 
 @hosts.command()
@@ -34,10 +35,9 @@ def hosts() -> None:
     "--max-jobs-allowed",
     "--max_jobs_allowed",
     "max_jobs",
-    default="1",
-    show_default=True,
     metavar="N",
-    help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}).",
+    help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}) [1; a Slurm cluster: "
+    f"{CLUSTER_SLOTS}, the jobs queued there at once].",
 )
 @click.option("--cpus", metavar="N", help=f"CPU count, for your information (1 to {MAX_CPUS:,}).")
 @click.option("--gpus", metavar="IDS", help="GPU ids jobs may be given, e.g. 0,1,2,3.")
@@ -47,6 +47,27 @@ def hosts() -> None:
     is_flag=True,
     help="Do not check the host key against known_hosts (trusted networks only).",
 )
+@click.option(
+    "--kind",
+    metavar="KIND",
+    help="local, ssh or slurm [local for localhost, else ssh].",
+)
+@click.option(
+    "--login",
+    metavar="[USER@]HOST",
+    help="A Slurm cluster's login node, reached over SSH; 'local' if meshq runs on it.",
+)
+@click.option("--partition", help="Slurm partition(s) jobs are submitted to [the default].")
+@click.option("--account", help="Slurm account jobs are charged to [yours].")
+@click.option("--qos", help="Slurm quality of service [the default].")
+@click.option(
+    "--sbatch-option",
+    "--sbatch_option",
+    "sbatch_options",
+    multiple=True,
+    metavar="OPTION",
+    help="A further sbatch option word for every job, e.g. --mem=4G (repeat for more).",
+)
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -54,15 +75,23 @@ def add(
     ip: str | None,
     user: str | None,
     port: str | None,
-    max_jobs: str,
+    max_jobs: str | None,
     cpus: str | None,
     gpus: str | None,
     pyenv: str | None,
     no_host_key_check: bool,
+    kind: str | None,
+    login: str | None,
+    partition: str | None,
+    account: str | None,
+    qos: str | None,
+    sbatch_options: tuple[str, ...],
 ) -> None:
-    """Add hosts; NAME may be a pattern (red,red0[1-3])."""
+    """Add hosts; NAME may be a pattern (red,red0[1-3]). A Slurm cluster:
+    meshq hosts add hpc --kind=slurm --login=me@login-node [--partition=gpu]."""
     added = _mq(ctx).add_hosts(
         name,
+        kind=kind,
         ip=ip,
         user=user,
         port=port,
@@ -71,8 +100,20 @@ def add(
         gpus=gpus,
         pyenv=pyenv,
         check_host_key=not no_host_key_check,
+        login=login,
+        partition=partition,
+        account=account,
+        qos=qos,
+        sbatch_options=sbatch_options,
     )
     for host in added:
+        if host.kind.cluster:
+            where = f"{host.user + '@' if host.user else ''}{host.address or 'this machine'}"
+            click.echo(
+                f"added Slurm cluster {host.name} (login node {where}, up to "
+                f"{host.max_jobs} job(s) queued there)"
+            )
+            continue
         click.echo(
             f"added host {host.name} ({host.max_jobs} slot(s)"
             + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
@@ -103,6 +144,7 @@ def list_(ctx: click.Context, fmt: str) -> None:
         fmt,
         [
             "name",
+            "kind",
             "status",
             "address",
             "user",
@@ -113,6 +155,7 @@ def list_(ctx: click.Context, fmt: str) -> None:
             "gpus_free",
             "last_probe",
             "last_error",
+            "info",
         ],
         headers={
             "slots_used": "used",
@@ -133,7 +176,8 @@ def probe(ctx: click.Context, name: str | None) -> int:
     exits 1 if one cannot."""
     results = run_async(_mq(ctx).probe(name))
     for host, error in results:
-        click.echo(f"{host.name}: {'ok' if error is None else 'down: ' + error}")
+        about = f" ({host.info})" if host.info and error is None else ""
+        click.echo(f"{host.name}: {'ok' + about if error is None else 'down: ' + error}")
     return 1 if any(error for _, error in results) else 0
 
 

@@ -271,7 +271,15 @@ def list_(
     mq = _mq(ctx)
     _check_experiment(mq, queue_name, experiment)
     jobs = mq.jobs(queue_name, status=_statuses(status), name=name)
-    emit([j.to_dict() for j in jobs], fmt, JOB_COLUMNS, headers=JOB_HEADERS)
+    columns: tuple[str, ...] = JOB_COLUMNS
+    records = [j.to_dict() for j in jobs]
+    if fmt == "table" and any(j.remote_id for j in jobs):
+        # jobs on a cluster: its id for each and what it says (PENDING (Priority))
+        columns = (*JOB_COLUMNS[:3], "remote", *JOB_COLUMNS[3:])
+        for record in records:
+            parts = (record["remote_id"], record["remote_state"])
+            record["remote"] = " ".join(p for p in parts if p) or None
+    emit(records, fmt, columns, headers=JOB_HEADERS)
 
 
 @queue.command()

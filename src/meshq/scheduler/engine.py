@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from meshq import faults, paths
 from meshq.errors import HostError
-from meshq.hosts.backend import Ended, FailedToStart, HostBackend, JobEvent, Started
+from meshq.hosts.backend import Ended, FailedToStart, HostBackend, JobEvent, Queued, Started
 from meshq.model import (
     ACTIVE,
     FAILED,
@@ -99,7 +99,10 @@ class Runner(HostCare):
         self.rng = rng or random.Random()
         self.result = RunResult()
         # a host is usable once its backend has started (see HostCare._connect)
-        self._state = {h.name: HostState(h.name, h.slots, h.gpus, usable=False) for h in hosts}
+        self._state = {
+            h.name: HostState(h.name, h.slots, h.gpus, usable=False, cluster=h.cluster)
+            for h in hosts
+        }
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
         #: jobs this run claimed: each must end final before the run does
@@ -465,10 +468,26 @@ class Runner(HostCare):
         return batch
 
     def _apply(self, batch: list[tuple[str, JobEvent]]) -> None:
-        changes = [c for _, event in batch if (c := self._change_for(event)) is not None]
+        self._note_queued([e for _, e in batch if isinstance(e, Queued)])
+        changes = [
+            c
+            for _, event in batch
+            if not isinstance(event, Queued) and (c := self._change_for(event)) is not None
+        ]
         self._commit(changes)
 
-    def _change_for(self, event: JobEvent) -> Change | None:
+    def _note_queued(self, events: list[Queued]) -> None:
+        """Record the ids and states a cluster gave our jobs (no status change)."""
+        notes = []
+        for event in events:
+            flight = self._inflight.get(event.job_id)
+            if flight is None or flight.job.attempts != event.attempt:
+                continue
+            flight.job = flight.job.evolve(remote_id=event.remote_id, remote_state=event.state)
+            notes.append((event.job_id, event.attempt, event.remote_id, event.state))
+        self.store.set_remote(notes)
+
+    def _change_for(self, event: Started | Ended | FailedToStart) -> Change | None:
         flight = self._inflight.get(event.job_id)
         if flight is None or flight.job.attempts != event.attempt:
             return None  # a late word about an attempt that is no longer ours
