@@ -478,14 +478,13 @@ class Runner(HostCare):
 
     def _note_queued(self, events: list[Queued]) -> None:
         """Record the ids and states a cluster gave our jobs (no status change)."""
-        notes = []
         for event in events:
             flight = self._inflight.get(event.job_id)
-            if flight is None or flight.job.attempts != event.attempt:
-                continue
-            flight.job = flight.job.evolve(remote_id=event.remote_id, remote_state=event.state)
-            notes.append((event.job_id, event.attempt, event.remote_id, event.state))
-        self.store.set_remote(notes)
+            if flight is not None and flight.job.attempts == event.attempt:
+                flight.job = flight.job.evolve(remote_id=event.remote_id, remote_state=event.state)
+        # a job's last state (COMPLETED) may come after a check saw it end:
+        # the store takes it as long as it is about the job's current attempt
+        self.store.set_remote([(e.job_id, e.attempt, e.remote_id, e.state) for e in events])
 
     def _change_for(self, event: Started | Ended | FailedToStart) -> Change | None:
         flight = self._inflight.get(event.job_id)

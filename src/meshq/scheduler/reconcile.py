@@ -56,6 +56,12 @@ def parse_log(lines: tuple[str, ...]) -> LogFacts:
 
 #: an exit status above this is the shell's way of saying "ended by signal N-128"
 _SIGNALLED = 128
+_LAST_SIGNAL = _SIGNALLED + 64
+
+
+def _signal_of(code: int | None) -> int | None:
+    """The signal that ended a command whose exit status is ``code``, if one did."""
+    return code - _SIGNALLED if code is not None and _SIGNALLED < code <= _LAST_SIGNAL else None
 
 
 def _lost(facts: LogFacts) -> bool:
@@ -96,7 +102,11 @@ def verdict(job: Job, live: Liveness) -> Change | None:
             new = Status.TIMEOUT
         else:
             new = Status.END if facts.exit_code == 0 else Status.FAIL
-        fields = {**started, "exit_code": facts.exit_code, "ended": facts.ended}
+        code = facts.exit_code
+        signal = (
+            code - _SIGNALLED if code is not None and _SIGNALLED < code <= _LAST_SIGNAL else None
+        )
+        fields = {**started, "exit_code": code, "signal": signal, "ended": facts.ended}
         return Change(
             job.id,
             new,
