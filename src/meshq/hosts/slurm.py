@@ -474,7 +474,7 @@ class SlurmBackend:
 # The folder's .meshq-slurm names the job's Slurm id; a watcher, detached
 # (so that it is no child of tail, which would see it as a zombie forever),
 # lives while squeue says the job is not over, and tail stops after it.
-_OVER = "|".join(["", *sorted(slurmtext.FINISHED_STATES)])
+_OVER = "|".join(['""', *sorted(slurmtext.FINISHED_STATES)])
 _FOLLOW = (
     'f=$1; case $f in "~") f=$HOME ;; "~/"*) f=$HOME/${f#"~/"} ;; esac; '
     'read -r _ id _ < "${f%/*}/.meshq-slurm" 2>/dev/null; '
