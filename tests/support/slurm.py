@@ -72,6 +72,8 @@ def _conf_text(workdir: Path, ctld_port: int, slurmd_port: int, cpus: int) -> st
             f"SlurmdPort={slurmd_port}",
             f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN",
             f"PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
+            # for the test of Slurm's own time limit (it kills 61-90 s after the start)
+            f"PartitionName=short Nodes={NODE} MaxTime=1 DefaultTime=1 State=UP",
             "SlurmUser=root",
             "SlurmdUser=root",
             # the cgroup plugins need systemd or a prepared cgroupfs

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from meshq import paths
+from meshq import faults, paths
 from meshq.errors import HostError
 from meshq.hosts import slurmtext
 from meshq.hosts.agent import AgentBackend, launch_fields, resource
@@ -50,7 +50,7 @@ from meshq.hosts.backend import (
 from meshq.hosts.base import Transport
 from meshq.hosts.slurmtext import ClusterSettings, RemoteState
 from meshq.model import Identity, Job, Status
-from meshq.scheduler.reconcile import verdict
+from meshq.scheduler.reconcile import parse_log, verdict
 
 #: how often jobs are polled while their states move, and at most when they
 #: do not (s): a cluster's controller is shared, so a quiet run asks less
@@ -218,6 +218,7 @@ class SlurmBackend:
         # a lost login node raises here: what became of these jobs is read
         # back later, from the ids their folders note (or they are fenced)
         answers = await self.agent.calls(requests)
+        faults.point("slurm-after-sbatch")
         for chunk, answer in zip(batches, answers, strict=True):
             if answer[:1] == ("ok",) and len(answer) > 1:
                 events: list[JobEvent] = []
@@ -319,13 +320,14 @@ class SlurmBackend:
             remote = ids[job.id]
             state = states.get(remote) if remote else None
             alive = state is not None and not state.finished
-            lines = logs[job.id].lines
+            lines = _settled(state, logs[job.id].lines)
             out[job.id] = Liveness(alive, lines, _lost(state, lines))
-            if remote and alive and job.id not in self._watch:
-                assert state is not None
+            if remote is None or state is None:
+                continue
+            if alive and job.id not in self._watch:
                 self._watch[job.id] = _Watched(job, remote, state.label, job.pid is not None)
-                if job.remote_id != remote or job.remote_state != state.label:
-                    news.append(Queued(job.id, job.attempts, remote, state.label))
+            if job.remote_id != remote or job.remote_state != state.label:
+                news.append(Queued(job.id, job.attempts, remote, state.label))
         self._tell(news)
         return out
 
@@ -376,6 +378,7 @@ class SlurmBackend:
         Slurm has done with is followed no more (a loss, which the log cannot
         tell, is for the run's check: ``verdict`` makes it ``crash``)."""
         over = state is None or state.finished
+        lines = _settled(state, lines)
         live = Liveness(not over, lines, _lost(state, lines))
         job = w.job.evolve(status=Status.START if w.started else Status.RUN)
         change = verdict(job, live)
@@ -483,6 +486,20 @@ _FOLLOW = (
     f"case $s in {_OVER}) break ;; esac; sleep 1; done) > /dev/null 2>&1 & echo $!); "
     'exec tail -c +1 -F --pid="$w" -- "$f" 2>/dev/null'
 )
+
+
+def _settled(state: RemoteState | None, lines: tuple[str, ...]) -> tuple[str, ...]:
+    """An attempt's log lines as far as they can be judged now: an end by a
+    signal (exit status above 128) that meshq did not send waits for Slurm's
+    last word, which may say why (a node that failed signals what ran on it
+    first); until then the job still counts as running."""
+    if state is None or state.finished:
+        return lines
+    facts = parse_log(lines)
+    code = facts.exit_code
+    if code is None or code <= _SIGNALLED or facts.killed or facts.timed_out:
+        return lines
+    return tuple(line for line in lines if not line.startswith("end "))
 
 
 def _lost(state: RemoteState | None, lines: tuple[str, ...]) -> str | None:

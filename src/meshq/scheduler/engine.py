@@ -177,6 +177,9 @@ class Runner(HostCare):
                 if now - last_check >= self.check_interval:
                     await self._check()
                     last_check = time.monotonic()
+            # what the last check heard besides status changes (a cluster's
+            # final word on a job) is recorded before the run ends
+            self._apply([item for item in self._pending_events() if item is not None])
             self._note_stranded()
         finally:
             self.result.interrupted = self._stopping.is_set()
@@ -450,6 +453,12 @@ class Runner(HostCare):
         if job.host in self._state:
             self._state[job.host].take(held_gpus(job, job.gpu))
 
+    def _pending_events(self) -> list[tuple[str, JobEvent] | None]:
+        items = []
+        while not self._events.empty():
+            items.append(self._events.get_nowait())
+        return items
+
     async def _next_batch(self, timeout: float) -> list[tuple[str, JobEvent]]:
         batch: list[tuple[str, JobEvent]] = []
         try:
@@ -461,10 +470,7 @@ class Runner(HostCare):
         # let the events that are arriving together be handled together: one
         # transaction and one round of launches for all of them
         await asyncio.sleep(COALESCE)
-        while not self._events.empty():
-            item = self._events.get_nowait()
-            if item is not None:
-                batch.append(item)
+        batch += [item for item in self._pending_events() if item is not None]
         return batch
 
     def _apply(self, batch: list[tuple[str, JobEvent]]) -> None:
