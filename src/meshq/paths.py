@@ -131,11 +131,17 @@ def helper_file(name: str) -> str:
     return f"{HELPERS}/{name}"
 
 
+def batch_folder(job: Job, *, local: bool) -> str:
+    """The folder of ``job``'s queue that holds its cluster submissions'
+    batch files (``EXPERIMENT/QUEUE/.meshq-batches``), on the file system
+    the job folders are on."""
+    return on_host(f"{job.experiment.rstrip('/')}/{job.queue}/{BATCHES}", local=local)
+
+
 def batch_file(job: Job, token: str, *, local: bool) -> str:
     """The file a cluster submission that holds ``job`` reads its jobs'
-    launch fields from (``EXPERIMENT/QUEUE/.meshq-batches/TOKEN``), on the
-    file system the job folders are on."""
-    return on_host(f"{job.experiment.rstrip('/')}/{job.queue}/{BATCHES}/{token}", local=local)
+    launch fields from (``EXPERIMENT/QUEUE/.meshq-batches/TOKEN``)."""
+    return f"{batch_folder(job, local=local)}/{token}"
 
 
 def queue_folder_of(job: Job, *, local: bool) -> str:

@@ -122,7 +122,8 @@ def test_meshq_timeout_becomes_a_longer_slurm_time_limit(
 
     async def go() -> str:
         runner = asyncio.create_task(mq.run_fifo(Q, max_parallel=1, check_interval=0.5))
-        while not mq.job(Q, "t").remote_id:
+        while not (job := mq.job(Q, "t")).remote_id:
+            assert job.status in (Status.READY, Status.RUN), job
             await asyncio.sleep(0.05)
         limit = slurm.run("squeue", "-h", "-j", mq.job(Q, "t").remote_id or "", "-o", "%l")
         await runner

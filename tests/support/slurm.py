@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def slurm_available() -> str | None:
     return None
 
 
-def _conf_text(workdir: Path, ctld_port: int, slurmd_port: int, cpus: int) -> str:
-    """slurm.conf for one node on loopback (see /work/shared/SLURM.md for the why)."""
+def _conf_text(
+    workdir: Path, ctld_port: int, slurmd_port: int, cpus: int, extra: Sequence[str] = ()
+) -> str:
+    """slurm.conf for one node on loopback, with ``extra`` lines at the end."""
     return "\n".join(
         [
             "# a meshq test cluster, written by tests/support/slurm.py",
@@ -97,6 +100,7 @@ def _conf_text(workdir: Path, ctld_port: int, slurmd_port: int, cpus: int) -> st
             f"SlurmdPidFile={workdir}/slurmd.pid",
             f"SlurmctldLogFile={workdir}/slurmctld.log",
             f"SlurmdLogFile={workdir}/slurmd.log",
+            *extra,
             "",
         ]
     )
@@ -209,10 +213,11 @@ class SlurmCluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_slurm(cpus: int = CPUS) -> SlurmCluster:
+def start_slurm(cpus: int = CPUS, extra: Sequence[str] = ()) -> SlurmCluster:
     """Start a one-node cluster (munged, slurmctld, slurmd) and wait until its node is
     idle; its folder (config, state, logs) is a fresh 0755 folder under ``SHARED_TMP``,
-    which every user can read. The caller must ``stop()`` it."""
+    which every user can read. ``extra`` lines go at the end of its slurm.conf (a
+    benchmark's ``MaxJobCount``). The caller must ``stop()`` it."""
     reason = slurm_available()
     if reason is not None:
         raise SlurmError(reason)
@@ -222,7 +227,8 @@ def start_slurm(cpus: int = CPUS) -> SlurmCluster:
     for sub in ("state", "spool"):
         (workdir / sub).mkdir()
     conf = workdir / "slurm.conf"
-    conf.write_text(_conf_text(workdir, free_port("127.0.0.1"), free_port("127.0.0.1"), cpus))
+    ports = free_port("127.0.0.1"), free_port("127.0.0.1")
+    conf.write_text(_conf_text(workdir, *ports, cpus, extra))
     conf.chmod(0o644)
     cluster = SlurmCluster(workdir, conf)
     env = {**os.environ, **cluster.env}

@@ -187,7 +187,10 @@ class HostBackend(Protocol):
         ...
 
     async def make_dirs(self, folders: Sequence[str]) -> None:
-        """Create ``folders`` and their parents."""
+        """Prepare job ``folders`` ahead of their launches (best effort: a
+        job's wrapper makes its own folder if missing): create them and
+        their parents, or, where making each ahead would cost more than it
+        saves (a cluster), their parents only."""
         ...
 
     async def read(self, path: str) -> bytes:

@@ -15,10 +15,10 @@ are shown in ``queue list``), and that the cluster lost it (``NODE_FAIL``,
 
 Submissions are batched: the jobs launched in one round that share their
 sbatch options go out as one ``sbatch --array``, whose tasks read their
-launch fields from a batch file. Before answering, the login node notes
-each job's Slurm id in its folder (``.meshq-slurm``), so a manager killed
-mid-submission loses nothing: the next run (or ``refresh``) finds the ids
-there and never submits an attempt twice.
+launch fields from a batch file (``EXPERIMENT/QUEUE/.meshq-batches``).
+Before answering, the login node notes the array's id beside it, so a
+manager killed mid-submission loses nothing: the next run (or ``refresh``)
+finds each job's Slurm id there and never submits an attempt twice.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from meshq import faults, paths
 from meshq.errors import HostError
 from meshq.hosts import slurmtext
-from meshq.hosts.agent import AgentBackend, launch_fields, resource
+from meshq.hosts.agent import LAUNCH_FIELDS, AgentBackend, launch_fields, resource
 from meshq.hosts.backend import (
     Ended,
     EventSink,
@@ -117,6 +117,10 @@ class SlurmBackend:
         #: sacct answers (a cluster without accounting says so once)
         self._sacct = True
         self._last: tuple[float, dict[str, RemoteState]] = (0.0, {})
+        #: the agent answers one log check per job at a time (its answers are
+        #: matched by job and attempt), and the poll loop and the run's own
+        #: checks may ask about one job at once
+        self._reading = asyncio.Lock()
 
     # -- starting and stopping -------------------------------------------------
 
@@ -285,8 +289,8 @@ class SlurmBackend:
         return found
 
     async def _remote_ids(self, jobs: Sequence[Job]) -> dict[int, str | None]:
-        """Each job's Slurm id for its current attempt: as recorded, as this
-        backend submitted it, or as its folder notes it (``.meshq-slurm``)."""
+        """Each job's Slurm id for its current attempt: as this backend
+        submitted it, as recorded, or as its queue's batch files say."""
         out: dict[int, str | None] = {}
         unknown: list[Job] = []
         for job in jobs:
@@ -296,16 +300,45 @@ class SlurmBackend:
             elif job.remote_id:
                 out[job.id] = job.remote_id
             else:
-                unknown.append(job)
+                out[job.id] = None
+                if job.status is not Status.READY and job.attempts:
+                    unknown.append(job)
         if unknown:
-            fields: list[str | int] = []
-            for job in unknown:
-                fields += [self._paths(job).folder, job.attempts]
-            answer = await self.agent.call("SI", fields)
-            for i, job in enumerate(unknown):
-                noted = answer[i] if i < len(answer) else ""
-                out[job.id] = noted or None
+            out.update(await self._find_ids(unknown))
         return out
+
+    async def _find_ids(self, jobs: list[Job]) -> dict[int, str]:
+        """The Slurm ids of attempts submitted by a run that died before it
+        heard them: each queue's ``.meshq-batches/submitted`` names its
+        submissions (batch file, array id) in order, and a batch file holds
+        its tasks' jobs and attempts in array index order. Newest first,
+        until every job is found."""
+        by_folder: dict[str, dict[tuple[int, int], Job]] = {}
+        for job in jobs:
+            folder = paths.batch_folder(job, local=self.local)
+            by_folder.setdefault(folder, {})[(job.id, job.attempts)] = job
+        found: dict[int, str] = {}
+        for folder, wanted in by_folder.items():
+            try:
+                index = (await self.agent.read(f"{folder}/submitted")).decode()
+            except HostError:
+                continue  # nothing was ever submitted from this queue
+            entries = [line.split() for line in index.splitlines()]
+            for token, array in reversed([e for e in entries if len(e) == 2]):
+                if not wanted:
+                    break
+                try:
+                    fields = (await self.agent.read(f"{folder}/{token}")).split(b"\0")
+                except HostError:
+                    continue
+                for i in range(len(fields) // LAUNCH_FIELDS):
+                    head = fields[i * LAUNCH_FIELDS : i * LAUNCH_FIELDS + 2]
+                    if not all(f.isdigit() for f in head):
+                        continue
+                    key = (int(head[0]), int(head[1]))
+                    if key in wanted:
+                        found[wanted.pop(key).id] = f"{array}_{i}"
+        return found
 
     async def check(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
         """Per job: alive while Slurm holds it (waiting or running), the state
@@ -313,7 +346,7 @@ class SlurmBackend:
         Slurm still holds are followed by the poll loop from now on."""
         ids = await self._remote_ids(jobs)
         states = await self._states([i for i in ids.values() if i])
-        logs = await self.agent.check(jobs)
+        logs = await self._logs(jobs)
         out: dict[int, Liveness] = {}
         news: list[JobEvent] = []
         for job in jobs:
@@ -330,6 +363,11 @@ class SlurmBackend:
                 news.append(Queued(job.id, job.attempts, remote, state.label))
         self._tell(news)
         return out
+
+    async def _logs(self, jobs: Sequence[Job]) -> dict[int, Liveness]:
+        """The state log lines of each job's attempt (the agent's check)."""
+        async with self._reading:
+            return await self.agent.check(jobs)
 
     async def _poll_loop(self) -> None:
         delay = POLL_MIN
@@ -365,7 +403,7 @@ class SlurmBackend:
             if not w.started or state is None or state.state != "RUNNING":
                 to_read.append((w, state))
         if to_read:
-            logs = await self.agent.check([w.job for w, _ in to_read])
+            logs = await self._logs([w.job for w, _ in to_read])
             for w, state in to_read:
                 news += self._judge(w, state, logs[w.job.id].lines)
         self._tell(news)
@@ -461,7 +499,14 @@ class SlurmBackend:
         return await self.agent.remove(folders)
 
     async def make_dirs(self, folders: Sequence[str]) -> None:
-        await self.agent.make_dirs(folders)
+        """Make the folders' parents (the queue folders: a submission's
+        working directory) but not the job folders themselves: each job's
+        wrapper makes its own on its compute node, where thousands of mkdirs
+        (a metadata round trip each on a cluster file system) hold no
+        submission up."""
+        parents = sorted({f.rsplit("/", 1)[0] for f in folders if "/" in f.strip("/")})
+        if parents:
+            await self.agent.make_dirs(parents)
 
     async def read(self, path: str) -> bytes:
         return await self.agent.read(path)

@@ -129,10 +129,11 @@ meshq_remove() {
 }
 
 meshq_make() {
-    local key=$1 i msg
+    local key=$1 d msg
     local -a dirs=()
-    for ((i = 2; i < $#; i++)); do
-        meshq_expand_home "${@:i+1:1}"
+    # one pass over the arguments: each ${@:i:1} would walk them from the start
+    for d in "${@:3}"; do
+        meshq_expand_home "$d"
         dirs+=("$REPLY")
     done
     if msg=$(mkdir -p -- "${dirs[@]}" 2>&1); then

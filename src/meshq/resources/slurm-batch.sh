@@ -17,6 +17,12 @@ meshq_batch() {
         printf 'meshq: no job %s in the batch file %s\n' "${SLURM_ARRAY_TASK_ID:-0}" "$1" >&2
         return 1
     fi
+    # the job's Slurm id, in its folder, for 'meshq queue logs --follow' on
+    # the login node (it follows the file while Slurm runs the job)
+    meshq_expand_home "${F[2]}"
+    [[ -d $REPLY ]] || mkdir -p -- "$REPLY" 2>/dev/null
+    printf '%s %s_%s\n' "${F[1]}" "${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}" \
+        "${SLURM_ARRAY_TASK_ID:-0}" > "$REPLY/.meshq-slurm" 2>/dev/null
     # as the agent does: the wrapper leads a process group of its own (its
     # time limit stops that group), and knows where its shell is
     set -m

@@ -12,15 +12,17 @@
 #                                    submit one array: write the RECORDs (16 launch
 #                                    fields per job, as wrapper.sh takes them) to the
 #                                    file BATCH, run sbatch WORDs --array over them,
-#                                    and note the Slurm id of each job in its folder
-#                                    (.meshq-slurm: "ATTEMPT ID") before answering
-#                                    Y KEY ok ID; or, refused, write fail_start in
-#                                    each job's log and answer Y KEY refused MESSAGE
-#   SI KEY (JOBDIR ATTEMPT)...       the Slurm ids noted for those attempts:
-#                                    Y KEY ID... (empty where none)
+#                                    and add "BATCHNAME ARRAYID" to the file
+#                                    "submitted" beside it before answering
+#                                    Y KEY ok ARRAYID; or, refused, write fail_start
+#                                    in each job's log and answer Y KEY refused MESSAGE
 #   SK KEY (JOBDIR ATTEMPT LOG)...   mark attempts as killed on request (the
 #                                    wrapper's .meshq-kill-N and a kill line in
 #                                    the log), before meshq runs scancel: Y KEY ok
+#
+# Job folders are not made here: each job's wrapper makes its own, on its
+# compute node (thousands of mkdirs from the login node, one metadata round
+# trip each on a cluster file system, would hold every submission up).
 
 meshq_op_SW() {
     local key=$1 path=$2 content=$3 tmp
@@ -60,7 +62,7 @@ meshq_op_SR() {
 }
 
 meshq_op_SB() {
-    local key=$1 script=$2 batch=$3 chdir=$4 nwords=$5 out rc id i n msg jobdir now
+    local key=$1 script=$2 batch=$3 chdir=$4 nwords=$5 out rc id i n msg jobdir now att
     shift 5
     local -a words=("${@:1:nwords}")
     shift "$nwords"
@@ -71,7 +73,7 @@ meshq_op_SB() {
     meshq_expand_home "$batch"; batch=$REPLY
     meshq_expand_home "$chdir"; chdir=$REPLY
     # a manager (or its ssh connection) that goes away now must not stop us
-    # between sbatch and the notes of what it did
+    # between sbatch and the note of what it did
     trap '' HUP
     if ! { mkdir -p -- "${batch%/*}" && printf '%s\0' "${rec[@]}" > "$batch"; } 2>/dev/null; then
         out="cannot write the batch file $batch"
@@ -87,11 +89,9 @@ meshq_op_SB() {
         id=${id%%;*}
     fi
     if [[ $id =~ ^[0-9]+$ ]]; then
-        for ((i = 0; i < n; i++)); do
-            meshq_expand_home "${rec[i * 16 + 2]}"; jobdir=$REPLY
-            [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null
-            printf '%s %s\n' "${rec[i * 16 + 1]}" "${id}_$i" > "$jobdir/.meshq-slurm" 2>/dev/null
-        done
+        # the batch's array id, beside the batch file: what a run that died
+        # before it heard the answer finds its jobs' Slurm ids by
+        printf '%s %s\n' "${batch##*/}" "$id" >> "${batch%/*}/submitted" 2>/dev/null
         meshq_notify Y "$key" ok "$id"
     else
         msg=${out//[$'\t\r']/ }
@@ -99,28 +99,17 @@ meshq_op_SB() {
         [[ -n $msg ]] || msg="sbatch failed with exit status $rc"
         meshq_now; now=$REPLY
         for ((i = 0; i < n; i++)); do
+            # fields in increasing order: bash finds the next array element
+            # from the last one it looked up
+            att=${rec[i * 16 + 1]}
             meshq_expand_home "${rec[i * 16 + 2]}"; jobdir=$REPLY
-            printf 'fail_start %s %s %s\n' "${rec[i * 16 + 1]}" "$now" "$msg" \
+            [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null
+            printf 'fail_start %s %s %s\n' "$att" "$now" "$msg" \
                 >> "$jobdir/${rec[i * 16 + 13]}" 2>/dev/null
         done
         meshq_notify Y "$key" refused "$msg"
     fi
     trap - HUP
-}
-
-meshq_op_SI() {
-    local key=$1 att id
-    shift
-    local -a ids=()
-    while (($# >= 2)); do
-        meshq_expand_home "$1"
-        att="" id=""
-        read -r att id _ < "$REPLY/.meshq-slurm" 2>/dev/null
-        [[ $att == "$2" ]] || id=""
-        ids+=("$id")
-        shift 2
-    done
-    meshq_notify Y "$key" "${ids[@]}"
 }
 
 meshq_op_SK() {
@@ -129,6 +118,8 @@ meshq_op_SK() {
     meshq_now; now=$REPLY
     while (($# >= 3)); do
         meshq_expand_home "$1"
+        # a job that never started may have no folder yet
+        [[ -d $REPLY ]] || mkdir -p -- "$REPLY" 2>/dev/null
         : > "$REPLY/.meshq-kill-$2" 2>/dev/null
         printf 'kill %s %s\n' "$2" "$now" >> "$REPLY/$3" 2>/dev/null
         shift 3
