@@ -20,7 +20,9 @@ def test_add_probe_and_list_a_cluster(mq: Meshq, slurm: SlurmCluster) -> None:
     added = mq.ok("hosts", "add", "hpc", "--kind=slurm", "--login=local", "--max_jobs_allowed=50")
     assert "added Slurm cluster hpc (login node this machine, up to 50 job(s)" in added.stdout
     probed = mq.ok("hosts", "probe")
-    assert probed.stdout.startswith("hpc: ok (debug*: 1 node(s) (0 alloc, 1 idle, 0 other)")
+    assert probed.stdout.startswith(
+        "hpc: ok (debug*: 1 node(s) (0 alloc, 1 idle, 0 other), 4 GPU(s); short: "
+    )
     [host] = mq.json("hosts", "list")
     assert (host["kind"], host["status"], host["max_jobs"]) == ("slurm", "active", 50)
     assert host["info"].startswith("debug*: 1 node(s)")

@@ -26,7 +26,7 @@ import pytest
 
 from meshq.api import Meshq
 from meshq.model import Status
-from tests.support.slurm import SlurmCluster
+from tests.support.slurm import GPUS, SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
 
@@ -103,16 +103,35 @@ def test_exit_codes_and_slurm_agrees(mq: Meshq, slurm: SlurmCluster, Q: str) -> 
 
 
 def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Meshq, Q: str) -> None:
-    mq.add(Q, "gpu", "true", host=HPC, gpus=2)  # this cluster has no GPUs
+    mq.add(Q, "gpu", "true", host=HPC, gpus=GPUS + 1)  # more than the node has
     run_fifo(mq, Q)
     job = mq.job(Q, "gpu")
     assert job.status is Status.FAIL_START
     assert job.error is not None and "Slurm refused it" in job.error
-    assert "gres" in job.error.lower(), job.error
+    assert "Requested node configuration is not available" in job.error, job.error
     # the job's log says so too, for a refresh after a crash
     files = mq.files(job)
     assert files is not None
     assert Path(files.log).read_text().startswith("fail_start 1 ")
+
+
+def test_gpus_come_from_the_cluster(mq: Meshq, Q: str) -> None:
+    # three jobs of two GPUs each on a node of four: Slurm runs two at once, gives
+    # each its own GPUs, and starts the third once two are free
+    mq.add(Q, "g[1-3]", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 2', host=HPC, gpus=2)
+    run_fifo(mq, Q)
+    jobs = sorted(mq.jobs(Q), key=lambda j: j.started or 0)
+    assert {j.status for j in jobs} == {Status.END}
+    seen = []
+    for job in jobs:
+        files = mq.files(job)
+        assert files is not None
+        ids = Path(files.stdout).read_text().strip().split(",")
+        assert len(ids) == 2 and set(ids) <= {str(i) for i in range(GPUS)}, ids
+        seen.append(set(ids))
+    assert not seen[0] & seen[1]  # the two that ran together had GPUs of their own
+    first_end = min(j.ended or 0 for j in jobs[:2])
+    assert (jobs[2].started or 0) >= first_end - 0.5
 
 
 def test_meshq_timeout_becomes_a_longer_slurm_time_limit(
@@ -308,4 +327,3 @@ def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
     moved = run(mq.refresh(Q))
     assert sorted((m.name, m.new) for m in moved) == [("bad", Status.FAIL), ("ok", Status.END)]
     assert mq.job(Q, "bad").exit_code == 4
-

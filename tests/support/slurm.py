@@ -10,8 +10,9 @@ The cluster's config is written to a folder every user can read, and its path is
 to clients through ``SLURM_CONF``: this process sets it for itself (so a ``--login=local``
 cluster finds it) and a test login node (an sshd test host) sets it in its sessions.
 The node advertises ``CPUS`` CPUs (``SlurmdParameters=config_overrides`` allows more
-than the machine has), so that trivial jobs run many at a time; daemons listen on free
-ports, so the cluster coexists with any other Slurm of this machine.
+than the machine has), so that trivial jobs run many at a time, and ``GPUS`` GPUs (device
+files of its own: Slurm counts them, gives them out and sets ``CUDA_VISIBLE_DEVICES``);
+daemons listen on free ports, so the cluster coexists with any other Slurm here.
 
 ``munged`` is shared by every Slurm on the machine: a running one is used; one we had to
 start is left running at the end (another session may be using it by then).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -31,10 +33,13 @@ from pathlib import Path
 
 from tests.support.sshd import SHARED_TMP, free_port
 
-__all__ = ["CPUS", "SlurmCluster", "SlurmError", "slurm_available", "start_slurm"]
+__all__ = ["CPUS", "GPUS", "SlurmCluster", "SlurmError", "slurm_available", "start_slurm"]
 
 #: CPUs the node advertises (each trivial job holds one while it runs)
 CPUS = 32
+#: GPUs the node advertises: device files of our own (see _fake_gpus); Slurm gives
+#: them out and sets CUDA_VISIBLE_DEVICES, as it does real ones
+GPUS = 4
 #: the node's name in the cluster (slurmd -N)
 NODE = "localhost"
 #: how long the daemons get to answer
@@ -70,10 +75,11 @@ def _conf_text(
         [
             "# a meshq test cluster, written by tests/support/slurm.py",
             "ClusterName=meshqtest",
+            "GresTypes=gpu",
             f"SlurmctldHost={NODE}",
             f"SlurmctldPort={ctld_port}",
             f"SlurmdPort={slurmd_port}",
-            f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN",
+            f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} Gres=gpu:{GPUS} State=UNKNOWN",
             f"PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
             # for the test of Slurm's own time limit (it kills 61-90 s after the start)
             f"PartitionName=short Nodes={NODE} MaxTime=1 DefaultTime=1 State=UP",
@@ -103,6 +109,16 @@ def _conf_text(
             *extra,
             "",
         ]
+    )
+
+
+def _fake_gpus(workdir: Path) -> None:
+    """gres.conf for :data:`GPUS` GPUs whose device files are ours (character devices
+    like /dev/null: Slurm only looks at them, as no cgroup confines the jobs here)."""
+    for i in range(GPUS):
+        os.mknod(workdir / f"gpu{i}", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    (workdir / "gres.conf").write_text(
+        f"AutoDetect=off\nNodeName={NODE} Name=gpu File={workdir}/gpu[0-{GPUS - 1}]\n"
     )
 
 
@@ -226,6 +242,7 @@ def start_slurm(cpus: int = CPUS, extra: Sequence[str] = ()) -> SlurmCluster:
     workdir.chmod(0o755)
     for sub in ("state", "spool"):
         (workdir / sub).mkdir()
+    _fake_gpus(workdir)
     conf = workdir / "slurm.conf"
     ports = free_port("127.0.0.1"), free_port("127.0.0.1")
     conf.write_text(_conf_text(workdir, *ports, cpus, extra))

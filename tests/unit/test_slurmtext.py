@@ -31,6 +31,8 @@ SACCT = """\
 7|CANCELLED by 0|0:15
 """
 SINFO = "debug*|up|0/1/0/1|(null)\nshort|up|0/1/0/1|(null)\n"
+# the same cluster with four GPUs, two nodes' worth of jobs running
+SINFO_GPUS = "debug*|up|1/0/0/1|gpu:4\nshort|up|1/0/0/1|gpu:4\n"
 CONFIG = """\
 Configuration data as of 2026-11-30T03:11:30
 AccountingStorageBackupHost = (null)
@@ -99,6 +101,8 @@ def test_sinfo_partitions_nodes_and_gpus() -> None:
     assert slurmtext.describe(parts) == (
         "debug*: 1 node(s) (0 alloc, 1 idle, 0 other); short: 1 node(s) (0 alloc, 1 idle, 0 other)"
     )
+    busy = slurmtext.parse_sinfo(SINFO_GPUS)
+    assert [(p.allocated, p.idle, p.gpus) for p in busy] == [(1, 0, 4), (1, 0, 4)]
     # a GPU partition whose nodes differ in GPUs comes as two lines (Slurm's %G forms)
     gpu = slurmtext.parse_sinfo("gpu|up|2/1/0/3|gpu:a100:4(S:0-1)\ngpu|up|0/0/1/1|gpu:2\n")
     assert [(p.allocated, p.idle, p.other, p.total, p.gpus) for p in gpu] == [(2, 1, 1, 4, 14)]
