@@ -78,14 +78,6 @@ def test_squeue_that_knows_none_of_the_ids() -> None:
     assert not slurmtext.unknown_ids("squeue: error: Unable to contact slurm controller")
 
 
-@pytest.mark.parametrize(
-    ("stdout", "expected"),
-    [("12\n", "12"), ("345;meshqtest\n", "345"), ("sbatch: warning: x\n9\n", "9"), ("", None)],
-)
-def test_sbatch_parsable_answer(stdout: str, expected: str | None) -> None:
-    assert slurmtext.parse_sbatch(stdout) == expected
-
-
 def test_max_array_size_from_the_config() -> None:
     assert slurmtext.max_array_size(CONFIG) == 1001
     assert slurmtext.max_array_size(CONFIG.replace("1001", "40001")) == 40001

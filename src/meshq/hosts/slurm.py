@@ -346,14 +346,20 @@ class SlurmBackend:
         Slurm still holds are followed by the poll loop from now on."""
         ids = await self._remote_ids(jobs)
         states = await self._states([i for i in ids.values() if i])
-        logs = await self._logs(jobs)
+        # a job that waits in Slurm's queue has written nothing yet (unless
+        # meshq killed it, and then Slurm no longer holds it): thousands may
+        # wait, and their logs are not read
+        waiting = {
+            j.id for j in jobs if (s := states.get(ids[j.id] or "")) is not None and s.waiting
+        }
+        logs = await self._logs([j for j in jobs if j.id not in waiting])
         out: dict[int, Liveness] = {}
         news: list[JobEvent] = []
         for job in jobs:
             remote = ids[job.id]
             state = states.get(remote) if remote else None
             alive = state is not None and not state.finished
-            lines = _settled(state, logs[job.id].lines)
+            lines = () if job.id in waiting else _settled(state, logs[job.id].lines)
             out[job.id] = Liveness(alive, lines, _lost(state, lines))
             if remote is None or state is None:
                 continue

@@ -1,7 +1,7 @@
 """What Slurm's client commands say, read; what they are told, written.
 
-Pure functions, no I/O: the output of ``squeue``, ``sacct``, ``sinfo``,
-``sbatch --parsable`` and ``scontrol show config`` goes in, typed values
+Pure functions, no I/O: the output of ``squeue``, ``sacct``, ``sinfo`` and
+``scontrol show config`` goes in, typed values
 come out; a job and a cluster's settings go in, ``sbatch`` option words
 come out (argv words, never shell text). The Slurm backend
 (:mod:`meshq.hosts.slurm`) runs the commands.
@@ -146,16 +146,6 @@ def unknown_ids(stderr: str) -> bool:
     """Whether ``squeue`` failed only because it knows none of the ids asked
     about (they left its memory: finished longer ago than ``MinJobAge``)."""
     return "Invalid job id" in stderr
-
-
-def parse_sbatch(stdout: str) -> str | None:
-    """The job id ``sbatch --parsable`` printed (``1234`` of ``1234;cluster``),
-    or ``None`` if it printed none."""
-    for line in reversed(stdout.strip().splitlines()):
-        word = line.strip().split(";", 1)[0]
-        if word.isdigit():
-            return word
-    return None
 
 
 def max_array_size(config: str) -> int:
