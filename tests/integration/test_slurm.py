@@ -304,6 +304,27 @@ def test_a_manager_killed_right_after_sbatch_submits_nothing_twice(
         assert files is not None and Path(files.stdout).read_text() == "done\n"
 
 
+def test_a_manager_killed_before_sbatch_leaves_jobs_to_submit_once(
+    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+) -> None:
+    mq.add(Q, "j[1-3]", "echo done", host=HPC)
+    args = [sys.executable, "-m", "meshq", "--db", str(tmp_path / "meshq.db")]
+    crashed = subprocess.run(
+        [*args, "queue", "run", "fifo", Q, "--max_parallel=3"],
+        env={**os.environ, "MESHQ_FAULT": "after-claim"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert our_jobs(slurm, Q) == []  # claimed, never submitted
+    # the next run finds no trace of them in the cluster, fences each attempt
+    # (so no late launch of it can ever start), and submits them again
+    result = run(mq.run_fifo(Q, max_parallel=3, check_interval=0.5))
+    assert result.ok, result
+    assert {(j.status, j.attempts) for j in mq.jobs(Q)} == {(Status.END, 2)}
+    assert len(our_jobs(slurm, Q)) == 3
+
+
 def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
     mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
