@@ -220,7 +220,8 @@ class SlurmBackend:
                 batches.append(chunk)
                 requests.append(("SB", fields))
         # a lost login node raises here: what became of these jobs is read
-        # back later, from the ids their folders note (or they are fenced)
+        # back later, from the batch files' index of submissions (or, never
+        # submitted, they are fenced and launched again)
         answers = await self.agent.calls(requests)
         faults.point("slurm-after-sbatch")
         for chunk, answer in zip(batches, answers, strict=True):
