@@ -4,7 +4,7 @@ a report (JSON, a Markdown table and a plot).
     ./scripts/bench                     # the default suite (about 6 minutes on 2 cores)
     ./scripts/bench --full              # 100,000-job runs for scaling and memory (long)
     ./scripts/bench --save              # also commit-ready bench/report.{json,png}
-    ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale
+    ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale slurm
     python bench/regress.py             # the quick check for CI (under a minute)
 
 Every figure is the median of --repeat runs. The report goes to
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import commands, latency, scale, throughput
+from bench import commands, latency, scale, slurm, throughput
 from bench.common import Context, Measure, scratch_root, use_bytecode_cache
 from bench.report import machine, markdown, plot, report_data, verdict, write_json
 
@@ -37,6 +37,9 @@ GROUPS: dict[str, Group] = {
     "local": throughput.local_throughput,
     "ssh": throughput.ssh_throughput,
     "scale": scale.run_scaling,
+    # a real single-node Slurm (root, slurm-wlm and munge; skipped otherwise):
+    # one repeat unless --full, as each takes some three minutes
+    "slurm": slurm.slurm_throughput,
 }
 
 #: the quick check: ratios and generous bounds, on a small scale

@@ -1,1 +1,5 @@
-pytest_plugins = ["tests.support.fixtures", "tests.support.scenarios"]
+pytest_plugins = [
+    "tests.support.fixtures",
+    "tests.support.scenarios",
+    "tests.support.slurm_fixtures",
+]

@@ -34,7 +34,6 @@ from meshq.model import (
     LOCALHOST,
     Event,
     Host,
-    HostKind,
     HostStatus,
     Job,
     Queue,
@@ -100,7 +99,7 @@ class Meshq(Changes, Interop, Jobsets):
         if host in LOCAL_HOST_NAMES:
             return True
         known = self.store.find_host(host)
-        return known is not None and known.kind == HostKind.LOCAL
+        return known is not None and known.paths_are_local
 
     def files(self, job: Job) -> paths.JobPaths | None:
         """Where ``job``'s folder and files are on its host (``None`` while
@@ -157,6 +156,8 @@ class Meshq(Changes, Interop, Jobsets):
                 error = err.detail
             finally:
                 await backend.close()
+            if error is None and backend.info != host.info:
+                self.store.set_host_info(host.name, backend.info)
             if host.status is not HostStatus.DISABLED:
                 status = HostStatus.DOWN if error else HostStatus.ACTIVE
                 self.store.set_host_status(host.name, status, error, probed=True)
@@ -371,12 +372,18 @@ class Meshq(Changes, Interop, Jobsets):
 
         where = target(self.store, name, user=user)
         known = where.host
+        cluster = where.kind.cluster
+        if cluster and known is not None:
+            # a cluster's --max_jobs_allowed caps what is queued there, in
+            # fifo too (there --max_parallel is the queue's own cap)
+            slots = min(slots, known.max_jobs)
         return RunHost(
             where.name,
             where,
             slots,
             gpus=known.gpus if known else (),
             inventory=known is not None,
+            cluster=cluster,
         )
 
     async def run_fifo(

@@ -8,6 +8,8 @@ power cut. Unset (always, outside tests), a point costs one dict lookup.
 Points:
   ``after-claim``   jobs are claimed (committed as ``run``), not yet sent
   ``after-launch``  launches are sent to the hosts, their start not yet recorded
+  ``slurm-after-sbatch``  a Slurm cluster took a submission; the run has not
+                    heard its job ids yet
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ plain records for queues, jobs and hosts. No I/O happens here.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -272,6 +273,11 @@ class Job:
     run_port: int | None = None
     #: the signal that ended the command, when one did
     signal: int | None = None
+    #: the job's id on a host that queues jobs itself (a Slurm job id such as
+    #: ``1234_7``), for the current attempt
+    remote_id: str | None = None
+    #: that host's word on the job, as last seen (``PENDING (Priority)``)
+    remote_state: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -318,6 +324,16 @@ class HostKind(enum.StrEnum):
     LOCAL = "local"
     #: any host ``ssh`` reaches
     SSH = "ssh"
+    #: a Slurm cluster: jobs are submitted with ``sbatch`` on its login node
+    SLURM = "slurm"
+
+    @property
+    def cluster(self) -> bool:
+        """The host is a cluster with a scheduler of its own: it gives out
+        GPUs itself (``--gpus=N`` asks it for N; no ids are held by meshq),
+        and its ``--max_jobs_allowed`` caps the jobs queued there in every
+        run, ``fifo`` included."""
+        return self is HostKind.SLURM
 
     @classmethod
     def parse(cls, text: str) -> HostKind:
@@ -359,9 +375,31 @@ class Host:
     last_probe: float | None
     last_error: str | None
     check_host_key: bool = True
+    #: settings of its kind, as (key, value) pairs in the order given (a
+    #: Slurm cluster's partition, account, qos and sbatch options)
+    options: tuple[tuple[str, str], ...] = ()
+    #: what the host said of itself at its last probe (a cluster's
+    #: partitions, nodes and GPUs)
+    info: str | None = None
+
+    @property
+    def paths_are_local(self) -> bool:
+        """Jobs there see this machine's paths: this machine itself, or a
+        cluster whose login node it is (``--login=local``, no address)."""
+        return self.kind is HostKind.LOCAL or (self.kind.cluster and self.address is None)
+
+    def option(self, key: str) -> str | None:
+        """The last value given for ``key`` among :attr:`options`."""
+        found = [v for k, v in self.options if k == key]
+        return found[-1] if found else None
+
+    def options_of(self, key: str) -> tuple[str, ...]:
+        """Every value given for ``key``, in order."""
+        return tuple(v for k, v in self.options if k == key)
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
+        options = json.loads(row["options"]) if row["options"] else []
         return cls(
             name=row["name"],
             kind=HostKind.parse(row["kind"]),
@@ -376,6 +414,8 @@ class Host:
             last_probe=row["last_probe"],
             last_error=row["last_error"],
             check_host_key=bool(row["check_host_key"]),
+            options=tuple((str(k), str(v)) for k, v in options),
+            info=row["info"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -393,6 +433,8 @@ class Host:
             "last_probe": utc_iso(self.last_probe),
             "last_error": self.last_error,
             "check_host_key": self.check_host_key,
+            "options": " ".join(f"{k}={v}" for k, v in self.options) or None,
+            "info": self.info,
         }
 
 

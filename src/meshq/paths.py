@@ -119,6 +119,36 @@ def job_paths(job: Job, *, local: bool, default_pyenv: str | None = None) -> Job
     )
 
 
+#: meshq's own folder in a host's home, for helper files (a cluster's batch script)
+HELPERS = f"{HOME}/.meshq"
+#: the folder of a queue that holds what a cluster's submissions read (no job
+#: name can start with a dot, so no job folder is ever called so)
+BATCHES = ".meshq-batches"
+
+
+def helper_file(name: str) -> str:
+    """A helper file meshq keeps in the host's home (``~/.meshq/NAME``)."""
+    return f"{HELPERS}/{name}"
+
+
+def batch_folder(job: Job, *, local: bool) -> str:
+    """The folder of ``job``'s queue that holds its cluster submissions'
+    batch files (``EXPERIMENT/QUEUE/.meshq-batches``), on the file system
+    the job folders are on."""
+    return on_host(f"{job.experiment.rstrip('/')}/{job.queue}/{BATCHES}", local=local)
+
+
+def batch_file(job: Job, token: str, *, local: bool) -> str:
+    """The file a cluster submission that holds ``job`` reads its jobs'
+    launch fields from (``EXPERIMENT/QUEUE/.meshq-batches/TOKEN``)."""
+    return f"{batch_folder(job, local=local)}/{token}"
+
+
+def queue_folder_of(job: Job, *, local: bool) -> str:
+    """The folder of ``job``'s queue, as a host sees it."""
+    return on_host(f"{job.experiment.rstrip('/')}/{job.queue}", local=local)
+
+
 def _placed_path(value: str, folder: str, local: bool) -> str:
     """A stored ``--directory`` or ``--pyenv`` as the host sees it. Stores
     made before paths were made absolute at ``add`` may hold a relative

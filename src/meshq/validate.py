@@ -265,6 +265,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:_-]{0,252})|\[[0-9A-Fa-f:.]+\]")
 def host(
     name: str,
     *,
+    kind: str | None = None,
     ip: str | None = None,
     user: str | None = None,
     port: int | str | None = None,
@@ -273,38 +274,180 @@ def host(
     gpus: str | None = None,
     pyenv: str | None = None,
     check_host_key: bool = True,
+    login: str | None = None,
+    partition: str | None = None,
+    account: str | None = None,
+    qos: str | None = None,
+    sbatch_options: tuple[str, ...] = (),
 ) -> Host:
     """A checked inventory host. ``localhost``/``local`` is this machine; any
-    other name is reached over SSH, at ``ip`` or else as ``ssh NAME`` would."""
+    other name is reached over SSH, at ``ip`` or else as ``ssh NAME`` would;
+    ``kind="slurm"`` makes it a Slurm cluster (see :func:`_cluster`)."""
     local = name in LOCAL_HOST_NAMES
+    chosen = HostKind.parse(kind) if kind is not None else None
+    if chosen is not None and chosen.cluster:
+        return _cluster(
+            name,
+            chosen,
+            ip=ip,
+            user=user,
+            port=port,
+            max_jobs=max_jobs,
+            cpus=cpus,
+            gpus=gpus,
+            pyenv=pyenv,
+            check_host_key=check_host_key,
+            login=login,
+            settings=(("partition", partition), ("account", account), ("qos", qos)),
+            sbatch_options=sbatch_options,
+        )
+    given = [
+        flag
+        for flag, value in (
+            ("--login", login),
+            ("--partition", partition),
+            ("--account", account),
+            ("--qos", qos),
+            ("--sbatch-option", sbatch_options or None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise UsageError(f"{given[0]} is for a Slurm cluster: add --kind=slurm")
+    inferred = HostKind.LOCAL if local else HostKind.SSH
+    if chosen is not None and chosen is not inferred:
+        raise UsageError(
+            f"host {shown(name)} cannot be of kind {chosen.value}: localhost is this machine "
+            "(local), any other name an ssh host (ssh)"
+        )
     name = LOCALHOST if local else check_name(name, "host name")
     if ip is not None and not _ADDRESS.fullmatch(ip):
         raise UsageError(f"invalid --ip {shown(ip)}: give a host name or an IP address")
     if user is not None:
         user_name(user)
     number = _count(port, "--port", 1, MAX_PORT)
-    ids: tuple[str, ...] = ()
-    if gpus:
-        gpus = gpus.replace(" ", "")
-        if not _GPU.fullmatch(gpus):
-            raise UsageError(f"invalid --gpus {shown(gpus)}: give GPU ids such as 0,1,2,3")
-        ids = tuple(gpus.split(","))
-        if len(set(ids)) != len(ids):
-            raise UsageError(f"invalid --gpus {shown(gpus)}: an id is given twice")
     if pyenv is not None:
         text(pyenv, "--pyenv")
     return Host(
         name=name,
-        kind=HostKind.LOCAL if local else HostKind.SSH,
+        kind=inferred,
         address=None if local else ip,
         user=None if local else user,
         port=None if local else number,
         max_jobs=_count(max_jobs, "--max_jobs_allowed", 1, MAX_SLOTS) or 1,
         cpus=_count(cpus, "--cpus", 1, MAX_CPUS),
-        gpus=ids,
+        gpus=_gpu_ids(gpus),
         pyenv=pyenv,
         status=HostStatus.ACTIVE,
         last_probe=None,
         last_error=None,
         check_host_key=check_host_key,
+    )
+
+
+def _gpu_ids(gpus: str | None) -> tuple[str, ...]:
+    if not gpus:
+        return ()
+    gpus = gpus.replace(" ", "")
+    if not _GPU.fullmatch(gpus):
+        raise UsageError(f"invalid --gpus {shown(gpus)}: give GPU ids such as 0,1,2,3")
+    ids = tuple(gpus.split(","))
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"invalid --gpus {shown(gpus)}: an id is given twice")
+    return ids
+
+
+#: how many jobs a cluster holds for meshq at once, unless told
+CLUSTER_SLOTS = 100
+#: a partition, account or qos name (a list of partitions: a,b)
+_SLURM_NAME = re.compile(r"[A-Za-z0-9_.:+-]{1,128}(,[A-Za-z0-9_.:+-]{1,128})*")
+
+
+def _cluster(
+    name: str,
+    kind: HostKind,
+    *,
+    ip: str | None,
+    user: str | None,
+    port: int | str | None,
+    max_jobs: int | str | None,
+    cpus: int | str | None,
+    gpus: str | None,
+    pyenv: str | None,
+    check_host_key: bool,
+    login: str | None,
+    settings: tuple[tuple[str, str | None], ...],
+    sbatch_options: tuple[str, ...],
+) -> Host:
+    """A Slurm cluster: ``login`` is ``local`` (meshq runs on the login node)
+    or ``[user@]host`` (reached over SSH, as ``ssh`` would); its partition,
+    account, qos and further sbatch options are stored as its options."""
+    from meshq.hosts.slurmtext import check_option
+
+    if name in LOCAL_HOST_NAMES:
+        raise UsageError(
+            f"a Slurm cluster needs a name of its own, not {name!r}: "
+            "meshq hosts add hpc --kind=slurm --login=local"
+        )
+    check_name(name, "host name")
+    if login is None:
+        raise UsageError(
+            "a Slurm cluster needs --login: --login=user@login-node, or --login=local "
+            "when meshq runs on the login node"
+        )
+    for flag, value in (("--ip", ip), ("--user", user)):
+        if value is not None:
+            raise UsageError(f"{flag} is not for a Slurm cluster: give --login=[user@]login-node")
+    if gpus:
+        raise UsageError(
+            "--gpus is not for a Slurm cluster: it gives out GPUs itself "
+            "(ask for them per job with 'queue add --gpus=N')"
+        )
+    address: str | None = None
+    login_user: str | None = None
+    if login != "local":
+        login_user, at, address = login.rpartition("@")
+        if not at:
+            login_user = None
+        if login_user is not None:
+            user_name(login_user)
+        if not address or not _ADDRESS.fullmatch(address):
+            raise UsageError(
+                f"invalid --login {shown(login)}: give user@login-node, login-node, or local"
+            )
+    elif port is not None:
+        raise UsageError("--port is for a login node reached over SSH, not --login=local")
+    options: list[tuple[str, str]] = []
+    for key, value in settings:
+        if value is None:
+            continue
+        if not _SLURM_NAME.fullmatch(value):
+            raise UsageError(
+                f"invalid --{key} {shown(value)}: give a Slurm {key} name (letters, digits, "
+                "'_', '.', '-')"
+            )
+        options.append((key, value))
+    for word in sbatch_options:
+        text(word, "--sbatch-option")
+        why = check_option(word)
+        if why is not None:
+            raise UsageError(f"invalid --sbatch-option {shown(word)}: {why}")
+        options.append(("sbatch", word))
+    if pyenv is not None:
+        text(pyenv, "--pyenv")
+    return Host(
+        name=name,
+        kind=kind,
+        address=address,
+        user=login_user,
+        port=_count(port, "--port", 1, MAX_PORT),
+        max_jobs=_count(max_jobs, "--max_jobs_allowed", 1, MAX_SLOTS) or CLUSTER_SLOTS,
+        cpus=_count(cpus, "--cpus", 1, MAX_CPUS),
+        gpus=(),
+        pyenv=pyenv,
+        status=HostStatus.ACTIVE,
+        last_probe=None,
+        last_error=None,
+        check_host_key=check_host_key,
+        options=tuple(options),
     )

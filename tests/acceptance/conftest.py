@@ -34,16 +34,18 @@ CALL_TIMEOUT = 60.0
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
-               what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Poll ``check`` until it returns something truthy, and return that;
     fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     value = check()
     while not value:
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} "
-                                 f"(last value: {value!r})")
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what} (last value: {value!r})"
+            )
         time.sleep(interval)
         value = check()
     return value
@@ -73,9 +75,11 @@ class Meshq:
         self.work = root / "work"
         self.home.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("MESHQ_") and k not in ("CUDA_VISIBLE_DEVICES",
-                                                           "CUDA_DEVICE_ORDER")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("MESHQ_") and k not in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+        }
         env["MESHQ_HOME"] = str(self.home)
         # a config file of the person running the tests must not change them
         env["MESHQ_CONFIG"] = str(root / "no-config.toml")
@@ -90,9 +94,13 @@ class Meshq:
 
     # -- running the CLI ------------------------------------------------------
 
-    def __call__(self, *args: str, timeout: float = CALL_TIMEOUT,
-                 env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        *args: str,
+        timeout: float = CALL_TIMEOUT,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``meshq ARGS`` to its end; the result, whatever its status."""
         return run_meshq(args, cwd=cwd or self.work, env=env or self.env, timeout=timeout)
 
@@ -105,8 +113,13 @@ class Meshq:
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start ``meshq ARGS`` in the background (stopped at teardown)."""
         proc = subprocess.Popen(
-            [*MESHQ, *args], cwd=self.work, env=env or self.env, text=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [*MESHQ, *args],
+            cwd=self.work,
+            env=env or self.env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self.started.append(proc)
         return proc
@@ -119,8 +132,9 @@ class Meshq:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-            raise AssertionError(f"{proc.args} still running after {timeout} s: "
-                                 f"stdout={out!r} stderr={err!r}") from None
+            raise AssertionError(
+                f"{proc.args} still running after {timeout} s: stdout={out!r} stderr={err!r}"
+            ) from None
         assert TRACEBACK not in err, f"{proc.args}:\n{err}"
         return proc.returncode, out, err
 
@@ -146,8 +160,9 @@ class Meshq:
     def queues(self) -> list[dict[str, Any]]:
         return self.json("queues")  # type: ignore[no-any-return]
 
-    def wait_status(self, queue: str, names: list[str], wanted: set[str],
-                    timeout: float = 15.0) -> list[dict[str, Any]]:
+    def wait_status(
+        self, queue: str, names: list[str], wanted: set[str], timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
         """Poll until every job of ``names`` is in one of ``wanted``; their records."""
 
         def check() -> list[dict[str, Any]] | None:
@@ -158,8 +173,15 @@ class Meshq:
         return wait_until(check, timeout, 0.1, f"{names} to reach {sorted(wanted)}")
 
     def add_local(self, queue: str, name: str, command: str, *extra: str) -> None:
-        self.ok("queue", "add", queue, f"--name={name}", f"--command={command}",
-                "--host=localhost", *extra)
+        self.ok(
+            "queue",
+            "add",
+            queue,
+            f"--name={name}",
+            f"--command={command}",
+            "--host=localhost",
+            *extra,
+        )
 
     def experiment(self) -> Path:
         return self.work / "experiment"

@@ -31,8 +31,19 @@ from tests.acceptance.conftest import (
 )
 
 JOB_FIELDS = {
-    "name", "status", "host", "user", "command", "exit_code", "pid", "attempts",
-    "submitted", "started", "ended", "error", "directory",
+    "name",
+    "status",
+    "host",
+    "user",
+    "command",
+    "exit_code",
+    "pid",
+    "attempts",
+    "submitted",
+    "started",
+    "ended",
+    "error",
+    "directory",
 }
 
 
@@ -48,8 +59,9 @@ def names_of(jobs: list[dict[str, Any]]) -> list[str]:
     return [j["name"] for j in jobs]
 
 
-def run_fifo(mq: Meshq, queue: str, n: int = 4, *,
-             timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_fifo(
+    mq: Meshq, queue: str, n: int = 4, *, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     return mq("queue", "run", "fifo", queue, f"--max_parallel={n}", timeout=timeout)
 
 
@@ -91,7 +103,8 @@ def test_create_relative_and_absolute_experiment(mq: Meshq, tmp_path: Path) -> N
     mq.add_local("rel", "j1", "pwd")
     assert run_fifo(mq, "rel").returncode == 0
     assert (sub / "runs" / "exp" / "rel" / "j1" / "j1.out").read_text().strip() == str(
-        sub / "runs" / "exp" / "rel" / "j1")
+        sub / "runs" / "exp" / "rel" / "j1"
+    )
     # other commands accept the queue's own experiment, from any cwd
     mq.ok("queue", "list", "rel", f"--experiment={sub / 'runs' / 'exp'}")
 
@@ -122,13 +135,30 @@ def test_add_first_state_depends_on_host(mq: Meshq) -> None:
     mq.ok("queue", "add", "q", "--name=nohost", "--command=true")
     mq.ok("queue", "add", "q", "--name=lh", "--command=true", "--host=localhost")
     mq.ok("queue", "add", "q", "--name=lo", "--command=true", "--host=local")
-    mq.ok("queue", "add", "q", "--name=held", "--command=true", "--host=localhost",
-          "--status=undefined")
-    mq.ok("queue", "add", "q", "--name=explicit", "--command=true", "--host=localhost",
-          "--status=ready")
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=held",
+        "--command=true",
+        "--host=localhost",
+        "--status=undefined",
+    )
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=explicit",
+        "--command=true",
+        "--host=localhost",
+        "--status=ready",
+    )
     jobs = {j["name"]: j for j in mq.jobs("q")}
     assert {n: j["status"] for n, j in jobs.items()} == {
-        "nohost": "undefined", "lh": "ready", "lo": "ready", "held": "undefined",
+        "nohost": "undefined",
+        "lh": "ready",
+        "lo": "ready",
+        "held": "undefined",
         "explicit": "ready",
     }
     assert jobs["nohost"]["host"] is None
@@ -140,10 +170,23 @@ def test_add_stores_every_field(mq: Meshq, tmp_path: Path) -> None:
     mq.ok("queue", "create", "q")
     wd = tmp_path / "wd"
     wd.mkdir()
-    mq.ok("queue", "add", "q", "--name=j", "--command=python train.py", "--input=./data",
-          "--output=res.txt", "--gpu=0,1", "--user=pi", "--host=localhost", "--shell=sh",
-          "--log=state.log", "--pyenv=~/ENV3/bin/activate", f"--directory={wd}",
-          "--timeout=90")
+    mq.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=j",
+        "--command=python train.py",
+        "--input=./data",
+        "--output=res.txt",
+        "--gpu=0,1",
+        "--user=pi",
+        "--host=localhost",
+        "--shell=sh",
+        "--log=state.log",
+        "--pyenv=~/ENV3/bin/activate",
+        f"--directory={wd}",
+        "--timeout=90",
+    )
     (job,) = mq.jobs("q")
     assert set(job) >= JOB_FIELDS
     assert job["command"] == "python train.py"
@@ -178,8 +221,14 @@ def test_command_quoting_forms_store_and_run_the_same(mq: Meshq, given: str) -> 
 
 def test_output_log_and_input_options_are_used(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
-    mq.add_local("q", "j", 'echo "in=$MESHQ_INPUT"', "--output=result.txt",
-                 "--log=state.log", "--input=/data/set1")
+    mq.add_local(
+        "q",
+        "j",
+        'echo "in=$MESHQ_INPUT"',
+        "--output=result.txt",
+        "--log=state.log",
+        "--input=/data/set1",
+    )
     assert run_fifo(mq, "q").returncode == 0
     d = job_dir(mq, "q", "j")
     assert (d / "result.txt").read_text() == "in=/data/set1\n"
@@ -297,8 +346,10 @@ def max_overlap(lines: list[str]) -> int:
 @pytest.mark.parametrize(("option", "n"), [("--max_parallel", 2), ("--max-parallel", 3)])
 def test_run_fifo_runs_at_most_max_parallel_at_once(mq: Meshq, option: str, n: int) -> None:
     spans = mq.work / "spans.txt"
-    command = (f'echo "$MESHQ_JOB start $(date +%s.%N)" >> {spans}; sleep 0.3; '
-               f'echo "$MESHQ_JOB end $(date +%s.%N)" >> {spans}')
+    command = (
+        f'echo "$MESHQ_JOB start $(date +%s.%N)" >> {spans}; sleep 0.3; '
+        f'echo "$MESHQ_JOB end $(date +%s.%N)" >> {spans}'
+    )
     mq.ok("queue", "create", "q")
     mq.add_local("q", "job[1-6]", command)
     done = mq("queue", "run", "fifo", "q", f"{option}={n}", timeout=60)
@@ -555,8 +606,9 @@ def test_kill_stops_the_job_and_every_process_it_started(mq: Meshq) -> None:
     pid = job["pid"]
 
     def sleeps() -> list[int]:
-        return [p for p in group_members(pid)
-                if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"]
+        return [
+            p for p in group_members(pid) if Path(f"/proc/{p}/comm").read_text().strip() == "sleep"
+        ]
 
     wait_until(lambda: len(sleeps()) == 2, 10, what="both sleeps of the job")
     members = group_members(pid)
@@ -599,8 +651,7 @@ def test_reset(mq: Meshq) -> None:
 
     # a running job is killed first
     # (only its first attempt runs long)
-    mq.add_local("q", "long",
-                 'if [ "$MESHQ_ATTEMPT" = 1 ]; then sleep 30 & sleep 30; wait; fi')
+    mq.add_local("q", "long", 'if [ "$MESHQ_ATTEMPT" = 1 ]; then sleep 30 & sleep 30; wait; fi')
     (job,) = start_and_abandon(mq, "q", ["long"])
     mq.wait_status("q", ["good", "bad"], {"end", "fail"})
     assert alive(job["pid"])
@@ -613,14 +664,16 @@ def test_reset(mq: Meshq) -> None:
     # which ends well: good and bad ended in the abandoned run; the loose job
     # is skipped, which is told, not a failure)
     assert run_fifo(mq, "q").returncode == 0
-    assert mq.statuses("q") == {"good": "end", "bad": "fail", "loose": "undefined",
-                                "long": "end"}
+    assert mq.statuses("q") == {"good": "end", "bad": "fail", "loose": "undefined", "long": "end"}
     mq.ok("queue", "reset", "q", "--name=good,bad", "--status=fail")
-    assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined",
-                                "long": "end"}
+    assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined", "long": "end"}
     mq.ok("queue", "reset", "q", "--name=good,long")
-    assert mq.statuses("q") == {"good": "ready", "bad": "ready", "loose": "undefined",
-                                "long": "ready"}
+    assert mq.statuses("q") == {
+        "good": "ready",
+        "bad": "ready",
+        "loose": "undefined",
+        "long": "ready",
+    }
 
 
 def test_delete_jobs_and_queue(mq: Meshq) -> None:
@@ -717,9 +770,27 @@ def test_demo(mq: Meshq) -> None:
 
 
 HELP_COMMANDS = [
-    [], ["queue"], ["queues"], ["demo"], ["queue", "run"], ["queue", "run", "fifo"],
-    *[["queue", c] for c in ("create", "add", "list", "status", "show", "kill", "reset",
-                              "delete", "refresh", "logs")],
+    [],
+    ["queue"],
+    ["queues"],
+    ["demo"],
+    ["queue", "run"],
+    ["queue", "run", "fifo"],
+    *[
+        ["queue", c]
+        for c in (
+            "create",
+            "add",
+            "list",
+            "status",
+            "show",
+            "kill",
+            "reset",
+            "delete",
+            "refresh",
+            "logs",
+        )
+    ],
 ]
 
 
@@ -735,8 +806,15 @@ def test_help(mq: Meshq, command: list[str]) -> None:
 
 
 def _add(*extra: str, name: str = "new") -> list[str]:
-    return ["queue", "add", BASE_QUEUE, f"--name={name}", "--command=true",
-            "--host=localhost", *extra]
+    return [
+        "queue",
+        "add",
+        BASE_QUEUE,
+        f"--name={name}",
+        "--command=true",
+        "--host=localhost",
+        *extra,
+    ]
 
 
 BAD_INPUTS = [
@@ -757,8 +835,10 @@ BAD_INPUTS = [
     pytest.param(_add(name=""), id="name-empty"),
     pytest.param(_add("--status=bogus"), id="add-unknown-state"),
     pytest.param(_add("--status=end"), id="add-state-not-a-first-state"),
-    pytest.param(["queue", "add", BASE_QUEUE, "--name=new", "--command=true", "--status=ready"],
-                 id="add-ready-without-host"),
+    pytest.param(
+        ["queue", "add", BASE_QUEUE, "--name=new", "--command=true", "--status=ready"],
+        id="add-ready-without-host",
+    ),
     pytest.param(["queue", "list", BASE_QUEUE, "--status=bogus"], id="list-unknown-state"),
     pytest.param(["queue", "reset", BASE_QUEUE, "--status=bogus"], id="reset-unknown-state"),
     pytest.param(_add("--bogus"), id="add-unknown-option"),
@@ -769,8 +849,9 @@ BAD_INPUTS = [
     pytest.param(_add("--command="), id="add-empty-command"),
     pytest.param(["queue", "run", "fifo", BASE_QUEUE, "--max_parallel=0"], id="max_parallel-0"),
     pytest.param(["queue", "run", "fifo", BASE_QUEUE, "--max-parallel=0"], id="max-parallel-0"),
-    pytest.param(["queue", "run", "fifo", BASE_QUEUE, "--max_parallel=two"],
-                 id="max_parallel-not-a-number"),
+    pytest.param(
+        ["queue", "run", "fifo", BASE_QUEUE, "--max_parallel=two"], id="max_parallel-not-a-number"
+    ),
     pytest.param(["queue", "run", "fifo", "nope", "--max_parallel=1"], id="run-unknown-queue"),
     pytest.param(_add("--gpu=0;1"), id="gpu-semicolon"),
     pytest.param(_add("--gpu=$(x)"), id="gpu-substitution"),
@@ -785,8 +866,9 @@ BAD_INPUTS = [
     pytest.param(_add("--output=../x.out"), id="output-path"),
     pytest.param(_add("--experiment=/somewhere/else"), id="add-wrong-experiment"),
     pytest.param(["queue", "create", "z", "--experiment=/tmp/a;b"], id="experiment-semicolon"),
-    pytest.param(["queue", "create", "z", "--experiment=$(touch pwned)"],
-                 id="experiment-substitution"),
+    pytest.param(
+        ["queue", "create", "z", "--experiment=$(touch pwned)"], id="experiment-substitution"
+    ),
     pytest.param(["queue", "create", "z", "--experiment=a/../b"], id="experiment-dotdot"),
     pytest.param(["queue", "create", BASE_QUEUE], id="create-existing-queue"),
     pytest.param(["queue", "create", "a/b"], id="create-bad-queue-name"),
@@ -818,8 +900,9 @@ def snapshot(mq: Meshq) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def base_snapshot(_base_store: Path, tmp_path_factory: pytest.TempPathFactory,
-                  pycache: Path) -> list[Any]:
+def base_snapshot(
+    _base_store: Path, tmp_path_factory: pytest.TempPathFactory, pycache: Path
+) -> list[Any]:
     root = tmp_path_factory.mktemp("base-snapshot")
     shutil.rmtree(root)
     shutil.copytree(_base_store, root)
@@ -833,14 +916,17 @@ def base_snapshot(_base_store: Path, tmp_path_factory: pytest.TempPathFactory,
 def test_base_store_is_what_the_bad_input_tests_expect(base_snapshot: list[Any]) -> None:
     queues, jobs = base_snapshot
     assert [(q["queue"], q["jobs"], q["ready"], q["undefined"]) for q in queues] == [
-        ("q", 3, 3, 0), ("other", 1, 0, 1)]
+        ("q", 3, 3, 0),
+        ("other", 1, 0, 1),
+    ]
     assert names_of(jobs) == ["job1", "job2", "job3"]
     assert {j["status"] for j in jobs} == {"ready"}
 
 
 @pytest.mark.parametrize("argv", BAD_INPUTS)
-def test_bad_input_one_line_exit_2_nothing_changed(base_mq: Meshq, base_snapshot: list[Any],
-                                                   argv: list[str]) -> None:
+def test_bad_input_one_line_exit_2_nothing_changed(
+    base_mq: Meshq, base_snapshot: list[Any], argv: list[str]
+) -> None:
     done = base_mq(*argv)
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()

@@ -8,7 +8,9 @@ with the queue's experiment under the *local* home — and look at the
 host's side of things where that host really keeps them. The SSH host logs
 in as another user with another home (``tests/support/sshd.py``), so a
 path, a user or a file that only works because both sides share it fails
-here. A Slurm host kind adds one subclass.
+here. The Slurm host kind is one more subclass, in both its forms: meshq on the
+cluster's login node (``--login=local``), and the login node reached over SSH as
+another user.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from meshq.errors import UnreadableFile
 from meshq.model import LOCALHOST, Status
 from meshq.paths import JobPaths
 from tests.support.fixtures import ClusterFactory
+from tests.support.slurm import SlurmCluster
 from tests.support.sshd import pid_alive
 
 pytestmark = pytest.mark.timeout(120)
@@ -52,6 +55,9 @@ class HostUnderTest:
     home: Path
     #: the environment a ``meshq`` subprocess needs to reach it
     env: dict[str, str]
+    #: how to add it to a store's inventory (``Meshq.add_hosts`` keywords), for a
+    #: kind that must be added before use (a Slurm cluster)
+    inventory: dict[str, Any] | None = None
 
     def local(self, host_path: str) -> Path:
         """Where this test reads ``host_path`` (absolute or ``~/…``) of the host."""
@@ -106,6 +112,8 @@ class BackendContract:
         for key, value in host.env.items():
             monkeypatch.setenv(key, value)
         m = Meshq(tmp_path / "meshq.db")
+        if host.inventory is not None:
+            m.add_hosts(host.name, **host.inventory)
         m.create_queue(QUEUE, home_experiment)
         yield m
         m.close()
@@ -379,3 +387,35 @@ class TestSshBackend(BackendContract):
         [h] = cluster.hosts
         assert h.home != Path.home(), "a test host must have another home"
         return HostUnderTest(h.name, h.user, h.home, {"MESHQ_SSH_CONFIG": str(cluster.ssh_config)})
+
+
+@pytest.mark.slurm
+class TestSlurmBackend(BackendContract):
+    """A real single-node Slurm cluster, meshq running on its login node."""
+
+    @pytest.fixture
+    def host(self, slurm: SlurmCluster) -> HostUnderTest:
+        import getpass
+
+        return HostUnderTest(
+            "hpc", getpass.getuser(), Path.home(), {}, {"kind": "slurm", "login": "local"}
+        )
+
+
+@pytest.mark.slurm
+@pytest.mark.ssh
+class TestSlurmSshBackend(BackendContract):
+    """The same cluster, its login node an sshd test host: jobs are submitted, and
+    run, as that host's user, with that user's home."""
+
+    @pytest.fixture
+    def host(self, slurm: SlurmCluster, make_ssh_cluster: ClusterFactory) -> HostUnderTest:
+        cluster = make_ssh_cluster(1, session_env=slurm.env)
+        [h] = cluster.hosts
+        return HostUnderTest(
+            "hpc",
+            h.user,
+            h.home,
+            {"MESHQ_SSH_CONFIG": str(cluster.ssh_config)},
+            {"kind": "slurm", "login": h.name},
+        )

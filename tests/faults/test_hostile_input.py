@@ -115,12 +115,17 @@ class HostileCli:
         env.update(MESHQ_HOME=str(self.home), PYTHONPYCACHEPREFIX=str(pycache))
         self.env = env
 
-    def __call__(self, argv: list[str | bytes], env: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+    def __call__(
+        self, argv: list[str | bytes], env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[bytes]:
         try:
             return subprocess.run(
-                [*MESHQ, *argv], cwd=self.work, env={**self.env, **(env or {})},
-                capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                [*MESHQ, *argv],
+                cwd=self.work,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise AssertionError(f"meshq {argv!r} ran past {timeout} s") from None
@@ -136,8 +141,12 @@ class HostileCli:
 
     def snapshot(self) -> list[Any]:
         """Every queue and every job, as ``queues`` and ``queue list`` report them."""
-        return [self.json("queues"), self.json("queue", "list", HQ),
-                self.json("queue", "list", HQ_OTHER), self.json("hosts", "list")]
+        return [
+            self.json("queues"),
+            self.json("queue", "list", HQ),
+            self.json("queue", "list", HQ_OTHER),
+            self.json("hosts", "list"),
+        ]
 
     def files_now(self) -> set[str]:
         """Every file and folder under this copy, the base store and the
@@ -152,8 +161,7 @@ class HostileCli:
 
 
 @pytest.fixture
-def hostile_cli(hostile_base: HostileBase, hostile_pycache: Path,
-                tmp_path: Path) -> HostileCli:
+def hostile_cli(hostile_base: HostileBase, hostile_pycache: Path, tmp_path: Path) -> HostileCli:
     return HostileCli(hostile_base, tmp_path / "mq", hostile_pycache)
 
 
@@ -161,7 +169,10 @@ def test_hostile_base_store_is_as_described(hostile_cli: HostileCli) -> None:
     queues, jobs, others, hosts = hostile_cli.snapshot()
     assert [(r["queue"], r["jobs"]) for r in queues] == [(HQ, 3), (HQ_OTHER, 1)]
     assert [(j["name"], j["status"]) for j in jobs] == [
-        ("job1", "end"), ("job2", "ready"), ("job3", "ready")]
+        ("job1", "end"),
+        ("job2", "ready"),
+        ("job3", "ready"),
+    ]
     assert [(j["name"], j["status"]) for j in others] == [("lonely", "undefined")]
     assert hosts == []
 
@@ -181,18 +192,19 @@ class Hostile:
     absent: str = ""
 
 
-def _add(*extra: str | bytes, name: str | bytes = "new",
-         command: str | bytes = "true") -> tuple[str | bytes, ...]:
+def _add(
+    *extra: str | bytes, name: str | bytes = "new", command: str | bytes = "true"
+) -> tuple[str | bytes, ...]:
     name_arg = b"--name=" + name if isinstance(name, bytes) else f"--name={name}"
     cmd_arg = b"--command=" + command if isinstance(command, bytes) else f"--command={command}"
     return ("queue", "add", HQ, name_arg, cmd_arg, "--host=localhost", *extra)
 
 
-def _file(content: str | bytes, words: str = "", within: float = 30.0,
-          absent: str = "") -> Hostile:
+def _file(content: str | bytes, words: str = "", within: float = 30.0, absent: str = "") -> Hostile:
     data = content.encode() if isinstance(content, str) else content
-    return Hostile(("queue", "add", HQ, f"--file={FILE}"), yaml=data, words=words, within=within,
-                   absent=absent)
+    return Hostile(
+        ("queue", "add", HQ, f"--file={FILE}"), yaml=data, words=words, within=within, absent=absent
+    )
 
 
 def _laughs() -> bytes:
@@ -211,94 +223,173 @@ _LONG = "a" * 100_000
 
 CLI_CASES = [
     # -- job files: checked whole, nothing of a bad file is added --------------------
-    pytest.param(_file("jobs:\n  - name: a\n    command: [unclosed\n", "YAML"),
-                 id="yaml-syntax-error"),
+    pytest.param(
+        _file("jobs:\n  - name: a\n    command: [unclosed\n", "YAML"), id="yaml-syntax-error"
+    ),
     pytest.param(_file("jobs:\n\t- name: a\n\t  command: 'true'\n"), id="yaml-tab-indent"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: !!python/object/apply:os.system "
-                       f"['touch {PWNED}']\n"), id="yaml-python-tag"),
+    pytest.param(
+        _file(
+            _OK_ENTRY + f"- name: b\n  command: !!python/object/apply:os.system ['touch {PWNED}']\n"
+        ),
+        id="yaml-python-tag",
+    ),
     pytest.param(_file("just some words\n", "list"), id="yaml-top-level-string"),
     pytest.param(_file("42\n", "list"), id="yaml-top-level-number"),
     pytest.param(_file("name: a\ncommand: 'true'\n", "list"), id="yaml-top-level-mapping"),
     pytest.param(_file("jobs:\n  name: a\n  command: 'true'\n", "list"), id="yaml-jobs-mapping"),
-    pytest.param(_file("jobs:\n" + _OK_ENTRY.replace("- ", "  - ").replace("\n  ", "\n    ")
-                       + "extra: 1\n", "list"), id="yaml-jobs-and-more"),
+    pytest.param(
+        _file(
+            "jobs:\n" + _OK_ENTRY.replace("- ", "  - ").replace("\n  ", "\n    ") + "extra: 1\n",
+            "list",
+        ),
+        id="yaml-jobs-and-more",
+    ),
     pytest.param(_file("", "list"), id="yaml-empty-file"),
     pytest.param(_file("[]\n", "list"), id="yaml-empty-list"),
     pytest.param(_file(_OK_ENTRY + "- just a string\n", "mapping"), id="yaml-entry-string"),
     pytest.param(_file(_OK_ENTRY + "- [a, b]\n", "mapping"), id="yaml-entry-list"),
     pytest.param(_file(_OK_ENTRY + "-\n", "mapping"), id="yaml-entry-null"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  comand: x\n", "unknown"),
-                 id="yaml-unknown-field"),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  comand: x\n", "unknown"),
+        id="yaml-unknown-field",
+    ),
     pytest.param(_file(_OK_ENTRY + "- command: 'true'\n", "name"), id="yaml-missing-name"),
     pytest.param(_file(_OK_ENTRY + "- name: b\n", "command"), id="yaml-missing-command"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: [echo, hi]\n", "single value"),
-                 id="yaml-list-command"),
-    pytest.param(_file(_OK_ENTRY + "- name: [b, c]\n  command: 'true'\n", "single value"),
-                 id="yaml-list-name"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  host: {a: 1}\n",
-                       "single value"), id="yaml-mapping-value"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command:\n", "single value"),
-                 id="yaml-null-value"),
-    pytest.param(_file(_OK_ENTRY + "- name: job[5-1]\n  command: 'true'\n", "job[5-1]"),
-                 id="yaml-pattern-reversed"),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: [echo, hi]\n", "single value"),
+        id="yaml-list-command",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: [b, c]\n  command: 'true'\n", "single value"),
+        id="yaml-list-name",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  host: {a: 1}\n", "single value"),
+        id="yaml-mapping-value",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command:\n", "single value"), id="yaml-null-value"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: job[5-1]\n  command: 'true'\n", "job[5-1]"),
+        id="yaml-pattern-reversed",
+    ),
     pytest.param(_file(_OK_ENTRY + "- name: b[1-\n  command: 'true'\n"), id="yaml-pattern-open"),
-    pytest.param(_file(_OK_ENTRY + "- name: a/b\n  command: 'true'\n", "a/b"),
-                 id="yaml-name-slash"),
-    pytest.param(_file(_OK_ENTRY + f"- name: $(touch {PWNED})\n  command: 'true'\n"),
-                 id="yaml-name-substitution"),
-    pytest.param(_file(_OK_ENTRY + "- name: 'x[1-3]'\n  command: 'true'\n"
-                       "- name: x2\n  command: 'true'\n", "x2", absent="already"),
-                 id="yaml-duplicate-across-entries"),
-    pytest.param(_file(_OK_ENTRY + _OK_ENTRY, "fine", absent="already"),
-                 id="yaml-same-entry-twice"),
-    pytest.param(_file(_OK_ENTRY + "- name: job2\n  command: 'true'\n", "job2"),
-                 id="yaml-name-in-queue"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  timeout: abc\n", "timeout"),
-                 id="yaml-bad-timeout"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  gpu: 0;1\n", "gpu"),
-                 id="yaml-bad-gpu"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  status: end\n"),
-                 id="yaml-bad-status"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  after: nope\n", "nope"),
-                 id="yaml-after-missing"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  after: b\n"),
-                 id="yaml-after-itself"),
-    pytest.param(_file(_OK_ENTRY.encode() + b"- name: b\n  command: echo \xff\xfe\n", "UTF-8"),
-                 id="yaml-not-utf8"),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: a/b\n  command: 'true'\n", "a/b"), id="yaml-name-slash"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: $(touch {PWNED})\n  command: 'true'\n"),
+        id="yaml-name-substitution",
+    ),
+    pytest.param(
+        _file(
+            _OK_ENTRY + "- name: 'x[1-3]'\n  command: 'true'\n- name: x2\n  command: 'true'\n",
+            "x2",
+            absent="already",
+        ),
+        id="yaml-duplicate-across-entries",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + _OK_ENTRY, "fine", absent="already"), id="yaml-same-entry-twice"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: job2\n  command: 'true'\n", "job2"), id="yaml-name-in-queue"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  timeout: abc\n", "timeout"),
+        id="yaml-bad-timeout",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  gpu: 0;1\n", "gpu"), id="yaml-bad-gpu"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  status: end\n"), id="yaml-bad-status"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  after: nope\n", "nope"),
+        id="yaml-after-missing",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  after: b\n"), id="yaml-after-itself"
+    ),
+    pytest.param(
+        _file(_OK_ENTRY.encode() + b"- name: b\n  command: echo \xff\xfe\n", "UTF-8"),
+        id="yaml-not-utf8",
+    ),
     pytest.param(_file(_OK_ENTRY.encode("utf-16"), "UTF-8"), id="yaml-utf16"),
     pytest.param(_file(_laughs(), "mapping", within=5.0), id="yaml-billion-laughs"),
-    pytest.param(_file(_OK_ENTRY + "- name: big\n  command: " + "a" * 1_000_000 + "\n",
-                       "script"), id="yaml-command-1MB"),
-    pytest.param(_file(b"# " + b"x" * (17 * 2**20) + b"\n", "MiB", within=5.0),
-                 id="yaml-over-16MiB"),
-    pytest.param(Hostile(("queue", "add", HQ, "--file=/nonexistent/jobs.yaml"), words="read"),
-                 id="yaml-missing-file"),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: big\n  command: " + "a" * 1_000_000 + "\n", "script"),
+        id="yaml-command-1MB",
+    ),
+    pytest.param(
+        _file(b"# " + b"x" * (17 * 2**20) + b"\n", "MiB", within=5.0), id="yaml-over-16MiB"
+    ),
+    pytest.param(
+        Hostile(("queue", "add", HQ, "--file=/nonexistent/jobs.yaml"), words="read"),
+        id="yaml-missing-file",
+    ),
     pytest.param(Hostile(("queue", "add", HQ, "--file=.")), id="yaml-file-is-a-folder"),
-    pytest.param(Hostile(("queue", "add", HQ, f"--file={FILE}", "--name=x", "--command=true"),
-                         yaml=_OK_ENTRY.encode()), id="yaml-and-name-too"),
+    pytest.param(
+        Hostile(
+            ("queue", "add", HQ, f"--file={FILE}", "--name=x", "--command=true"),
+            yaml=_OK_ENTRY.encode(),
+        ),
+        id="yaml-and-name-too",
+    ),
     # -- name patterns that expand to too many names ---------------------------------
-    pytest.param(Hostile(_add(name=_TEN_MILLION), words="limit", within=5.0),
-                 id="names-10-million"),
-    pytest.param(Hostile(_add(name="a[1-100000]b[1-100000]"), words="limit", within=5.0),
-                 id="names-product-10-billion"),
-    pytest.param(Hostile(_add(name="job[1-6]"), env=(("MESHQ_MAX_NAMES", "5"),), words="limit"),
-                 id="names-over-MESHQ_MAX_NAMES"),
-    pytest.param(Hostile(_add(name="a[1-3]b[1-2]"), env=(("MESHQ_MAX_NAMES", "5"),),
-                         words="limit"), id="names-product-over-MESHQ_MAX_NAMES"),
-    pytest.param(Hostile(_add(name="job[1-" + "9" * 5000 + "]"), within=5.0),
-                 id="names-5000-digit-range"),
+    pytest.param(
+        Hostile(_add(name=_TEN_MILLION), words="limit", within=5.0), id="names-10-million"
+    ),
+    pytest.param(
+        Hostile(_add(name="a[1-100000]b[1-100000]"), words="limit", within=5.0),
+        id="names-product-10-billion",
+    ),
+    pytest.param(
+        Hostile(_add(name="job[1-6]"), env=(("MESHQ_MAX_NAMES", "5"),), words="limit"),
+        id="names-over-MESHQ_MAX_NAMES",
+    ),
+    pytest.param(
+        Hostile(_add(name="a[1-3]b[1-2]"), env=(("MESHQ_MAX_NAMES", "5"),), words="limit"),
+        id="names-product-over-MESHQ_MAX_NAMES",
+    ),
+    pytest.param(
+        Hostile(_add(name="job[1-" + "9" * 5000 + "]"), within=5.0), id="names-5000-digit-range"
+    ),
     # -- names with path or shell characters -----------------------------------------
-    *[pytest.param(Hostile(_add(name=name)), id=f"name-{what}") for what, name in [
-        ("slash", "a/b"), ("dotdot", ".."), ("parent", "../x"), ("dot", "."),
-        ("absolute", "/etc/passwd"), ("substitution", f"$(touch {PWNED})"),
-        ("backticks", f"`touch {PWNED}`"), ("semicolon", f"a;touch {PWNED}"),
-        ("newline", f"a\ntouch {PWNED}"), ("carriage-return", "a\rb"), ("tab", "a\tb"),
-        ("space", "a b"), ("pipe", "a|b"), ("ampersand", "a&b"), ("redirect", "a>b"),
-        ("glob", "*"), ("dash", "-rf"), ("tilde", "~root"), ("dots-inside", "a..b"),
-        ("quote", "a'b"), ("dollar", "$HOME"), ("unicode", "jöb"), ("too-long", "a" * 129),
-        ("pattern-slash", "x[1-2]/y"), ("list-substitution", f"ok,$(touch {PWNED})"),
-        ("pattern-repeats", "x,y,x"), ("in-queue", "job[3-4]"),
-    ]],
+    *[
+        pytest.param(Hostile(_add(name=name)), id=f"name-{what}")
+        for what, name in [
+            ("slash", "a/b"),
+            ("dotdot", ".."),
+            ("parent", "../x"),
+            ("dot", "."),
+            ("absolute", "/etc/passwd"),
+            ("substitution", f"$(touch {PWNED})"),
+            ("backticks", f"`touch {PWNED}`"),
+            ("semicolon", f"a;touch {PWNED}"),
+            ("newline", f"a\ntouch {PWNED}"),
+            ("carriage-return", "a\rb"),
+            ("tab", "a\tb"),
+            ("space", "a b"),
+            ("pipe", "a|b"),
+            ("ampersand", "a&b"),
+            ("redirect", "a>b"),
+            ("glob", "*"),
+            ("dash", "-rf"),
+            ("tilde", "~root"),
+            ("dots-inside", "a..b"),
+            ("quote", "a'b"),
+            ("dollar", "$HOME"),
+            ("unicode", "jöb"),
+            ("too-long", "a" * 129),
+            ("pattern-slash", "x[1-2]/y"),
+            ("list-substitution", f"ok,$(touch {PWNED})"),
+            ("pattern-repeats", "x,y,x"),
+            ("in-queue", "job[3-4]"),
+        ]
+    ],
     pytest.param(Hostile(("queue", "create", f"$(touch {PWNED})")), id="queue-name-substitution"),
     pytest.param(Hostile(("queue", "create", "a/b")), id="queue-name-slash"),
     pytest.param(Hostile(_add(f"--output=../{PWNED}")), id="output-parent"),
@@ -308,15 +399,30 @@ CLI_CASES = [
     pytest.param(Hostile(_add(f"--user=$(touch {PWNED})")), id="user-substitution"),
     pytest.param(Hostile(_add(f"--gpu=0;touch {PWNED}")), id="gpu-semicolon"),
     # -- experiment paths with shell characters --------------------------------------
-    *[pytest.param(Hostile(("queue", "create", "z", f"--experiment={path}"), words="experiment"),
-                   id=f"experiment-{what}") for what, path in [
-        ("semicolon", f"/tmp/a;touch {PWNED}"), ("substitution", f"$(touch {PWNED})"),
-        ("backticks", f"`touch {PWNED}`"), ("pipe", "a|b"), ("ampersand", "a&b"),
-        ("redirect", f">{PWNED}"), ("newline", f"a\ntouch {PWNED}"), ("dotdot", "a/../b"),
-        ("dollar", "$HOME/x"), ("quote", "it's"), ("backslash", "a\\b"), ("glob", "a*"),
-    ]],
-    pytest.param(Hostile(_add(f"--experiment=$(touch {PWNED})"), words="experiment"),
-                 id="add-experiment-substitution"),
+    *[
+        pytest.param(
+            Hostile(("queue", "create", "z", f"--experiment={path}"), words="experiment"),
+            id=f"experiment-{what}",
+        )
+        for what, path in [
+            ("semicolon", f"/tmp/a;touch {PWNED}"),
+            ("substitution", f"$(touch {PWNED})"),
+            ("backticks", f"`touch {PWNED}`"),
+            ("pipe", "a|b"),
+            ("ampersand", "a&b"),
+            ("redirect", f">{PWNED}"),
+            ("newline", f"a\ntouch {PWNED}"),
+            ("dotdot", "a/../b"),
+            ("dollar", "$HOME/x"),
+            ("quote", "it's"),
+            ("backslash", "a\\b"),
+            ("glob", "a*"),
+        ]
+    ],
+    pytest.param(
+        Hostile(_add(f"--experiment=$(touch {PWNED})"), words="experiment"),
+        id="add-experiment-substitution",
+    ),
     # -- non-UTF-8 bytes in argv ---------------------------------------------------------
     pytest.param(Hostile(_add(command=b"echo \xff")), id="bytes-command"),
     pytest.param(Hostile(_add(name=b"x\xff")), id="bytes-name"),
@@ -327,11 +433,13 @@ CLI_CASES = [
     pytest.param(Hostile(_add(b"--after=job\xff")), id="bytes-after"),
     pytest.param(Hostile(_add(b"--host=\xff")), id="bytes-host"),
     pytest.param(Hostile(_add(b"--\xff")), id="bytes-option"),
-    pytest.param(Hostile(("queue", "create", "z", b"--experiment=/tmp/\xff")),
-                 id="bytes-experiment"),
+    pytest.param(
+        Hostile(("queue", "create", "z", b"--experiment=/tmp/\xff")), id="bytes-experiment"
+    ),
     pytest.param(Hostile(("queue", "create", b"z\xff")), id="bytes-create-queue-name"),
-    pytest.param(Hostile(("queue", "add", b"q\xff", "--name=x", "--command=true")),
-                 id="bytes-add-queue-name"),
+    pytest.param(
+        Hostile(("queue", "add", b"q\xff", "--name=x", "--command=true")), id="bytes-add-queue-name"
+    ),
     pytest.param(Hostile(("queue", "list", b"q\xff")), id="bytes-list-queue-name"),
     pytest.param(Hostile(("queue", "status", b"q\xff")), id="bytes-status-queue-name"),
     pytest.param(Hostile(("queue", "show", HQ, b"job\xff")), id="bytes-show-job-name"),
@@ -359,121 +467,184 @@ CLI_CASES = [
     pytest.param(Hostile(_add("--after=a/b")), id="after-slash"),
     pytest.param(Hostile(_add("--after=job[3-1]")), id="after-bad-pattern"),
     # -- numbers: each option has an upper bound, and nothing overflows ---------------
-    *[pytest.param(Hostile(argv, words=words), id=f"number-{what}") for what, argv, words in [
-        ("retries-2^63", _add(f"--retries={_2_63}"), "0 to 1,000"),
-        ("retries-1001", _add("--retries=1001"), "0 to 1,000"),
-        ("retries-5000-digits", _add("--retries=" + "9" * 5000), "5,000 characters"),
-        ("retries-float", _add("--retries=1.5"), "whole number"),
-        ("retries-underscore", _add("--retries=1_0"), "whole number"),
-        ("gpus-2^63", _add(f"--gpus={_2_63}"), "1 to 1,024"),
-        ("gpus-1025", _add("--gpus=1025"), "1 to 1,024"),
-        ("timeout-2^63", _add(f"--timeout={_2_63}"), "31,536,000"),
-        ("timeout-past-a-year", _add("--timeout=31536001"), "365 days"),
-        ("timeout-inf", _add("--timeout=inf"), "31,536,000"),
-        ("create-retries-2^63", ("queue", "create", "z", f"--retries={_2_63}"), "--retries"),
-        ("create-timeout-2^63", ("queue", "create", "z", f"--timeout={_2_63}"), "--timeout"),
-        ("set-retries-2^63", ("queue", "set", HQ, f"--retries={_2_63}"), "--retries"),
-        ("set-timeout-1e400", ("queue", "set", HQ, "--timeout=1e400"), "--timeout"),
-        ("max-jobs-2^63", ("hosts", "add", "h1", f"--max_jobs_allowed={_2_63}"), "10,000"),
-        ("max-jobs-10001", ("hosts", "add", "h1", "--max-jobs-allowed=10001"), "10,000"),
-        ("cpus-2^63", ("hosts", "add", "h1", f"--cpus={_2_63}"), "100,000"),
-        ("port-2^63", ("hosts", "add", "h1", f"--port={_2_63}"), "65,535"),
-        ("port-5000-digits", ("hosts", "add", "h1", "--port=" + "9" * 5000), "characters"),
-        ("port-word", ("hosts", "add", "h1", "--port=ssh"), "whole number"),
-        ("max-parallel-2^63", ("queue", "run", "fifo", HQ, f"--max_parallel={_2_63}"),
-         "1 to 10,000"),
-        ("max-parallel-10001", ("queue", "run", "fifo", HQ, "--max-parallel=10001"),
-         "1 to 10,000"),
-        ("max-parallel-0", ("queue", "run", "fifo", HQ, "--max_parallel=0"), "1 to 10,000"),
-        ("max-parallel-5000-digits", ("queue", "run", "fifo", HQ, "--max_parallel=" + "9" * 5000),
-         "characters"),
-    ]],
-    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  retries: {_2_63}\n",
-                       "retries"), id="yaml-retries-2^63"),
-    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpus: {_2_63}\n", "gpus"),
-                 id="yaml-gpus-2^63"),
-    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  timeout: {_2_63}\n",
-                       "timeout"), id="yaml-timeout-2^63"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: !!int 2000\n",
-                       "retries"), id="yaml-tagged-retries-2000"),
+    *[
+        pytest.param(Hostile(argv, words=words), id=f"number-{what}")
+        for what, argv, words in [
+            ("retries-2^63", _add(f"--retries={_2_63}"), "0 to 1,000"),
+            ("retries-1001", _add("--retries=1001"), "0 to 1,000"),
+            ("retries-5000-digits", _add("--retries=" + "9" * 5000), "5,000 characters"),
+            ("retries-float", _add("--retries=1.5"), "whole number"),
+            ("retries-underscore", _add("--retries=1_0"), "whole number"),
+            ("gpus-2^63", _add(f"--gpus={_2_63}"), "1 to 1,024"),
+            ("gpus-1025", _add("--gpus=1025"), "1 to 1,024"),
+            ("timeout-2^63", _add(f"--timeout={_2_63}"), "31,536,000"),
+            ("timeout-past-a-year", _add("--timeout=31536001"), "365 days"),
+            ("timeout-inf", _add("--timeout=inf"), "31,536,000"),
+            ("create-retries-2^63", ("queue", "create", "z", f"--retries={_2_63}"), "--retries"),
+            ("create-timeout-2^63", ("queue", "create", "z", f"--timeout={_2_63}"), "--timeout"),
+            ("set-retries-2^63", ("queue", "set", HQ, f"--retries={_2_63}"), "--retries"),
+            ("set-timeout-1e400", ("queue", "set", HQ, "--timeout=1e400"), "--timeout"),
+            ("max-jobs-2^63", ("hosts", "add", "h1", f"--max_jobs_allowed={_2_63}"), "10,000"),
+            ("max-jobs-10001", ("hosts", "add", "h1", "--max-jobs-allowed=10001"), "10,000"),
+            ("cpus-2^63", ("hosts", "add", "h1", f"--cpus={_2_63}"), "100,000"),
+            ("port-2^63", ("hosts", "add", "h1", f"--port={_2_63}"), "65,535"),
+            ("port-5000-digits", ("hosts", "add", "h1", "--port=" + "9" * 5000), "characters"),
+            ("port-word", ("hosts", "add", "h1", "--port=ssh"), "whole number"),
+            (
+                "max-parallel-2^63",
+                ("queue", "run", "fifo", HQ, f"--max_parallel={_2_63}"),
+                "1 to 10,000",
+            ),
+            (
+                "max-parallel-10001",
+                ("queue", "run", "fifo", HQ, "--max-parallel=10001"),
+                "1 to 10,000",
+            ),
+            ("max-parallel-0", ("queue", "run", "fifo", HQ, "--max_parallel=0"), "1 to 10,000"),
+            (
+                "max-parallel-5000-digits",
+                ("queue", "run", "fifo", HQ, "--max_parallel=" + "9" * 5000),
+                "characters",
+            ),
+        ]
+    ],
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  retries: {_2_63}\n", "retries"),
+        id="yaml-retries-2^63",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpus: {_2_63}\n", "gpus"),
+        id="yaml-gpus-2^63",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  timeout: {_2_63}\n", "timeout"),
+        id="yaml-timeout-2^63",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: !!int 2000\n", "retries"),
+        id="yaml-tagged-retries-2000",
+    ),
     # -- job files that are not files, or never end -----------------------------------
-    pytest.param(Hostile(("queue", "add", HQ, "--file=/dev/zero"), words="regular file",
-                         within=5.0), id="file-dev-zero"),
-    pytest.param(Hostile(("queue", "add", HQ, "--file=/dev/null"), words="regular file"),
-                 id="file-dev-null"),
+    pytest.param(
+        Hostile(("queue", "add", HQ, "--file=/dev/zero"), words="regular file", within=5.0),
+        id="file-dev-zero",
+    ),
+    pytest.param(
+        Hostile(("queue", "add", HQ, "--file=/dev/null"), words="regular file"), id="file-dev-null"
+    ),
     pytest.param(Hostile(("queue", "add", HQ, "--file=."), words="folder"), id="file-folder"),
     # -- job files: a text field holds text; YAML's other types are refused -----------
-    pytest.param(_file(_OK_ENTRY + "- name: !!bool yes\n  command: 'true'\n",
-                       "name must be text"), id="yaml-tagged-bool-name"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: !!int 16\n", "command must be text"),
-                 id="yaml-tagged-int-command"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  host: !!float 1.5\n",
-                       "host must be text"), id="yaml-tagged-float-host"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  user: !!timestamp 2024-01-01\n",
-                       "user must be text"), id="yaml-tagged-date-user"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  gpus: !!bool true\n",
-                       "gpus must be a number"), id="yaml-tagged-bool-gpus"),
-    pytest.param(_file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: 0x10\n",
-                       "whole number"), id="yaml-hex-retries-is-text"),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: !!bool yes\n  command: 'true'\n", "name must be text"),
+        id="yaml-tagged-bool-name",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: !!int 16\n", "command must be text"),
+        id="yaml-tagged-int-command",
+    ),
+    pytest.param(
+        _file(
+            _OK_ENTRY + "- name: b\n  command: 'true'\n  host: !!float 1.5\n", "host must be text"
+        ),
+        id="yaml-tagged-float-host",
+    ),
+    pytest.param(
+        _file(
+            _OK_ENTRY + "- name: b\n  command: 'true'\n  user: !!timestamp 2024-01-01\n",
+            "user must be text",
+        ),
+        id="yaml-tagged-date-user",
+    ),
+    pytest.param(
+        _file(
+            _OK_ENTRY + "- name: b\n  command: 'true'\n  gpus: !!bool true\n",
+            "gpus must be a number",
+        ),
+        id="yaml-tagged-bool-gpus",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + "- name: b\n  command: 'true'\n  retries: 0x10\n", "whole number"),
+        id="yaml-hex-retries-is-text",
+    ),
     # -- a name pattern one past the documented limit of 1,000,000 names --------------
-    pytest.param(Hostile(_add(name="n[1-1000001]"), words="1,000,000", within=5.0),
-                 id="names-1000001"),
-    pytest.param(Hostile(_add(name="a[1-1000]b[0-1000]"), words="1,000,000", within=5.0),
-                 id="names-product-1001000"),
+    pytest.param(
+        Hostile(_add(name="n[1-1000001]"), words="1,000,000", within=5.0), id="names-1000001"
+    ),
+    pytest.param(
+        Hostile(_add(name="a[1-1000]b[0-1000]"), words="1,000,000", within=5.0),
+        id="names-product-1001000",
+    ),
     # -- kill/reset/delete: a glob that matches nothing is an error, as a missing name -
-    pytest.param(Hostile(("queue", "kill", HQ, "--name=zz*"), words="matches"),
-                 id="kill-glob-matches-nothing"),
-    pytest.param(Hostile(("queue", "reset", HQ, "--name=zz?"), words="matches"),
-                 id="reset-glob-matches-nothing"),
-    pytest.param(Hostile(("queue", "delete", HQ, "--name=*x*"), words="matches"),
-                 id="delete-glob-matches-nothing"),
-    pytest.param(Hostile(("queue", "delete", HQ, "--name=job"), words="has no job"),
-                 id="delete-part-of-a-name-is-not-a-glob"),
+    pytest.param(
+        Hostile(("queue", "kill", HQ, "--name=zz*"), words="matches"),
+        id="kill-glob-matches-nothing",
+    ),
+    pytest.param(
+        Hostile(("queue", "reset", HQ, "--name=zz?"), words="matches"),
+        id="reset-glob-matches-nothing",
+    ),
+    pytest.param(
+        Hostile(("queue", "delete", HQ, "--name=*x*"), words="matches"),
+        id="delete-glob-matches-nothing",
+    ),
+    pytest.param(
+        Hostile(("queue", "delete", HQ, "--name=job"), words="has no job"),
+        id="delete-part-of-a-name-is-not-a-glob",
+    ),
     # -- 100,000 characters of text: the line quotes 60 and says how long it was ------
-    *[pytest.param(Hostile(argv, words="100,0"), id=f"long-{what}") for what, argv in [
-        ("name", _add(name=_LONG)),
-        ("name-pattern", _add(name=_LONG + "[1-2]")),
-        ("name-list", _add(name="ok," + _LONG)),
-        ("queue-create", ("queue", "create", _LONG)),
-        ("queue-lookup", ("queue", "list", _LONG)),
-        ("queue-add", ("queue", "add", _LONG, "--name=x", "--command=true")),
-        ("job-lookup", ("queue", "show", HQ, _LONG)),
-        ("host", _add(f"--host={_LONG}")),
-        ("user", _add(f"--user={_LONG}")),
-        ("gpu", _add(f"--gpu={_LONG};")),
-        ("shell", _add(f"--shell={_LONG}")),
-        ("output", _add(f"--output={_LONG}")),
-        ("after", _add(f"--after={_LONG}")),
-        ("status", ("queue", "list", HQ, f"--status={_LONG}")),
-        ("experiment", ("queue", "create", "z", f"--experiment=a;{_LONG}")),
-        ("experiment-check", ("queue", "list", HQ, f"--experiment=/{_LONG}")),
-        ("kill-glob", ("queue", "kill", HQ, f"--name={_LONG}*")),
-        ("kill-pattern", ("queue", "kill", HQ, f"--name={_LONG}[1-2]")),
-        ("hosts-add", ("hosts", "add", f"{_LONG};")),
-        ("hosts-add-ip", ("hosts", "add", "h1", f"--ip={_LONG};")),
-        ("hosts-gpus", ("hosts", "add", "h1", f"--gpus={_LONG};")),
-        ("hosts-delete", ("hosts", "delete", _LONG)),
-        ("option", _add(f"--{_LONG}")),
-        ("option-value", _add(f"--{_LONG}=x")),
-        ("command", ("queue", _LONG)),
-        ("extra-argument", ("queues", _LONG)),
-        ("max-parallel", ("queue", "run", "fifo", HQ, f"--max_parallel={_LONG}")),
-        ("file-path", ("queue", "add", HQ, f"--file=/{_LONG}")),
-        ("db-path", ("--db", f"/nonexistent/{_LONG}", "queues")),
-    ]],
-    pytest.param(_file(_OK_ENTRY + f"- name: {_LONG}\n  command: 'true'\n", "100,0"),
-                 id="long-yaml-name"),
+    *[
+        pytest.param(Hostile(argv, words="100,0"), id=f"long-{what}")
+        for what, argv in [
+            ("name", _add(name=_LONG)),
+            ("name-pattern", _add(name=_LONG + "[1-2]")),
+            ("name-list", _add(name="ok," + _LONG)),
+            ("queue-create", ("queue", "create", _LONG)),
+            ("queue-lookup", ("queue", "list", _LONG)),
+            ("queue-add", ("queue", "add", _LONG, "--name=x", "--command=true")),
+            ("job-lookup", ("queue", "show", HQ, _LONG)),
+            ("host", _add(f"--host={_LONG}")),
+            ("user", _add(f"--user={_LONG}")),
+            ("gpu", _add(f"--gpu={_LONG};")),
+            ("shell", _add(f"--shell={_LONG}")),
+            ("output", _add(f"--output={_LONG}")),
+            ("after", _add(f"--after={_LONG}")),
+            ("status", ("queue", "list", HQ, f"--status={_LONG}")),
+            ("experiment", ("queue", "create", "z", f"--experiment=a;{_LONG}")),
+            ("experiment-check", ("queue", "list", HQ, f"--experiment=/{_LONG}")),
+            ("kill-glob", ("queue", "kill", HQ, f"--name={_LONG}*")),
+            ("kill-pattern", ("queue", "kill", HQ, f"--name={_LONG}[1-2]")),
+            ("hosts-add", ("hosts", "add", f"{_LONG};")),
+            ("hosts-add-ip", ("hosts", "add", "h1", f"--ip={_LONG};")),
+            ("hosts-gpus", ("hosts", "add", "h1", f"--gpus={_LONG};")),
+            ("hosts-delete", ("hosts", "delete", _LONG)),
+            ("option", _add(f"--{_LONG}")),
+            ("option-value", _add(f"--{_LONG}=x")),
+            ("command", ("queue", _LONG)),
+            ("extra-argument", ("queues", _LONG)),
+            ("max-parallel", ("queue", "run", "fifo", HQ, f"--max_parallel={_LONG}")),
+            ("file-path", ("queue", "add", HQ, f"--file=/{_LONG}")),
+            ("db-path", ("--db", f"/nonexistent/{_LONG}", "queues")),
+        ]
+    ],
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: {_LONG}\n  command: 'true'\n", "100,0"), id="long-yaml-name"
+    ),
     # (YAML keys end at 1,024 characters)
-    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  {'a' * 1000}: x\n",
-                       "1,000 characters"), id="long-yaml-field"),
-    pytest.param(_file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpu: {_LONG};\n",
-                       "100,0"), id="long-yaml-gpu"),
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  {'a' * 1000}: x\n", "1,000 characters"),
+        id="long-yaml-field",
+    ),
+    pytest.param(
+        _file(_OK_ENTRY + f"- name: b\n  command: 'true'\n  gpu: {_LONG};\n", "100,0"),
+        id="long-yaml-gpu",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
 def test_hostile_cli_input_is_refused_in_one_line_and_changes_nothing(
-    hostile_cli: HostileCli, case: Hostile,
+    hostile_cli: HostileCli,
+    case: Hostile,
 ) -> None:
     argv: list[str | bytes] = list(case.argv)
     if case.yaml is not None:
@@ -491,7 +662,8 @@ def test_hostile_cli_input_is_refused_in_one_line_and_changes_nothing(
     assert done.returncode == 2, (done.returncode, done.stdout, err)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("meshq: error: ") and len(lines[0]) > 20, (
-        f"not one clear line: {err[:2000]!r}")
+        f"not one clear line: {err[:2000]!r}"
+    )
     # user text of any length is quoted shortened: the line stays short
     assert len(lines[0]) <= MAX_LINE, f"a line of {len(lines[0]):,} characters: {lines[0][:500]}"
     assert case.words.lower() in lines[0].lower(), lines[0]
@@ -507,21 +679,33 @@ def test_max_names_is_the_only_reason_for_the_refusal(hostile_cli: HostileCli) -
     done = hostile_cli(list(_add(name="new[1-5]")), env={"MESHQ_MAX_NAMES": "5"})
     assert done.returncode == 0, done.stderr
     assert [j["name"] for j in hostile_cli.json("queue", "list", HQ)][3:] == [
-        f"new{i}" for i in range(1, 6)]
+        f"new{i}" for i in range(1, 6)
+    ]
 
 
 def test_hostile_text_runs_as_written_through_the_cli(hostile_cli: HostileCli) -> None:
     """End to end: text a shell would act on travels from argv to the job
     as data; only the job's own shell reads the command, once."""
     canary = hostile_cli.root / "canary"
-    weird = (f"$(touch {canary}) `touch {canary}` ; touch {canary} | touch {canary} "
-             f"&& touch {canary}\n' \" \\ \t $HOME %s %n end")
+    weird = (
+        f"$(touch {canary}) `touch {canary}` ; touch {canary} | touch {canary} "
+        f"&& touch {canary}\n' \" \\ \t $HOME %s %n end"
+    )
     cmd = f"printf '%s|' \"$MESHQ_INPUT\" {shlex.quote(weird)}"
     exp = hostile_cli.root / "exp"
     done = hostile_cli(["queue", "create", "w", f"--experiment={exp}"])
     assert done.returncode == 0, done.stderr
-    done = hostile_cli(["queue", "add", "w", "--name=weird", f"--command={cmd}",
-                        f"--input={weird}", "--host=localhost"])
+    done = hostile_cli(
+        [
+            "queue",
+            "add",
+            "w",
+            "--name=weird",
+            f"--command={cmd}",
+            f"--input={weird}",
+            "--host=localhost",
+        ]
+    )
     assert done.returncode == 0, done.stderr
     done = hostile_cli(["queue", "run", "fifo", "w", "--max_parallel=2"])
     assert done.returncode == 0, done.stderr
@@ -548,7 +732,7 @@ CANARY_TEXTS = [
     f"x; touch {CANARY}; y",
     f"' ; touch {CANARY} ; '",
     f'" ; touch {CANARY} ; "',
-    f"\"$(touch {CANARY})\"",
+    f'"$(touch {CANARY})"',
     f"\ntouch {CANARY}\n",
     f"| touch {CANARY}",
     f"&& touch {CANARY} &",
@@ -569,8 +753,12 @@ HYPOTHESIS = settings(
 #: any text but NUL (what argv, the store and bash variables can carry)
 any_text = st.text(st.characters(exclude_characters="\x00"), max_size=40)
 #: text salted with shell syntax that would create the canary
-salted = st.builds(lambda a, b, c: a + b + c, st.text(max_size=4), st.sampled_from(CANARY_TEXTS),
-                   st.text(max_size=4))
+salted = st.builds(
+    lambda a, b, c: a + b + c,
+    st.text(max_size=4),
+    st.sampled_from(CANARY_TEXTS),
+    st.text(max_size=4),
+)
 hostile_text = st.one_of(any_text, salted)
 
 
@@ -580,17 +768,75 @@ def _tokens(*tokens: str) -> st.SearchStrategy[str]:
 
 
 #: name patterns, mostly good: near misses (leading '-', '..', a name twice)
-good_pattern = _tokens("job", "a", "Z", "0", "7", "-", "_", ".", "[1-3]", "[01-02]", "[2,4]",
-                       "[0-1]", ",")
+good_pattern = _tokens(
+    "job", "a", "Z", "0", "7", "-", "_", ".", "[1-3]", "[01-02]", "[2,4]", "[0-1]", ","
+)
 #: name patterns, good and bad, and the characters shells care about
-pattern_text = _tokens("job", "a", "Z", "0", "7", "-", "_", ".", "..", "[1-3]", "[01-02]",
-                       "[2,4]", "[0-1]", "[3-1]", "[", "]", ",", "/", "~", "*", " ", "$", ";",
-                       "`", "(", ")", "|", "&", "'", "\n", "é")
+pattern_text = _tokens(
+    "job",
+    "a",
+    "Z",
+    "0",
+    "7",
+    "-",
+    "_",
+    ".",
+    "..",
+    "[1-3]",
+    "[01-02]",
+    "[2,4]",
+    "[0-1]",
+    "[3-1]",
+    "[",
+    "]",
+    ",",
+    "/",
+    "~",
+    "*",
+    " ",
+    "$",
+    ";",
+    "`",
+    "(",
+    ")",
+    "|",
+    "&",
+    "'",
+    "\n",
+    "é",
+)
 #: experiment paths, mostly good
 good_path = _tokens("exp", "a b", "run-1", "/", ".", "_", "+", "@", ",", ":", "=", "ü", "~")
 #: experiment paths, good and bad
-path_text = _tokens("exp", "a b", "run-1", "/", ".", "..", "~", "_", "+", "@", ",", ":", "=",
-                    "ü", "$", ";", "`", "(", ")", "|", "&", "'", '"', "\\", "\n", "*", "?")
+path_text = _tokens(
+    "exp",
+    "a b",
+    "run-1",
+    "/",
+    ".",
+    "..",
+    "~",
+    "_",
+    "+",
+    "@",
+    ",",
+    ":",
+    "=",
+    "ü",
+    "$",
+    ";",
+    "`",
+    "(",
+    ")",
+    "|",
+    "&",
+    "'",
+    '"',
+    "\\",
+    "\n",
+    "*",
+    "?",
+)
 
 
 @dataclass
@@ -675,16 +921,14 @@ def test_any_text_as_a_name_pattern(hostile_api: HostileApi, pattern: str) -> No
 @given(texts=st.lists(hostile_text, min_size=1, max_size=2))
 @example(texts=CANARY_TEXTS)
 @example(texts=["", " ", "-n", "--", "%s%s", "\\", "'", '"', "\r\n", "\t", "é€😀", "a\x01b\x7f"])
-def test_any_text_reaches_the_job_exactly_once(hostile_api: HostileApi,
-                                               texts: list[str]) -> None:
+def test_any_text_reaches_the_job_exactly_once(hostile_api: HostileApi, texts: list[str]) -> None:
     """As ``--input`` ($MESHQ_INPUT) and as a quoted word of the command:
     the job prints exactly the text, and nothing else reads it."""
     api = hostile_api
     texts = [api.salt(t) for t in texts]
     queue = api.fresh_queue()
     for i, text in enumerate(texts):
-        api.mq.add(queue, f"input{i}", "printf '%s' \"$MESHQ_INPUT\"", host="localhost",
-                   input=text)
+        api.mq.add(queue, f"input{i}", "printf '%s' \"$MESHQ_INPUT\"", host="localhost", input=text)
         api.mq.add(queue, f"word{i}", "printf '%s' " + shlex.quote(text), host="localhost")
     api.run(queue)
     jobs = {j.name: j for j in api.mq.jobs(queue)}
@@ -764,18 +1008,22 @@ def test_any_text_as_directory_or_pyenv(hostile_api: HostileApi, texts: list[str
 # -- a few plain API checks -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("fields", [
-    pytest.param({"command": "a" * 1_000_000}, id="command-1MB"),
-    pytest.param({"command": "echo a\x00b"}, id="command-nul"),
-    pytest.param({"input": "a\x00b"}, id="input-nul"),
-    pytest.param({"directory": "/tmp\x00/x"}, id="directory-nul"),
-    pytest.param({"pyenv": "a\x00"}, id="pyenv-nul"),
-    pytest.param({"name": "job[1-" + "9" * 5000 + "]"}, id="name-5000-digit-range"),
-    pytest.param({"name": "job[1-10000000]"}, id="name-10-million"),
-    pytest.param({"after": "job\x00"}, id="after-nul"),
-])
-def test_api_refuses_with_a_usage_error_and_changes_nothing(hostile_api: HostileApi,
-                                                            fields: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"command": "a" * 1_000_000}, id="command-1MB"),
+        pytest.param({"command": "echo a\x00b"}, id="command-nul"),
+        pytest.param({"input": "a\x00b"}, id="input-nul"),
+        pytest.param({"directory": "/tmp\x00/x"}, id="directory-nul"),
+        pytest.param({"pyenv": "a\x00"}, id="pyenv-nul"),
+        pytest.param({"name": "job[1-" + "9" * 5000 + "]"}, id="name-5000-digit-range"),
+        pytest.param({"name": "job[1-10000000]"}, id="name-10-million"),
+        pytest.param({"after": "job\x00"}, id="after-nul"),
+    ],
+)
+def test_api_refuses_with_a_usage_error_and_changes_nothing(
+    hostile_api: HostileApi, fields: dict[str, str]
+) -> None:
     api = hostile_api
     queue = api.fresh_queue()
     api.mq.add(queue, "base", "true")

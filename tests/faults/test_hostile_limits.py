@@ -68,12 +68,34 @@ def state(cli: Cli, *queues: str) -> list[Any]:
 
 
 def test_numbers_at_their_documented_bounds_are_taken(cli: Cli, tmp_path: Path) -> None:
-    cli.ok("queue", "create", "q", f"--experiment={tmp_path / 'exp'}", "--retries=1000",
-           "--timeout=31536000")
-    cli.ok("queue", "add", "q", "--name=edge", "--command=true", "--retries=1000", "--gpus=1024",
-           "--timeout=31536000")
-    cli.ok("queue", "add", "q", "--name=small", "--command=true", "--host=localhost",
-           "--retries=0", "--timeout=0.5")
+    cli.ok(
+        "queue",
+        "create",
+        "q",
+        f"--experiment={tmp_path / 'exp'}",
+        "--retries=1000",
+        "--timeout=31536000",
+    )
+    cli.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=edge",
+        "--command=true",
+        "--retries=1000",
+        "--gpus=1024",
+        "--timeout=31536000",
+    )
+    cli.ok(
+        "queue",
+        "add",
+        "q",
+        "--name=small",
+        "--command=true",
+        "--host=localhost",
+        "--retries=0",
+        "--timeout=0.5",
+    )
     cli.ok("hosts", "add", "h1", "--max_jobs_allowed=10000", "--cpus=100000", "--port=65535")
     cli.ok("queue", "set", "q", "--retries=1000", "--timeout=31536000")
     done = cli.ok("queue", "run", "fifo", "q", "--max_parallel=10000")
@@ -81,7 +103,10 @@ def test_numbers_at_their_documented_bounds_are_taken(cli: Cli, tmp_path: Path) 
 
     jobs = cli.jobs("q")
     assert (jobs["edge"]["retries"], jobs["edge"]["gpus"], jobs["edge"]["timeout"]) == (
-        1000, 1024, 31536000.0)
+        1000,
+        1024,
+        31536000.0,
+    )
     assert jobs["small"]["status"] == "end"
     [host] = cli.json("hosts", "list")
     assert (host["name"], host["port"], host["slots_free"]) == ("h1", 65535, 10000)
@@ -104,8 +129,10 @@ def test_job_file_scalars_are_the_text_written(cli: Cli, tmp_path: Path) -> None
     )
     cli.ok("queue", "create", "q", f"--experiment={tmp_path / 'exp'}")
     cli.ok("queue", "add", "q", f"--file={jobs}")
-    got = {n: (j["command"], j["retries"], j["timeout"], j["gpus"], j["status"])
-           for n, j in cli.jobs("q").items()}
+    got = {
+        n: (j["command"], j["retries"], j["timeout"], j["gpus"], j["status"])
+        for n, j in cli.jobs("q").items()
+    }
     assert got == {
         "yes": ("0x10", None, None, None, "undefined"),
         "no": ("2024-01-01", 3, 3600.0, 2, "undefined"),
@@ -192,8 +219,14 @@ def test_a_pattern_of_exactly_1000000_names_is_taken(
     cli.ok("queue", "create", "q", f"--experiment={tmp_path / 'exp'}")
     cli.ok("queue", "add", "q", "--name=x[1-3],a1b1000", "--command=true")
     names = [j["name"] for j in cli.json("queue", "list", "q", f"--name={pattern}")]
-    assert names == {"x[1-1000000]": ["x1", "x2", "x3"], "a[1-1000]b[1-1000]": ["a1b1000"],
-                     "x[0-999999]": ["x1", "x2", "x3"]}[pattern]
+    assert (
+        names
+        == {
+            "x[1-1000000]": ["x1", "x2", "x3"],
+            "a[1-1000]b[1-1000]": ["a1b1000"],
+            "x[0-999999]": ["x1", "x2", "x3"],
+        }[pattern]
+    )
     line = one_error_line(cli("queue", "list", "q", f"--name={pattern},y"))
     assert "1,000,001 names, more than the limit of 1,000,000" in line, line
 
@@ -245,9 +278,11 @@ def test_a_new_data_folder_and_store_are_private(tmp_path: Path, umask_022: None
     db = data / "meshq.db"
     # the job looks at the store's files while the run holds the store open
     look = f"stat -c '%a %n' {shlex.quote(str(db))}-wal {shlex.quote(str(db))}-shm"
-    for args in (("queue", "create", "q", f"--experiment={exp}"),
-                 ("queue", "add", "q", "--name=look", f"--command={look}", "--host=localhost"),
-                 ("queue", "run", "fifo", "q")):
+    for args in (
+        ("queue", "create", "q", f"--experiment={exp}"),
+        ("queue", "add", "q", "--name=look", f"--command={look}", "--host=localhost"),
+        ("queue", "run", "fifo", "q"),
+    ):
         done = run_meshq(args, cwd=tmp_path, env=env, timeout=90)
         require_success(done, args)
         assert "warning" not in done.stderr, done.stderr
@@ -274,13 +309,17 @@ def test_an_open_store_is_warned_about_once_per_command(
     cli.ok("queue", "create", "q", f"--experiment={tmp_path / 'exp'}")
     assert mode(cli.db) == 0o600
     cli.db.chmod(loose)
-    for args in (("queues",), ("queue", "add", "q", "--name=a", "--command=true",
-                                "--host=localhost"), ("queue", "run", "fifo", "q")):
+    for args in (
+        ("queues",),
+        ("queue", "add", "q", "--name=a", "--command=true", "--host=localhost"),
+        ("queue", "run", "fifo", "q"),
+    ):
         done = cli.ok(*args)
         warnings = [line for line in done.stderr.splitlines() if "warning" in line]
         assert len(warnings) == 1, done.stderr
         assert warnings[0].startswith(f"meshq: warning: the store {cli.db} can be read or "), (
-            warnings[0])
+            warnings[0]
+        )
         assert f"(mode {loose:04o})" in warnings[0]
 
     # the fix the warning gives is a command that works, and then it is quiet

@@ -23,8 +23,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def make_queue(store: Store, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A factory: a queue with jobs named by a pattern, all running one command."""
 
-    def make(name: str = "q", pattern: str = "job[1-3]", command: str = "true",
-             host: str | None = "localhost", **spec: object) -> Queue:
+    def make(
+        name: str = "q",
+        pattern: str = "job[1-3]",
+        command: str = "true",
+        host: str | None = "localhost",
+        **spec: object,
+    ) -> Queue:
         q = store.create_queue(name, str(tmp_path / "exp"))
         status = Status.READY if host else Status.UNDEFINED
         store.add_jobs(q, expand(pattern), JobSpec(command=command, host=host, **spec), status)  # type: ignore[arg-type]

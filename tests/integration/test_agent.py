@@ -22,8 +22,13 @@ pytestmark = pytest.mark.timeout(60)
 E = TypeVar("E", Started, Ended, FailedToStart)
 
 
-def claimed(store: Store, make_queue, pattern: str = "job1", command: str = "true",  # type: ignore[no-untyped-def]
-            **spec: object) -> list[Job]:
+def claimed(
+    store: Store,
+    make_queue,
+    pattern: str = "job1",
+    command: str = "true",  # type: ignore[no-untyped-def]
+    **spec: object,
+) -> list[Job]:
     q = make_queue(pattern=pattern, command=command, **spec)
     return store.claim([(j, "localhost", j.gpu) for j in store.jobs(q)])
 
@@ -87,10 +92,19 @@ def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Pa
     (venv / "bin" / "activate").write_text("export FROM_PYENV=yes\n")
     work = tmp_path / "work"
     work.mkdir()
-    cmd = ('echo "$MESHQ_QUEUE $MESHQ_JOB $MESHQ_INDEX $MESHQ_ATTEMPT '
-           '${CUDA_VISIBLE_DEVICES-unset} ${CUDA_DEVICE_ORDER-unset} $FROM_PYENV $PWD"')
-    jobs = claimed(store, make_queue, pattern="job[07-08]", command=cmd, gpu="1,3",
-                   pyenv=str(venv), directory=str(work))
+    cmd = (
+        'echo "$MESHQ_QUEUE $MESHQ_JOB $MESHQ_INDEX $MESHQ_ATTEMPT '
+        '${CUDA_VISIBLE_DEVICES-unset} ${CUDA_DEVICE_ORDER-unset} $FROM_PYENV $PWD"'
+    )
+    jobs = claimed(
+        store,
+        make_queue,
+        pattern="job[07-08]",
+        command=cmd,
+        gpu="1,3",
+        pyenv=str(venv),
+        directory=str(work),
+    )
 
     async def go() -> None:
         events = Events()
@@ -105,8 +119,11 @@ def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Pa
     assert out == ["q", "job07", "07", "1", "1,3", "PCI_BUS_ID", "yes", str(work)]
 
 
-def test_no_gpu_leaves_cuda_visible_devices_unset(store: Store, make_queue,  # type: ignore[no-untyped-def]
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_gpu_leaves_cuda_visible_devices_unset(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     [job] = claimed(store, make_queue, command='echo "${CUDA_VISIBLE_DEVICES-unset}"')
 
@@ -163,8 +180,7 @@ def test_a_missing_shell_fails_the_start_and_another_shell_still_runs(  # type: 
 
 def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pidfile = tmp_path / "child.pid"
-    [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait",
-                    timeout=0.5)
+    [job] = claimed(store, make_queue, command=f"sleep 60 & echo $! > {pidfile}; wait", timeout=0.5)
 
     async def go() -> Ended:
         events = Events()

@@ -29,14 +29,21 @@ def test_retries_rerun_a_failing_job_until_it_succeeds(mq: Meshq) -> None:
     assert (job.status, job.attempts, job.exit_code) == (Status.END, 3, 0)
     assert result.ok and result.retried == 2
     # each attempt is in the history with its own exit code and host
-    ends = [(e.attempt, e.new, e.exit_code, e.host) for e in mq.history("q", "flaky")
-            if e.old is Status.START]
-    assert ends == [(1, Status.FAIL, 1, "localhost"), (2, Status.FAIL, 1, "localhost"),
-                    (3, Status.END, 0, "localhost")]
+    ends = [
+        (e.attempt, e.new, e.exit_code, e.host)
+        for e in mq.history("q", "flaky")
+        if e.old is Status.START
+    ]
+    assert ends == [
+        (1, Status.FAIL, 1, "localhost"),
+        (2, Status.FAIL, 1, "localhost"),
+        (3, Status.END, 0, "localhost"),
+    ]
 
 
-def test_retries_stop_at_their_limit_and_the_queue_default_applies(mq: Meshq,
-                                                                    tmp_path: Path) -> None:
+def test_retries_stop_at_their_limit_and_the_queue_default_applies(
+    mq: Meshq, tmp_path: Path
+) -> None:
     mq.create_queue("d", str(tmp_path / "exp"), retries=1)
     mq.add("d", "bad", "exit 3", host="localhost")
     mq.add("d", "never", "exit 3", host="localhost", retries=0)
@@ -77,13 +84,11 @@ def test_timeouts_are_retried_and_the_queue_default_time_limit_applies(
 def test_after_waits_for_its_jobs_to_end_well(mq: Meshq, tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     mq.add("q", "prep[1-2]", f"sleep 0.3; echo $MESHQ_JOB >> {trace}", host="localhost")
-    mq.add("q", "train[1-3]", f"echo $MESHQ_JOB >> {trace}", host="localhost",
-           after="prep[1-2]")
+    mq.add("q", "train[1-3]", f"echo $MESHQ_JOB >> {trace}", host="localhost", after="prep[1-2]")
     result = asyncio.run(mq.run_fifo("q", max_parallel=4))
     assert result.ok and mq.counts("q") == {Status.END: 5}
     order = trace.read_text().split()
-    assert set(order[:2]) == {"prep1", "prep2"} and set(order[2:]) == {"train1", "train2",
-                                                                        "train3"}
+    assert set(order[:2]) == {"prep1", "prep2"} and set(order[2:]) == {"train1", "train2", "train3"}
     assert mq.dependencies("q", "train1") == [("prep1", Status.END), ("prep2", Status.END)]
 
 
@@ -169,7 +174,9 @@ def test_a_job_file_adds_all_its_jobs_in_one_go(mq: Meshq, tmp_path: Path) -> No
 
 @pytest.mark.ssh
 def test_a_retry_prefers_a_host_where_the_job_has_not_failed(
-    make_ssh_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    make_ssh_cluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
     home_experiment: str,
 ) -> None:
     cluster = make_ssh_cluster(2)

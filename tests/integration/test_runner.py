@@ -55,8 +55,10 @@ def test_failures_are_kept_apart_from_successes(mq: Meshq) -> None:
     result = asyncio.run(mq.run_fifo("q", max_parallel=4))
     assert not result.ok
     assert {j.name: (j.status, j.exit_code) for j in mq.jobs("q")} == {
-        "job1": (Status.FAIL, 1), "job2": (Status.END, 0),
-        "job3": (Status.FAIL, 1), "job4": (Status.END, 0),
+        "job1": (Status.FAIL, 1),
+        "job2": (Status.END, 0),
+        "job3": (Status.FAIL, 1),
+        "job4": (Status.END, 0),
     }
 
 
@@ -125,8 +127,7 @@ def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
 
     async def go() -> RunResult:
         q = mq.queue("q")
-        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo",
-                        max_parallel=2)
+        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo", max_parallel=2)
         task = asyncio.create_task(runner.run())
         deadline = time.monotonic() + 10
         while mq.counts("q").get(Status.START, 0) < 2 and time.monotonic() < deadline:
@@ -158,8 +159,7 @@ def test_kill_reset_and_delete(mq: Meshq, tmp_path: Path) -> None:
 
     async def go() -> None:
         q = mq.queue("q")
-        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo",
-                        max_parallel=2)
+        runner = Runner(mq.store, q, [RunHost("localhost", LOCAL, 2)], mode="fifo", max_parallel=2)
         task = asyncio.create_task(runner.run())
         deadline = time.monotonic() + 10
         while mq.counts("q").get(Status.START, 0) < 2 and time.monotonic() < deadline:

@@ -83,16 +83,21 @@ def test_apply_follows_the_transition_table(store: Store, make_queue) -> None:  
         store.apply([Change(job.id, Status.END)], strict=True)
     [claimed] = store.claim([(job, "localhost", None)])
     assert claimed.status is Status.RUN and claimed.attempts == 1
-    ok = store.apply([
-        Change(job.id, Status.START, {"pid": 42, "started": 1.0}, attempt=1),
-        Change(job.id, Status.END, {"exit_code": 0, "ended": 2.0}, attempt=1),
-    ])
+    ok = store.apply(
+        [
+            Change(job.id, Status.START, {"pid": 42, "started": 1.0}, attempt=1),
+            Change(job.id, Status.END, {"exit_code": 0, "ended": 2.0}, attempt=1),
+        ]
+    )
     assert ok == [True, True]
     done = store.job(q, "job1")
     assert (done.status, done.pid, done.exit_code) == (Status.END, 42, 0)
     history = [(e.old, e.new) for e in store.events(done)]
-    assert history[-3:] == [(Status.READY, Status.RUN), (Status.RUN, Status.START),
-                            (Status.START, Status.END)]
+    assert history[-3:] == [
+        (Status.READY, Status.RUN),
+        (Status.RUN, Status.START),
+        (Status.START, Status.END),
+    ]
 
 
 def test_a_late_report_from_an_old_attempt_is_ignored(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +167,7 @@ def test_delete_queue_removes_jobs_and_history(store: Store, make_queue) -> None
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         store.conn.execute(
-            "INSERT INTO jobs (queue_id, name, \"index\", command, shell, output, log, status,"
+            'INSERT INTO jobs (queue_id, name, "index", command, shell, output, log, status,'
             " submitted) VALUES (999, 'x', 'x', 'true', 'bash', 'o', 'l', 'ready', 0)"
         )
 

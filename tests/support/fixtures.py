@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -126,6 +126,7 @@ class ClusterFactory(Protocol):
         name_prefix: str = "mq",
         wrong_known_host_for: Collection[str] = (),
         user: str | None = None,
+        session_env: Mapping[str, str] | None = None,
     ) -> SshCluster:
         """Start ``n`` hosts (see ``start_cluster``; ``user`` defaults to ``TEST_USER``);
         the fixture stops them at teardown."""
@@ -151,6 +152,7 @@ def make_ssh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
         name_prefix: str = "mq",
         wrong_known_host_for: Collection[str] = (),
         user: str | None = None,
+        session_env: Mapping[str, str] | None = None,
     ) -> SshCluster:
         if user is None or user == TEST_USER:
             require_test_user()
@@ -161,6 +163,7 @@ def make_ssh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
             name_prefix=name_prefix,
             wrong_known_host_for=wrong_known_host_for,
             user=user,
+            session_env=session_env,
         )
         made.append(cluster)
         return cluster

@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -743,8 +743,11 @@ def _sshd_config_text(
     host_key: Path,
     authorized_keys: Path,
     cluster_id: str,
+    session_env: Mapping[str, str] | None = None,
 ) -> str:
-    """Return the sshd_config for one test host (OpenSSH defaults for everything else)."""
+    """Return the sshd_config for one test host (OpenSSH defaults for everything else);
+    ``session_env`` is added to the environment of its login sessions."""
+    extra = "".join(f' {key}="{value}"' for key, value in (session_env or {}).items())
     # Deliberately absent: MaxSessions / MaxStartups (tests must meet the real defaults,
     # 10 and 10:30:100) and any Include of /etc/ssh (the machine's config must not leak in).
     return "\n".join(
@@ -763,7 +766,7 @@ def _sshd_config_text(
             "UsePAM no",
             # Sessions get a fresh environment; this is how jobs learn which host they
             # are on (and how kill_all() finds them).
-            f"SetEnv {HOST_ENV}={host_name} {CLUSTER_ENV}={cluster_id}",
+            f"SetEnv {HOST_ENV}={host_name} {CLUSTER_ENV}={cluster_id}{extra}",
             # Compiled-in default has no subsystems; real hosts (Debian's stock config)
             # offer sftp, which scp (SFTP protocol since OpenSSH 9.0) and asyncssh use.
             "Subsystem sftp internal-sftp",
@@ -816,6 +819,7 @@ def start_cluster(
     wrong_known_host_for: Collection[str] = (),
     user: str | None = None,
     start_timeout: float = DEFAULT_START_TIMEOUT_S,
+    session_env: Mapping[str, str] | None = None,
 ) -> SshCluster:
     """Start ``n`` real sshd test hosts and return them as an ``SshCluster``.
 
@@ -829,7 +833,9 @@ def start_cluster(
     a known_hosts entry for a *different* ed25519 key, so clients must refuse them. On
     return every sshd has answered with its SSH banner; on failure everything already
     started is killed and ``SshdError`` (with sshd's log) is raised. The caller owns the
-    cluster and must ``stop()`` it (or use it as a context manager).
+    cluster and must ``stop()`` it (or use it as a context manager). ``session_env`` is
+    set in every login session (``SetEnv``), as a login node's profile would set it
+    (``SLURM_CONF`` for a test Slurm cluster).
     """
     reason = sshd_available()
     if reason is not None:
@@ -883,7 +889,9 @@ def start_cluster(
             host_key = workdir / "ssh_host_ed25519_key"
             _ssh_keygen(host_key, f"{name}-hostkey")
             (workdir / "sshd_config").write_text(
-                _sshd_config_text(name, address, port, host_key, authorized_keys, cluster_id)
+                _sshd_config_text(
+                    name, address, port, host_key, authorized_keys, cluster_id, session_env
+                )
             )
             proc = _launch_sshd(name, cluster_id, workdir / "sshd_config", workdir / "sshd.log")
             host = SshHost(

@@ -32,10 +32,18 @@ def test_the_seed_states_are_all_there() -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (Status.READY, Status.RUN), (Status.RUN, Status.START), (Status.START, Status.END),
-        (Status.START, Status.FAIL), (Status.START, Status.TIMEOUT), (Status.START, Status.KILL),
-        (Status.RUN, Status.FAIL_START), (Status.START, Status.CRASH), (Status.END, Status.READY),
-        (Status.CRASH, Status.END), (Status.RUN, Status.READY), (Status.UNDEFINED, Status.RUN),
+        (Status.READY, Status.RUN),
+        (Status.RUN, Status.START),
+        (Status.START, Status.END),
+        (Status.START, Status.FAIL),
+        (Status.START, Status.TIMEOUT),
+        (Status.START, Status.KILL),
+        (Status.RUN, Status.FAIL_START),
+        (Status.START, Status.CRASH),
+        (Status.END, Status.READY),
+        (Status.CRASH, Status.END),
+        (Status.RUN, Status.READY),
+        (Status.UNDEFINED, Status.RUN),
     ],
 )
 def test_allowed(old: Status, new: Status) -> None:
@@ -45,8 +53,12 @@ def test_allowed(old: Status, new: Status) -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (Status.READY, Status.END), (Status.END, Status.START), (Status.START, Status.READY),
-        (Status.UNDEFINED, Status.START), (Status.END, Status.FAIL), (Status.KILL, Status.END),
+        (Status.READY, Status.END),
+        (Status.END, Status.START),
+        (Status.START, Status.READY),
+        (Status.UNDEFINED, Status.START),
+        (Status.END, Status.FAIL),
+        (Status.KILL, Status.END),
         (Status.START, Status.RUN),
     ],
 )

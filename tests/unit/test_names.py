@@ -88,8 +88,14 @@ def test_collapse_is_the_inverse_of_expand() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.from_regex(r"[a-c]{0,2}[0-9]{1,3}|[a-c]{1,3}", fullmatch=True),
-                min_size=1, max_size=30, unique=True))
+@given(
+    st.lists(
+        st.from_regex(r"[a-c]{0,2}[0-9]{1,3}|[a-c]{1,3}", fullmatch=True),
+        min_size=1,
+        max_size=30,
+        unique=True,
+    )
+)
 def test_collapse_round_trips_through_expand(names: list[str]) -> None:
     assert {e.name for e in expand(collapse(names))} == set(names)
 

@@ -11,10 +11,31 @@ from meshq.scheduler.policies import frugal, sequential, smart
 
 def job(gpus: int | None = None, gpu: str | None = None) -> Job:
     return Job(
-        id=1, queue="q", name="j", index="1", command="true", shell="bash", directory=None,
-        input=None, output="j.out", log="j.log", gpu=gpu, pyenv=None, user=None, host=None,
-        timeout=None, status=Status.READY, exit_code=None, pid=None, pstart=None, attempts=0,
-        submitted=0.0, started=None, ended=None, error=None, gpus=gpus,
+        id=1,
+        queue="q",
+        name="j",
+        index="1",
+        command="true",
+        shell="bash",
+        directory=None,
+        input=None,
+        output="j.out",
+        log="j.log",
+        gpu=gpu,
+        pyenv=None,
+        user=None,
+        host=None,
+        timeout=None,
+        status=Status.READY,
+        exit_code=None,
+        pid=None,
+        pstart=None,
+        attempts=0,
+        submitted=0.0,
+        started=None,
+        ended=None,
+        error=None,
+        gpus=gpus,
     )
 
 
@@ -82,3 +103,12 @@ def test_place_skips_unusable_hosts_and_says_later_or_never() -> None:
     assert place(job(), hosts, sequential, random.Random())[0] is Fit.LATER
     assert place(job(gpus=2), hosts, sequential, random.Random())[0] is Fit.NEVER
     assert "no host of this run has more than 1" in why_never(job(gpus=2), hosts)
+
+
+def test_a_cluster_gives_out_gpus_itself() -> None:
+    cluster = HostState("hpc", slots=2, cluster=True)
+    assert fit(job(gpus=8), cluster) == (Fit.NOW, None)  # Slurm finds them (or refuses)
+    assert fit(job(gpu="0,1"), cluster) == (Fit.NOW, "0,1")  # named ids: what the job sees
+    cluster.take(None)
+    cluster.take(None)
+    assert fit(job(gpus=1), cluster) == (Fit.LATER, None)  # its slots still count

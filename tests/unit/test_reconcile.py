@@ -9,10 +9,30 @@ from meshq.scheduler.reconcile import parse_log, verdict
 
 def job(status: Status = Status.START, attempts: int = 2) -> Job:
     return Job(
-        id=1, queue="q", name="j", index="1", command="true", shell="bash", directory=None,
-        input=None, output="j.out", log="j.log", gpu=None, pyenv=None, user=None,
-        host="localhost", timeout=None, status=status, exit_code=None, pid=10, pstart="99",
-        attempts=attempts, submitted=0.0, started=None, ended=None, error=None,
+        id=1,
+        queue="q",
+        name="j",
+        index="1",
+        command="true",
+        shell="bash",
+        directory=None,
+        input=None,
+        output="j.out",
+        log="j.log",
+        gpu=None,
+        pyenv=None,
+        user=None,
+        host="localhost",
+        timeout=None,
+        status=status,
+        exit_code=None,
+        pid=10,
+        pstart="99",
+        attempts=attempts,
+        submitted=0.0,
+        started=None,
+        ended=None,
+        error=None,
     )
 
 
@@ -65,3 +85,35 @@ def test_fail_start_keeps_the_message() -> None:
 
 def test_no_trace_of_the_attempt_says_nothing() -> None:
     assert verdict(job(Status.RUN), Liveness(False, ())) is None
+
+
+# -- a host's own word that it lost an attempt (a Slurm cluster) ------------------
+
+LOST = "Slurm says NODE_FAIL: its node failed"
+
+
+def test_a_lost_attempt_is_a_crash_with_the_hosts_reason() -> None:
+    # the node's failure signalled the command first: its end by signal is the loss
+    change = verdict(job(), Liveness(False, (START, "end 2 143 2.0"), LOST))
+    assert change is not None and change.new is Status.CRASH
+    assert change.fields["error"] == LOST and change.fields["exit_code"] == 143
+    never = verdict(job(Status.RUN), Liveness(False, (), LOST))
+    assert never is not None and never.new is Status.CRASH
+
+
+def test_an_end_of_its_own_or_a_kill_stands_against_a_loss() -> None:
+    ok = verdict(job(), Liveness(False, (START, "end 2 0 2.0"), LOST))
+    failed = verdict(job(), Liveness(False, (START, "end 2 3 2.0"), LOST))
+    killed = verdict(job(), Liveness(False, (START, "kill 2 1", "end 2 143 2"), LOST))
+    assert [c.new if c else None for c in (ok, failed, killed)] == [
+        Status.END,
+        Status.FAIL,
+        Status.KILL,
+    ]
+
+
+def test_an_end_by_signal_records_the_signal() -> None:
+    change = verdict(job(), Liveness(False, (START, "timeout 2 1", "end 2 143 2")))
+    assert change is not None and change.fields["signal"] == 15
+    plain = verdict(job(), Liveness(False, (START, "end 2 3 2")))
+    assert plain is not None and plain.fields.get("signal") is None

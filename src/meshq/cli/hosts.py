@@ -11,11 +11,13 @@ from meshq.cli.records import HOST_COLUMNS, host_record
 from meshq.cli.render import emit, say
 from meshq.errors import UsageError
 from meshq.limits import MAX_CPUS, MAX_SLOTS
+from meshq.model import Host
+from meshq.validate import CLUSTER_SLOTS
 
 
 @click.group()
 def hosts() -> None:
-    """The hosts jobs run on: this machine and any host ssh reaches."""
+    """The hosts jobs run on: this machine, any host ssh reaches, and Slurm clusters."""
 
 
 @hosts.command()
@@ -31,10 +33,9 @@ def hosts() -> None:
     "--max-jobs-allowed",
     "--max_jobs_allowed",
     "max_jobs",
-    default="1",
-    show_default=True,
     metavar="N",
-    help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}).",
+    help=f"Jobs it runs at once (its slots; 1 to {MAX_SLOTS:,}) [1; a Slurm cluster: "
+    f"{CLUSTER_SLOTS}, the jobs queued there at once].",
 )
 @click.option("--cpus", metavar="N", help=f"CPU count, for your information (1 to {MAX_CPUS:,}).")
 @click.option("--gpu", metavar="IDS", help="GPU ids jobs may be given, e.g. 0,1,2,3.")
@@ -47,6 +48,27 @@ def hosts() -> None:
     is_flag=True,
     help="Do not check the host key against known_hosts (trusted networks only).",
 )
+@click.option(
+    "--kind",
+    metavar="KIND",
+    help="local, ssh or slurm [local for localhost, else ssh].",
+)
+@click.option(
+    "--login",
+    metavar="[USER@]HOST",
+    help="A Slurm cluster's login node, reached over SSH; 'local' if meshq runs on it.",
+)
+@click.option("--partition", help="Slurm partition(s) jobs are submitted to [the default].")
+@click.option("--account", help="Slurm account jobs are charged to [yours].")
+@click.option("--qos", help="Slurm quality of service [the default].")
+@click.option(
+    "--sbatch-option",
+    "--sbatch_option",
+    "sbatch_options",
+    multiple=True,
+    metavar="OPTION",
+    help="A further sbatch option word for every job, e.g. --mem=4G (repeat for more).",
+)
 @format_option()
 @click.pass_context
 def add(
@@ -55,17 +77,25 @@ def add(
     ip: str | None,
     user: str | None,
     port: str | None,
-    max_jobs: str,
+    max_jobs: str | None,
     cpus: str | None,
     gpu: str | None,
     gpus: str | None,
     pyenv: str | None,
     no_host_key_check: bool,
+    kind: str | None,
+    login: str | None,
+    partition: str | None,
+    account: str | None,
+    qos: str | None,
+    sbatch_options: tuple[str, ...],
     fmt: str,
 ) -> None:
-    """Add hosts; NAME may be a pattern (red,red0[1-3])."""
+    """Add hosts; NAME may be a pattern (red,red0[1-3]). A Slurm cluster:
+    meshq hosts add hpc --kind=slurm --login=me@login-node [--partition=gpu]."""
     added = mq_of(ctx).add_hosts(
         name,
+        kind=kind,
         ip=ip,
         user=user,
         port=port,
@@ -74,14 +104,26 @@ def add(
         gpus=gpu_ids(gpu, gpus),
         pyenv=pyenv,
         check_host_key=not no_host_key_check,
+        login=login,
+        partition=partition,
+        account=account,
+        qos=qos,
+        sbatch_options=sbatch_options,
     )
-    lines = [
-        f"added host {host.name} ({host.max_jobs} slot(s)"
-        + (f", GPUs {','.join(host.gpus)}" if host.gpus else "")
-        + ")"
-        for host in added
-    ]
+    lines = [_added_line(host) for host in added]
     say(fmt, [host_record(h) for h in added], "\n".join(lines))
+
+
+def _added_line(host: Host) -> str:
+    """What ``hosts add`` says of one host it added."""
+    if host.kind.cluster:
+        where = f"{host.user + '@' if host.user else ''}{host.address or 'this machine'}"
+        return (
+            f"added Slurm cluster {host.name} (login node {where}, up to "
+            f"{host.max_jobs} job(s) queued there)"
+        )
+    gpus = f", GPUs {','.join(host.gpus)}" if host.gpus else ""
+    return f"added host {host.name} ({host.max_jobs} slot(s){gpus})"
 
 
 def gpu_ids(gpu: str | None, gpus: str | None) -> str | None:
@@ -185,9 +227,14 @@ def probe(ctx: click.Context, name: str | None, fmt: str) -> int:
     exits 1 if one cannot."""
     results = run_async(mq_of(ctx).probe(name))
     lines = [
-        f"{host.name}: {'ok' if error is None else 'down: ' + error}" for host, error in results
+        f"{host.name}: "
+        + ("ok" + (f" ({host.info})" if host.info else "") if error is None else "down: " + error)
+        for host, error in results
     ]
-    data = [{"name": h.name, "ok": error is None, "error": error} for h, error in results]
+    data = [
+        {"name": h.name, "ok": error is None, "error": error, "info": h.info}
+        for h, error in results
+    ]
     say(fmt, data, "\n".join(lines))
     return 1 if any(error for _, error in results) else 0
 

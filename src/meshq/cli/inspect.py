@@ -19,7 +19,14 @@ from meshq.cli.options import (
     selection,
 )
 from meshq.cli.queue import queue
-from meshq.cli.records import EVENT_COLUMNS, JOB_COLUMNS, job_record, show_lines, show_record
+from meshq.cli.records import (
+    EVENT_COLUMNS,
+    JOB_COLUMNS,
+    REMOTE_COLUMN,
+    job_record,
+    show_lines,
+    show_record,
+)
 from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
 from meshq.errors import UsageError
 
@@ -57,7 +64,10 @@ def list_(
         click.echo("\n".join(joblog.lines((seq[j.id], j) for j in jobs)))
         return
     now = time.time()
-    emit([job_record(j, now) for j in jobs], fmt, JOB_COLUMNS)
+    columns: tuple[Column, ...] = JOB_COLUMNS
+    if any(j.remote_id for j in jobs):
+        columns = (*JOB_COLUMNS[:4], REMOTE_COLUMN, *JOB_COLUMNS[4:])
+    emit([job_record(j, now) for j in jobs], fmt, columns)
 
 
 STATUS_COLUMNS = (

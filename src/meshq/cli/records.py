@@ -27,6 +27,9 @@ JOB_COLUMNS = (
     Column("attempts", "tries", priority=8, right=True),
     Column("ended", priority=9),
 )
+#: a job on a host that queues jobs itself (a Slurm cluster): its id and
+#: state there (``1234_7 PENDING (Priority)``), shown when any job has one
+REMOTE_COLUMN = Column("remote", priority=3)
 
 HOST_COLUMNS = (
     Column("name", priority=0),
@@ -40,6 +43,7 @@ HOST_COLUMNS = (
     Column("last_probe", "probed", priority=8),
     Column("port", priority=9, right=True),
     Column("last_error", "error", priority=10, wide=True),
+    Column("info", priority=11, wide=True),
 )
 
 EVENT_COLUMNS = (
@@ -77,6 +81,7 @@ def job_record(job: Job, now: float | None = None) -> dict[str, Any]:
     out["runtime"] = runtime(job, now)
     for key in ("submitted", "started", "ended"):
         out[key] = when(getattr(job, key))
+    out["remote"] = " ".join(p for p in (job.remote_id, job.remote_state) if p) or None
     return out
 
 
@@ -136,7 +141,10 @@ def host_record(
         "host_key_check": host.check_host_key,
         "last_probe": when(host.last_probe),
         "last_error": host.last_error,
+        "info": host.info,
     }
+    if host.kind.cluster:
+        out["options"] = [list(o) for o in host.options]
     if slots_used is not None:
         held = gpus_held or set()
         out.update(

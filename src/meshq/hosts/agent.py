@@ -52,14 +52,20 @@ _FOLLOW = _EXPAND + 'exec tail -c +1 -F --pid="$2" -- "$f" 2>/dev/null'
 
 
 @cache
-def agent_script() -> str:
-    """The whole program the agent runs: the job wrapper, then the loop."""
-    res = files("meshq.resources")
-    return res.joinpath("wrapper.sh").read_text() + "\n" + res.joinpath("agent.sh").read_text()
+def resource(name: str) -> str:
+    """The text of ``meshq/resources/NAME``."""
+    return files("meshq.resources").joinpath(name).read_text()
 
 
-def agent_argv() -> list[str]:
-    return ["bash", "--noprofile", "--norc", "-c", agent_script(), "meshq-agent"]
+def agent_script(extension: str = "") -> str:
+    """The whole program the agent runs: the job wrapper, a host kind's
+    extension (functions ``meshq_op_OP``, see :meth:`AgentBackend.call`),
+    then the loop."""
+    return "\n".join((resource("wrapper.sh"), extension, resource("agent.sh")))
+
+
+def agent_argv(extension: str = "") -> list[str]:
+    return ["bash", "--noprofile", "--norc", "-c", agent_script(extension), "meshq-agent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,34 @@ def _encode(fields: Iterable[str | int | float | None]) -> bytes:
             raise ValueError("a request field holds a NUL byte")
         out += data + b"\0"
     return bytes(out)
+
+
+def launch_fields(job: Job, where: paths.JobPaths, gpu: str | None = None) -> list[str]:
+    """The 16 fields of a launch, in the order the job wrapper takes its
+    arguments (``meshq_wrap`` in ``resources/wrapper.sh``)."""
+    fields = [
+        job.id,
+        job.attempts,
+        where.folder,
+        where.workdir,
+        job.shell,
+        job.command,
+        gpu if gpu is not None else job.gpu,
+        where.pyenv,
+        _fmt_timeout(job.timeout),
+        job.queue,
+        job.name,
+        job.index,
+        job.output,
+        job.log,
+        job.err_file,
+        job.input,
+    ]
+    return ["" if f is None else str(f) for f in fields]
+
+
+#: how many fields a launch has (see launch_fields)
+LAUNCH_FIELDS = 16
 
 
 def parse_event(line: _Line) -> JobEvent | None:
@@ -124,12 +158,15 @@ class AgentBackend:
         *,
         local: bool = False,
         default_pyenv: str | None = None,
+        extension: str = "",
     ) -> None:
         self.transport = transport
         self.name = transport.name
         self.local = local
         #: the host's --pyenv, for jobs that name none
         self.default_pyenv = default_pyenv
+        #: bash functions meshq_op_OP that extend the agent (see call)
+        self.extension = extension
         self._on_event = on_event
         self._on_lost = on_lost
         self._proc: LongProcess | None = None
@@ -140,6 +177,7 @@ class AgentBackend:
         self._serial = 0
         self._identity: Identity | None = None
         self.hostname = ""
+        self.info: str | None = None
 
     @property
     def identity(self) -> Identity | None:
@@ -152,7 +190,7 @@ class AgentBackend:
         # once we stop waiting, a late failure must not be reported as a
         # "Future exception was never retrieved"
         self._ready.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._proc = await self.transport.start(agent_argv())
+        self._proc = await self.transport.start(agent_argv(self.extension))
         self._reader = asyncio.create_task(self._read(), name=f"agent-{self.name}")
         try:
             line = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
@@ -238,30 +276,7 @@ class AgentBackend:
     def launch(self, job: Job, gpu: str | None = None) -> None:
         """Send the launch of ``job``'s current attempt (no wait for an answer:
         its events arrive through the callback)."""
-        where = self._paths(job)
-        self._send(
-            b"L\0"
-            + _encode(
-                [
-                    job.id,
-                    job.attempts,
-                    where.folder,
-                    where.workdir,
-                    job.shell,
-                    job.command,
-                    gpu if gpu is not None else job.gpu,
-                    where.pyenv,
-                    _fmt_timeout(job.timeout),
-                    job.queue,
-                    job.name,
-                    job.index,
-                    job.output,
-                    job.log,
-                    job.err_file,
-                    job.input,
-                ]
-            )
-        )
+        self._send(b"L\0" + _encode(launch_fields(job, self._paths(job), gpu)))
 
     def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[_Line]:
         """Send one request; the future its answer will resolve."""
@@ -357,6 +372,25 @@ class AgentBackend:
         [answer] = await self._answers([self._request("M", key, "", data)])
         if answer.fields[1:2] != ("ok",):
             raise HostError(self.name, f"cannot make job directories: {answer.fields[1:]}")
+
+    async def call(self, op: str, fields: Sequence[str | int | float | None]) -> tuple[str, ...]:
+        """Run the extension operation ``op`` (the bash function
+        ``meshq_op_OP`` of :attr:`extension`, which gets a key and
+        ``fields`` as its arguments and answers with one ``Y KEY …`` line
+        through ``meshq_notify``); the fields of its answer after the key.
+        Fields travel as NUL-terminated data, never as shell text."""
+        return (await self.calls([(op, fields)]))[0]
+
+    async def calls(
+        self, requests: Sequence[tuple[str, Sequence[str | int | float | None]]]
+    ) -> list[tuple[str, ...]]:
+        """Several :meth:`call` requests, sent together (one round trip)."""
+        futures = []
+        for op, fields in requests:
+            key = self._key()
+            data = op.encode() + b"\0" + _encode([key, len(fields), *fields])
+            futures.append(self._request("Y", key, "", data))
+        return [line.fields[1:] for line in await self._answers(futures)]
 
     async def read(self, path: str) -> bytes:
         done = await self.transport.run(["bash", "--norc", "-c", _READ, "meshq-read", path])

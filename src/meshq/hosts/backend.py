@@ -56,7 +56,20 @@ class FailedToStart:
     message: str
 
 
-JobEvent = Started | Ended | FailedToStart
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A host that queues jobs itself (a Slurm cluster) holds the job: its id
+    there and its state there (``PENDING (Priority)``, ``RUNNING``), sent
+    when the host takes the job and again whenever that state changes. It
+    changes no status: the job stays ``run`` until it starts."""
+
+    job_id: int
+    attempt: int
+    remote_id: str
+    state: str
+
+
+JobEvent = Started | Ended | FailedToStart | Queued
 
 #: an exit status above this is how bash says "ended by signal (status - 128)"
 _SIGNALLED = 128
@@ -82,6 +95,7 @@ __all__ = [
     "JobEvent",
     "Liveness",
     "LostSink",
+    "Queued",
     "Started",
     "ignore_event",
     "signal_of",
@@ -102,7 +116,9 @@ class Fence(enum.StrEnum):
 
     #: the attempt can never start now: it may be launched again safely
     FENCED = "fenced"
-    #: its wrapper claimed it first and is running
+    #: its wrapper claimed it first and is running (or, on a cluster, the
+    #: attempt waits in the cluster's queue: it will run, and must not be
+    #: launched again)
     STARTED = "started"
     #: its wrapper claimed it first and is gone
     GONE = "gone"
@@ -117,6 +133,10 @@ class Liveness:
 
     alive: bool
     lines: tuple[str, ...]
+    #: the host's own word that the attempt is over without having run to
+    #: its end, and why: a cluster that lost the job's node, preempted it,
+    #: or saw it cancelled from outside meshq (see reconcile.verdict)
+    lost: str | None = None
 
 
 class HostBackend(Protocol):
@@ -130,6 +150,9 @@ class HostBackend(Protocol):
     name: str
     #: jobs run on this machine: paths are this machine's own
     local: bool
+    #: what the host said of itself when it started (a cluster's partitions,
+    #: nodes and GPUs), for ``hosts probe``; ``None`` when it says nothing
+    info: str | None
 
     @property
     def identity(self) -> Identity | None:
@@ -179,7 +202,10 @@ class HostBackend(Protocol):
         ...
 
     async def make_dirs(self, folders: Sequence[str]) -> None:
-        """Create ``folders`` and their parents."""
+        """Prepare job ``folders`` ahead of their launches (best effort: a
+        job's wrapper makes its own folder if missing): create them and
+        their parents, or, where making each ahead would cost more than it
+        saves (a cluster), their parents only."""
         ...
 
     async def read(self, path: str) -> bytes:

@@ -55,9 +55,49 @@ def _ssh(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostB
     return AgentBackend(transport, on_event, on_lost, local=False, default_pyenv=pyenv)
 
 
+def _slurm(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
+    from meshq.hosts.base import Transport
+    from meshq.hosts.slurm import SlurmBackend
+    from meshq.hosts.slurmtext import ClusterSettings
+
+    host = target.host
+    assert host is not None, "a Slurm cluster is always in the inventory"
+    transport: Transport
+    if host.address is None:  # --login=local: this machine is the login node
+        from meshq.hosts.local import LocalTransport
+
+        transport = LocalTransport(target.name)
+    else:
+        from meshq.hosts.ssh import SshTransport
+
+        transport = SshTransport(
+            target.name,
+            address=host.address,
+            user=target.user or host.user,
+            port=target.port or host.port,
+            check_host_key=host.check_host_key,
+        )
+    settings = ClusterSettings(
+        partition=host.option("partition"),
+        account=host.option("account"),
+        qos=host.option("qos"),
+        extra=host.options_of("sbatch"),
+    )
+    return SlurmBackend(
+        target.name,
+        transport,
+        on_event,
+        on_lost,
+        settings=settings,
+        local=host.address is None,
+        default_pyenv=host.pyenv,
+    )
+
+
 _MAKERS: dict[HostKind, Callable[[Target, EventSink, LostSink | None], HostBackend]] = {
     HostKind.LOCAL: _local,
     HostKind.SSH: _ssh,
+    HostKind.SLURM: _slurm,
 }
 
 

@@ -17,6 +17,9 @@
 #   X KEY ATTEMPT JOBDIR                  fence an attempt: make sure a launch of it
 #                                         that has not started never will
 #   P KEY                                 ping
+#   OP KEY COUNT FIELD...                 an operation OP (two letters or more) of a
+#                                         host kind's extension: the function meshq_op_OP,
+#                                         defined by a script prepended to this one
 # Replies and events go to stdout, one tab-separated line each:
 #   R PROTOCOL HOSTNAME BASH_VERSION HOME once, when ready (HOME: what ~ means here)
 #   S KEY ATTEMPT PID PSTART TIME         the command started
@@ -29,6 +32,7 @@
 #   C KEY ATTEMPT RESULT                  ok, or the error
 #   X KEY ATTEMPT RESULT [ALIVE]          fenced; or taken (its wrapper claimed it
 #                                         first) and ALIVE 1/0; or the error
+#   Y KEY FIELD...                        the answer of an extension operation
 #
 # Paths arrive absolute or as ~/… (the home of the user the agent runs as),
 # never relative: see meshq/paths.py.
@@ -125,10 +129,11 @@ meshq_remove() {
 }
 
 meshq_make() {
-    local key=$1 i msg
+    local key=$1 d msg
     local -a dirs=()
-    for ((i = 2; i < $#; i++)); do
-        meshq_expand_home "${@:i+1:1}"
+    # one pass over the arguments: each ${@:i:1} would walk them from the start
+    for d in "${@:3}"; do
+        meshq_expand_home "$d"
         dirs+=("$REPLY")
     done
     if msg=$(mkdir -p -- "${dirs[@]}" 2>&1); then
@@ -180,6 +185,14 @@ meshq_read() {
     done
 }
 
+meshq_fields() {
+    # read N NUL-terminated fields into the array F at once (mapfile reads a
+    # pipe a byte at a time, so nothing past them is taken; N=0 would read all)
+    F=()
+    (($1 > 0)) || return 0
+    mapfile -d '' -n "$1" -t F && ((${#F[@]} == $1))
+}
+
 meshq_hostname=$(hostname 2>/dev/null || uname -n)
 meshq_notify R 2 "$meshq_hostname" "$BASH_VERSION" "$HOME"
 while IFS= read -r -d '' op; do
@@ -194,6 +207,13 @@ while IFS= read -r -d '' op; do
         P) meshq_read 1 || break; meshq_notify P "${F[0]}" pong ;;
         M) meshq_read 2 || break; meshq_m=("${F[@]}")
            meshq_read "${F[1]}" || break; meshq_make "${meshq_m[@]}" "${F[@]}" ;;
-        *) printf 'meshq agent: unknown request %q\n' "$op" >&2; break ;;
+        *) # an operation of a host kind's extension (prepended to this text,
+           # see AgentBackend.call): KEY COUNT FIELD... in, one Y line out
+           if [[ $op =~ ^[A-Z][A-Za-z]+$ ]] && declare -F "meshq_op_$op" > /dev/null; then
+               meshq_read 2 || break; meshq_k=${F[0]}
+               meshq_fields "${F[1]}" || break; "meshq_op_$op" "$meshq_k" "${F[@]}"
+           else
+               printf 'meshq agent: unknown request %q\n' "$op" >&2; break
+           fi ;;
     esac
 done

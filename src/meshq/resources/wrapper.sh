@@ -93,7 +93,11 @@ meshq_wrap() {
     local me=$BASHPID rc=0 cpid spid="" state="" terminated="" problem=""
 
     trap '' PIPE
-    trap 'terminated=1' TERM INT HUP
+    # note a signal meant for the job's whole group (a kill, a time limit, a
+    # cluster ending the job): we stay to write how the command ended
+    trap 'terminated=15' TERM
+    trap 'terminated=2' INT
+    trap 'terminated=1' HUP
 
     meshq_expand_home "$jobdir"; jobdir=$REPLY
     # the manager makes job directories ahead, in batches (agent op M):
@@ -191,6 +195,12 @@ meshq_wrap() {
     wait "$cpid" 2>/dev/null
     local last=$?
     [[ $last != 127 ]] && rc=$last
+    if ((rc < 0 || rc > 255)); then
+        # bash lost the status (a SIGCONT and a SIGTERM that reach us and
+        # the command at once, as Slurm sends them, make wait say -1): the
+        # command died of the signal we got, as far as anyone can know
+        rc=$((terminated ? 128 + terminated : 255))
+    fi
     [[ -n $spid ]] && kill "$spid" 2>/dev/null
     if [[ -e .meshq-kill-$attempt ]]; then
         state=kill

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from meshq import faults, paths
 from meshq.errors import HostError
-from meshq.hosts.backend import Ended, FailedToStart, HostBackend, JobEvent, Started
+from meshq.hosts.backend import Ended, FailedToStart, HostBackend, JobEvent, Queued, Started
 from meshq.model import (
     ACTIVE,
     FAILED,
@@ -107,7 +107,10 @@ class Runner(HostCare):
         self.rng = rng or random.Random()
         self.result = RunResult()
         # a host is usable once its backend has started (see HostCare._connect)
-        self._state = {h.name: HostState(h.name, h.slots, h.gpus, usable=False) for h in hosts}
+        self._state = {
+            h.name: HostState(h.name, h.slots, h.gpus, usable=False, cluster=h.cluster)
+            for h in hosts
+        }
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
         #: jobs this run claimed: each must end final before the run does
@@ -188,6 +191,9 @@ class Runner(HostCare):
                 if now - last_check >= self.check_interval:
                     await self._check()
                     last_check = time.monotonic()
+            # what the last check heard besides status changes (a cluster's
+            # final word on a job) is recorded before the run ends
+            self._apply([item for item in self._pending_events() if item is not None])
             self._note_stranded()
         finally:
             self.result.interrupted = self._stopping.is_set()
@@ -491,6 +497,12 @@ class Runner(HostCare):
         if job.host in self._state:
             self._state[job.host].take(held_gpus(job, job.gpu))
 
+    def _pending_events(self) -> list[tuple[str, JobEvent] | None]:
+        items = []
+        while not self._events.empty():
+            items.append(self._events.get_nowait())
+        return items
+
     async def _next_batch(self, timeout: float) -> list[tuple[str, JobEvent]]:
         batch: list[tuple[str, JobEvent]] = []
         try:
@@ -502,17 +514,29 @@ class Runner(HostCare):
         # let the events that are arriving together be handled together: one
         # transaction and one round of launches for all of them
         await asyncio.sleep(COALESCE)
-        while not self._events.empty():
-            item = self._events.get_nowait()
-            if item is not None:
-                batch.append(item)
+        batch += [item for item in self._pending_events() if item is not None]
         return batch
 
     def _apply(self, batch: list[tuple[str, JobEvent]]) -> None:
-        changes = [c for _, event in batch if (c := self._change_for(event)) is not None]
+        self._note_queued([e for _, e in batch if isinstance(e, Queued)])
+        changes = [
+            c
+            for _, event in batch
+            if not isinstance(event, Queued) and (c := self._change_for(event)) is not None
+        ]
         self._commit(changes)
 
-    def _change_for(self, event: JobEvent) -> Change | None:
+    def _note_queued(self, events: list[Queued]) -> None:
+        """Record the ids and states a cluster gave our jobs (no status change)."""
+        for event in events:
+            flight = self._inflight.get(event.job_id)
+            if flight is not None and flight.job.attempts == event.attempt:
+                flight.job = flight.job.evolve(remote_id=event.remote_id, remote_state=event.state)
+        # a job's last state (COMPLETED) may come after a check saw it end:
+        # the store takes it as long as it is about the job's current attempt
+        self.store.set_remote([(e.job_id, e.attempt, e.remote_id, e.state) for e in events])
+
+    def _change_for(self, event: Started | Ended | FailedToStart) -> Change | None:
         flight = self._inflight.get(event.job_id)
         if flight is None or flight.job.attempts != event.attempt:
             return None  # a late word about an attempt that is no longer ours

@@ -38,6 +38,9 @@ class HostState:
     #: slots and GPU ids that other runs hold on this host right now
     others: int = 0
     gpus_others: set[str] = field(default_factory=set)
+    #: a cluster that gives out GPUs itself (HostKind.cluster): any
+    #: --gpus=N fits, and meshq holds no ids there
+    cluster: bool = False
 
     @property
     def free(self) -> int:
@@ -67,6 +70,10 @@ def fit(job: Job, host: HostState) -> tuple[Fit, str | None]:
     ``CUDA_VISIBLE_DEVICES``, as the seed means it: several jobs may share an
     id, and a host that declares GPUs must have those ids.
     """
+    if host.cluster:
+        # the cluster's scheduler finds the GPUs (or refuses the job, which
+        # then fails to start with its message)
+        return (Fit.LATER, None) if host.free < 1 else (Fit.NOW, None if job.gpus else job.gpu)
     if job.gpus:
         if len(host.gpus) < job.gpus:
             return Fit.NEVER, None

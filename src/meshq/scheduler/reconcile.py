@@ -54,9 +54,25 @@ def parse_log(lines: tuple[str, ...]) -> LogFacts:
     return LogFacts(**facts)  # type: ignore[arg-type]
 
 
+#: an exit status above this is the shell's way of saying "ended by signal N-128"
+_SIGNALLED = 128
+
+
+def _lost(facts: LogFacts) -> bool:
+    """Whether a host's word that it lost an attempt stands against its log:
+    unless meshq killed or timed it out, and unless the command ended on its
+    own (an end line whose code is not a death by signal, which the loss
+    explains: a node going down first signals what runs there)."""
+    if facts.killed or facts.timed_out:
+        return False
+    return facts.exit_code is None or facts.exit_code > _SIGNALLED
+
+
 def verdict(job: Job, live: Liveness) -> Change | None:
     """The change that makes ``job`` agree with its host, or ``None`` when
-    it agrees already or the host knows nothing of this attempt."""
+    it agrees already or the host knows nothing of this attempt. A host that
+    says it lost the attempt (``live.lost``) makes it ``crash``, with that
+    reason, unless its log tells of an end of its own."""
     facts = parse_log(live.lines)
     attempt = job.attempts
     if facts.fail_start is not None:
@@ -64,6 +80,15 @@ def verdict(job: Job, live: Liveness) -> Change | None:
             job.id, Status.FAIL_START, {"error": facts.fail_start}, "from the job log", attempt
         )
     started = {"pid": facts.pid, "pstart": facts.pstart, "started": facts.started}
+    if live.lost is not None and _lost(facts):
+        fields = {**started, "exit_code": facts.exit_code, "ended": facts.ended}
+        return Change(
+            job.id,
+            Status.CRASH,
+            {**{k: v for k, v in fields.items() if v is not None}, "error": live.lost},
+            "lost by its host",
+            attempt,
+        )
     if facts.exit_code is not None or ((facts.killed or facts.timed_out) and not live.alive):
         if facts.killed:
             new = Status.KILL

@@ -54,6 +54,8 @@ class RunHost:
     gpus: tuple[str, ...] = ()
     #: the host is in the inventory: record its status there
     inventory: bool = False
+    #: a cluster that gives out GPUs itself (see HostKind.cluster)
+    cluster: bool = False
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -61,7 +62,8 @@ class HostInventory:
         """Insert ``hosts`` inside the caller's transaction."""
         c.executemany(
             "INSERT INTO hosts (name, kind, address, user, port, max_jobs, cpus, gpus, "
-            "pyenv, status, check_host_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "pyenv, status, check_host_key, options) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     h.name,
@@ -75,6 +77,7 @@ class HostInventory:
                     h.pyenv,
                     h.status.value,
                     int(h.check_host_key),
+                    json.dumps([list(o) for o in h.options]) if h.options else None,
                 )
                 for h in hosts
             ],
@@ -123,6 +126,11 @@ class HostInventory:
                     "UPDATE hosts SET status = ?, last_error = ? WHERE name = ?",
                     (status.value, error, name),
                 )
+
+    def set_host_info(self, name: str, info: str | None) -> None:
+        """Record what a host said of itself at a probe (see :attr:`Host.info`)."""
+        with transaction(self.conn) as c:
+            c.execute("UPDATE hosts SET info = ? WHERE name = ?", (info, name))
 
     def host_usage(self) -> tuple[Counter[str], dict[str, set[str]]]:
         """Across all queues: running jobs per host, and the GPU ids they hold."""

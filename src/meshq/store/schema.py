@@ -131,6 +131,15 @@ MIGRATIONS: list[str] = [
         value       TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 7: hosts that queue jobs themselves (Slurm clusters): a job's id there
+    # and its state there; a host's kind-specific settings (JSON: a list of
+    # [key, value] pairs) and what it said of itself at its last probe
+    """
+    ALTER TABLE jobs ADD COLUMN remote_id TEXT;
+    ALTER TABLE jobs ADD COLUMN remote_state TEXT;
+    ALTER TABLE hosts ADD COLUMN options TEXT;
+    ALTER TABLE hosts ADD COLUMN info TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

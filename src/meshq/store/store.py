@@ -580,8 +580,9 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 c.execute(
                     "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
                     "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
-                    "signal = NULL, host = ?, gpu = ?, placed = ?, run_id = ?, run_user = ?, "
-                    "run_address = ?, run_port = ? WHERE id = ?",
+                    "signal = NULL, remote_id = NULL, remote_state = NULL, host = ?, gpu = ?, "
+                    "placed = ?, run_id = ?, run_user = ?, run_address = ?, run_port = ? "
+                    "WHERE id = ?",
                     (
                         host,
                         gpu,
@@ -615,6 +616,8 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 ended=None,
                 error=None,
                 signal=None,
+                remote_id=None,
+                remote_state=None,
                 run_user=_identity(where, host).user,
                 run_address=_identity(where, host).address,
                 run_port=_identity(where, host).port,
@@ -691,6 +694,19 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 )
                 applied.append(True)
         return applied
+
+    def set_remote(self, notes: Sequence[tuple[int, int, str, str]]) -> None:
+        """Record, per ``(job id, attempt, remote id, remote state)``, a job's
+        id and state on a host that queues jobs itself (a Slurm cluster).
+        Not a status change: a note on the attempt, ignored once the job has
+        moved on to another attempt."""
+        if not notes:
+            return
+        with transaction(self.conn) as c:
+            c.executemany(
+                "UPDATE jobs SET remote_id = ?, remote_state = ? WHERE id = ? AND attempts = ?",
+                [(rid, state, job_id, attempt) for job_id, attempt, rid, state in notes],
+            )
 
     def note(self, job_id: int, detail: str, *, attempt: int, host: str | None) -> None:
         """Add a line to a job's history that changes nothing: something
