@@ -37,6 +37,12 @@ def env_for(mq: Meshq, cluster: SshCluster) -> dict[str, str]:
     return {**mq.env, "MESHQ_SSH_CONFIG": str(cluster.ssh_config)}
 
 
+def add_jobs(mq: Meshq, env: dict[str, str], proj: Path, queue: str, *options: str) -> None:
+    """``cd ~/proj && meshq queue create QUEUE && meshq queue add QUEUE OPTIONS``."""
+    mq.ok("queue", "create", queue, env=env, cwd=proj)
+    mq.ok("queue", "add", queue, *options, env=env, cwd=proj)
+
+
 def show(mq: Meshq, env: dict[str, str], queue: str, job: str) -> dict[str, Any]:
     done = mq.ok("queue", "show", queue, job, "--output=json", env=env)
     record = json.loads(done.stdout)
@@ -48,16 +54,14 @@ def test_the_readme_flow_runs_on_another_machine(
 ) -> None:
     env = env_for(mq, cluster)
     [host] = cluster.hosts
-    mq.ok("queue", "create", "sweep", env=env, cwd=proj)
-    mq.ok(
-        "queue",
-        "add",
+    add_jobs(
+        mq,
+        env,
+        proj,
         "sweep",
         "--name=s[1-3]",
         f"--host={host.name}",
         "--command=echo out-$MESHQ_INDEX; echo err >&2",
-        env=env,
-        cwd=proj,
     )
     mq.ok("queue", "run", "fifo", "sweep", "--max_parallel=3", env=env, cwd=proj)
     record = show(mq, env, "sweep", "s2")
@@ -75,17 +79,7 @@ def test_the_readme_flow_runs_on_another_machine(
 def test_logs_of_a_missing_file_say_why(mq: Meshq, cluster: SshCluster, proj: Path) -> None:
     env = env_for(mq, cluster)
     [host] = cluster.hosts
-    mq.ok("queue", "create", "q", env=env, cwd=proj)
-    mq.ok(
-        "queue",
-        "add",
-        "q",
-        "--name=j",
-        f"--host={host.name}",
-        "--command=echo hi",
-        env=env,
-        cwd=proj,
-    )
+    add_jobs(mq, env, proj, "q", "--name=j", f"--host={host.name}", "--command=echo hi")
     mq.ok("queue", "run", "fifo", "q", "--max_parallel=1", env=env, cwd=proj)
     stdout = show(mq, env, "q", "j")["files"]["stdout"]
     host.local_path(stdout).unlink()
@@ -124,17 +118,15 @@ def test_explicit_gpu_ids_do_not_serialise_jobs(mq: Meshq, cluster: SshCluster, 
     # four jobs on GPU 0 with --max_parallel=4 run at once
     env = env_for(mq, cluster)
     [host] = cluster.hosts
-    mq.ok("queue", "create", "q", env=env, cwd=proj)
-    mq.ok(
-        "queue",
-        "add",
+    add_jobs(
+        mq,
+        env,
+        proj,
         "q",
         "--name=g[1-4]",
         f"--host={host.name}",
         "--gpu=0",
         "--command=sleep 1; echo $CUDA_VISIBLE_DEVICES",
-        env=env,
-        cwd=proj,
     )
     mq.ok("queue", "run", "fifo", "q", "--max_parallel=4", env=env, cwd=proj)
     jobs = mq.jobs("q")
@@ -160,17 +152,7 @@ def test_a_job_whose_process_vanished_says_so_in_its_log(
 ) -> None:
     env = env_for(mq, cluster)
     [host] = cluster.hosts
-    mq.ok("queue", "create", "q", env=env, cwd=proj)
-    mq.ok(
-        "queue",
-        "add",
-        "q",
-        "--name=v",
-        f"--host={host.name}",
-        "--command=sleep 30",
-        env=env,
-        cwd=proj,
-    )
+    add_jobs(mq, env, proj, "q", "--name=v", f"--host={host.name}", "--command=sleep 30")
     run = mq.popen("queue", "run", "fifo", "q", "--max_parallel=1", env=env)
     mq.wait_status("q", ["v"], {"start"})
     record = show(mq, env, "q", "v")

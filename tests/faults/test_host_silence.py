@@ -52,6 +52,13 @@ pytestmark = [
 QUEUE = "q"
 
 
+def _hosts_and_queue(cli: Cli, experiment: str, local_slots: int) -> None:
+    """Hosts mq1 (2 slots) and localhost, and the queue under the home."""
+    cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=2")
+    cli.ok("hosts", "add", "localhost", f"--max_jobs_allowed={local_slots}")
+    cli.ok("queue", "create", QUEUE, f"--experiment={experiment}")
+
+
 def _history(api: Meshq, name: str) -> list[tuple[str, str | None]]:
     return [(e.new.value, e.detail) for e in api.history(QUEUE, name)]
 
@@ -66,9 +73,7 @@ def test_a_run_ends_with_every_job_it_took_final(
     [mq1] = cluster(1).hosts
     marker = shared_file(shared_dir / "marker")
     never, keep = shared_dir / "never", shared_dir / "keep"
-    cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=2")
-    cli.ok("hosts", "add", "localhost", "--max_jobs_allowed=1")
-    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    _hosts_and_queue(cli, home_experiment, local_slots=1)
     api.add(QUEUE, "p[1-2]", job_command(marker, gate=never), host="mq1", retries=1)
     api.add(QUEUE, "keeper", job_command(marker, gate=keep, work="true"), host="localhost")
     messages = Messages()
@@ -127,9 +132,7 @@ def test_a_host_back_from_a_partition_is_settled(
     [mq1] = cluster(1).hosts
     marker = shared_file(shared_dir / "marker")
     gate, keep = shared_dir / "gate", shared_dir / "keep"
-    cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=2")
-    cli.ok("hosts", "add", "localhost", "--max_jobs_allowed=2")
-    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    _hosts_and_queue(cli, home_experiment, local_slots=2)
     # w: pinned to mq1, no retries; v: placed on mq1 first, one retry
     api.add(QUEUE, "w", job_command(marker, gate=gate, work="true"), host="mq1")
     api.add(QUEUE, "v", job_command(marker, gate=gate, work="true"), retries=1)
@@ -207,9 +210,7 @@ def test_a_host_whose_login_hangs_holds_up_no_other(
     [mq1] = cluster(1).hosts
     _hang_logins(mq1, shared_dir / "hang.sh")
     marker = shared_file(shared_dir / "marker")
-    cli.ok("hosts", "add", "mq1", "--max_jobs_allowed=2")
-    cli.ok("hosts", "add", "localhost", "--max_jobs_allowed=2")
-    cli.ok("queue", "create", QUEUE, f"--experiment={home_experiment}")
+    _hosts_and_queue(cli, home_experiment, local_slots=2)
     api.add(QUEUE, "j[1-4]", job_command(marker, work="true"))
     messages = Messages()
 
