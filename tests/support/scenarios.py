@@ -30,10 +30,17 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 90.0) -> T:
     """Run one async scenario to completion within ``timeout`` s, keeping what
     its loop reports as unhandled in :data:`UNHANDLED`."""
 
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        UNHANDLED.append(context)
+        error = context.get("exception")
+        if error is not None and not isinstance(error, Exception):
+            # pytest's own time limit (a BaseException) raised inside a
+            # callback: asyncio would swallow it and the test hang on, so end
+            # the loop, and the test fails here instead
+            loop.stop()
+
     async def guarded() -> T:
-        asyncio.get_running_loop().set_exception_handler(
-            lambda loop, context: UNHANDLED.append(context)
-        )
+        asyncio.get_running_loop().set_exception_handler(handler)
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(guarded())
