@@ -82,7 +82,9 @@ class HostCare:
 
     async def _connect(self, name: str) -> bool:
         """Start the backend of ``name``; on failure the host is down."""
-        backend = make_backend(self.hosts[name].target, self._on_event, self._on_lost)
+        host = self.hosts[name]
+        maker = host.maker or make_backend
+        backend = maker(host.target, self._on_event, self._on_lost)
         try:
             await backend.start()
         except HostError as err:
