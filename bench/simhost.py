@@ -106,7 +106,9 @@ class SimHosts:
         heads = [q[0][0] for q in (self._starts, self._ends) if q]
         if heads:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(loop.time() + max(min(heads) - time.monotonic(), 0), self._fire)
+            self._timer = loop.call_at(
+                loop.time() + max(min(heads) - time.monotonic(), 0), self._fire
+            )
 
     def _fire(self) -> None:
         self._timer = None
@@ -138,7 +140,9 @@ class SimBackend:
 
     @property
     def identity(self) -> Identity | None:
-        return Identity(user="sim", address=self.name, port=None, home="/sim") if self._open else None
+        return (
+            Identity(user="sim", address=self.name, port=None, home="/sim") if self._open else None
+        )
 
     async def start(self) -> None:
         await asyncio.sleep(self._hosts.latency)
