@@ -38,6 +38,7 @@ from meshq.model import (
     Status,
 )
 from meshq.scheduler.fencing import fence_unseen
+from meshq.scheduler.freeslots import FreeSlots
 from meshq.scheduler.hostcare import HostCare
 from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import Policy, sequential
@@ -108,6 +109,8 @@ class Runner(HostCare):
         self.result = RunResult()
         # a host is usable once its backend has started (see HostCare._connect)
         self._state = {h.name: HostState(h.name, h.slots, h.gpus, usable=False) for h in hosts}
+        #: the hosts with a free slot, as the policy ranks them (fifo_multi)
+        self._free = FreeSlots(list(self._state.values()), policy, self.rng)
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
         #: jobs this run claimed: each must end final before the run does
@@ -181,6 +184,7 @@ class Runner(HostCare):
                 now = time.monotonic()
                 if now - last_tick >= TICK:
                     self._look_after_hosts(now)
+                    self._free.rebuild()  # a safety net: every change is touched
                     last_tick = now
                 if now >= self._renew_at:
                     self.store.renew_run(self.run_id)
@@ -233,6 +237,7 @@ class Runner(HostCare):
                     self._dead.add(job.run_id)
             self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), 0.0)
             self._state[job.host].take(held_gpus(job, job.gpu))
+            self._touch(job.host)
             taken.append(job.id)
         if taken:
             self.store.adopt(taken, self.run_id)
@@ -291,7 +296,7 @@ class Runner(HostCare):
         if (
             self.mode == "fifo_multi"
             and not self._down  # jobs pinned to a down host are to be failed now
-            and not any(s.usable and s.free > 0 for s in self._state.values())
+            and not self._any_free()
         ):
             return False
         self._count_others()
@@ -312,6 +317,7 @@ class Runner(HostCare):
                 refuse.append((job, chosen, reason))
             elif chosen is not None:
                 self._state[chosen].take(held_gpus(job, gpu))
+                self._touch(chosen)
                 launch.append((job, chosen, gpu))
         if refuse:
             self._refuse(refuse)
@@ -338,6 +344,7 @@ class Runner(HostCare):
         for job, host, gpu in launch:
             if job.id not in won:  # another run took it
                 self._state[host].give_back(held_gpus(job, gpu))
+                self._touch(host)
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
@@ -374,8 +381,20 @@ class Runner(HostCare):
             # a run just went away: what it left running is ours to count and watch
             self._adopt()
         for name, state in self._state.items():
-            state.others = slots.get(name, 0)
-            state.gpus_others = gpus.get(name, set())
+            others, held = slots.get(name, 0), gpus.get(name, set())
+            if others != state.others or held != state.gpus_others:
+                state.others, state.gpus_others = others, held
+                self._touch(name)
+
+    def _touch(self, host: str | None) -> None:
+        if host is not None and host in self._state:
+            self._free.touch(self._state[host])
+
+    def _any_free(self) -> bool:
+        """Whether a usable host of the run has a free slot."""
+        if self._free.indexed:
+            return self._free.best() is not None
+        return any(s.usable and s.free > 0 for s in self._state.values())
 
     def _choose(self, job: Job) -> tuple[str | None, str | None, str | None]:
         """``(host, gpu ids, None)`` to launch now, ``(host, None, reason)``
@@ -395,6 +414,16 @@ class Runner(HostCare):
         # a job pinned (--host) to one of this run's hosts goes there; the
         # seed's fifo_multi ignores pins, which only surprises people
         pin = self._state.get(job.host or "") if not job.placed else None
+        if (
+            pin is None
+            and not job.gpus
+            and not job.gpu
+            and job.id not in self._avoid
+            and self._free.indexed
+        ):
+            # it needs only a slot: the policy's host, from the index (the same choice)
+            best = self._free.best()
+            return (best.name, None, None) if best is not None else (None, None, None)
         if pin is not None and pin.name in self._down:
             # as in fifo: a job pinned to a host that is down fails to start,
             # saying why, instead of waiting for a run that may never end
@@ -490,6 +519,7 @@ class Runner(HostCare):
         self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), time.monotonic())
         if job.host in self._state:
             self._state[job.host].take(held_gpus(job, job.gpu))
+            self._touch(job.host)
 
     async def _next_batch(self, timeout: float) -> list[tuple[str, JobEvent]]:
         batch: list[tuple[str, JobEvent]] = []
@@ -556,6 +586,7 @@ class Runner(HostCare):
             del self._inflight[change.job_id]
             if flight.job.host in self._state:
                 self._state[flight.job.host].give_back(held_gpus(flight.job, flight.job.gpu))
+                self._touch(flight.job.host)
             if change.new in WAITING:
                 continue  # back in the queue: its slot is free, it is not done
             if change.new in RETRIABLE and ok and self._retry(flight.job, change):

@@ -64,6 +64,10 @@ class HostCare:
         """Have the run's loop look again now."""
         raise NotImplementedError
 
+    def _touch(self, host: str | None) -> None:
+        """``host``'s usability or load changed: placement must know."""
+        raise NotImplementedError
+
     def _connect_all(self) -> None:
         """Start connecting to every host at once; each joins the run when
         it is ready, so a slow or hung login holds up no other host."""
@@ -93,6 +97,7 @@ class HostCare:
             return False
         self._backends[name] = backend
         self._state[name].usable = True
+        self._touch(name)
         if name in self._down:
             del self._down[name]
             self.reporter.message(f"host {name} is back")
@@ -176,6 +181,7 @@ class HostCare:
             self.reporter.message(f"host {name} is down: {error}")
         self._down[name] = (error, time.monotonic() + self.reprobe_every)
         self._state[name].usable = False
+        self._touch(name)
         if self.hosts[name].inventory:
             self.store.set_host_status(name, HostStatus.DOWN, error, probed=True)
 
@@ -187,6 +193,7 @@ class HostCare:
             return
         self._lost[host] = time.monotonic()
         self._state[host].usable = False
+        self._touch(host)
         self.reporter.message(
             f"lost host {host} ({reason}); its jobs run on, and are given "
             f"{self.host_lost_after:g} s to be heard from again"
