@@ -52,6 +52,18 @@ Mode = Literal["fifo", "fifo_multi"]
 LAUNCH_LOST_AFTER = 60.0
 #: how many upcoming jobs get their directories made in one go
 MAKE_AHEAD = 128
+#: fifo_multi makes job directories ahead only on this many hosts or fewer:
+#: an upcoming job may go to any host, so each would make every one of
+#: them (on 1,000 hosts, 128,000 folders for 128 jobs); on more, the
+#: wrapper makes its job's own directory
+MAKE_AHEAD_HOSTS = 8
+#: the progress total is counted again at most once a second, and less
+#: often on a queue whose count costs more (1,000,000 jobs: 70 ms): the
+#: count may take at most this share of the run's time
+TOTAL_SHARE = 0.02
+#: how long another run's slots on our hosts may go unread while other runs
+#: live (s): the claim counts them again in its transaction anyway
+OTHERS_EVERY = 0.25
 #: how long a host whose connection dropped may take to come back before
 #: its running jobs are declared crashed (s)
 HOST_LOST_AFTER = 20.0
@@ -135,9 +147,14 @@ class Runner(HostCare):
         self._events: asyncio.Queue[tuple[str, JobEvent] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._done = 0
-        #: the final state this run counted for each job it saw end
+        #: the jobs this run counted as crashed (a crash may turn out not to be one)
         self._counted: dict[int, Status] = {}
         self._next_total = 0.0
+        #: when other runs' use of our hosts was last read (monotonic, and
+        #: wall for the runs table); whether it must be read at the next fill
+        self._others_read = -1.0
+        self._others_wall = 0.0
+        self._others_stale = True
         self._renew_at = time.monotonic() + LEASE / 3
         self.run_id = 0
 
@@ -342,20 +359,27 @@ class Runner(HostCare):
         faults.point("after-claim")
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
-            if job.id not in won:  # another run took it
+            if job.id not in won:  # another run took it, or its slot
                 self._state[host].give_back(held_gpus(job, gpu))
                 self._touch(host)
+                self._others_stale = True
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
             self._launch(job, now)
-        for backend in list(self._backends.values()):
-            with contextlib.suppress(HostError):
-                await backend.drain()
+        # only the hosts launched to: a fill that launched 3 jobs on 1,000
+        # hosts waits for 3 at most, not 1,000
+        for name in {j.host for j in claimed if j.host is not None}:
+            backend = self._backends.get(name)
+            if backend is not None:
+                with contextlib.suppress(HostError):
+                    await backend.drain()
         faults.point("after-launch")
         if time.monotonic() >= self._next_total:
+            t0 = time.monotonic()
             self.reporter.set_total(self._total())
-            self._next_total = time.monotonic() + 1.0
+            took = time.monotonic() - t0
+            self._next_total = time.monotonic() + max(1.0, took / TOTAL_SHARE)
         return bool(claimed)
 
     def _paused(self) -> bool:
@@ -374,8 +398,22 @@ class Runner(HostCare):
         """What other live runs hold on our hosts: of this queue for fifo
         (its --max_parallel is the queue's), of any queue for fifo_multi (a
         host's slots are the host's)."""
-        queue = self.queue if self.mode == "fifo" else None
+        now = time.monotonic()
+        if not self._others_stale and now - self._others_read < OTHERS_EVERY:
+            return
+        # the slots other runs hold move only while another run lives, or
+        # just ended (its jobs are ours to adopt): otherwise the scan of
+        # every running job is skipped
+        wall = time.time()
         known = len(self._dead)
+        changed, found = self.store.other_runs_since(self.run_id, self._others_wall, self._dead)
+        self._dead |= found
+        self._others_read = now
+        if not changed and not self._others_stale:
+            return
+        # a margin for the clocks of runs on other machines
+        self._others_wall, self._others_stale = wall - LEASE, False
+        queue = self.queue if self.mode == "fifo" else None
         slots, gpus, self._dead = self.store.others_by_host(self.run_id, queue, self._dead)
         if len(self._dead) > known:
             # a run just went away: what it left running is ours to count and watch
@@ -460,30 +498,50 @@ class Runner(HostCare):
     async def _make_dirs(self, claimed: list[Job]) -> None:
         """Make the job directories of ``claimed`` and of the jobs likely to
         come next, one ``mkdir`` per host for many jobs, so the wrapper need
-        not start one per job. Best effort: the wrapper makes what is missing."""
+        not start one per job; on every host at once. Best effort: the
+        wrapper makes what is missing. Not done for ``fifo_multi`` over more
+        than :data:`MAKE_AHEAD_HOSTS` hosts (see there)."""
+        if self.mode == "fifo_multi" and len(self.hosts) > MAKE_AHEAD_HOSTS:
+            return
         by_host: dict[str, list[str]] = {}
         for job in claimed:
-            if job.host is not None and job.name not in self._made.setdefault(job.host, set()):
+            if job.host is None:
+                continue
+            made = self._made.setdefault(job.host, set())
+            if job.name in made:
+                made.discard(job.name)  # made; only names still to come are kept
+            else:
                 by_host.setdefault(job.host, []).append(job.name)
+        shared: list[str] | None = None
+        work = []
         for host, names in by_host.items():
             backend = self._backends.get(host)
             if backend is None:
                 continue
-            ahead = self.store.peek_names(
-                self.queue,
-                self._waiting_statuses(),
-                MAKE_AHEAD,
-                host if self.mode == "fifo" else None,
-                only=self.only,
-            )
+            if self.mode == "fifo":
+                ahead = self.store.peek_names(
+                    self.queue, self._waiting_statuses(), MAKE_AHEAD, host, only=self.only
+                )
+            else:  # the same upcoming jobs for every host: read once
+                if shared is None:
+                    shared = self.store.peek_names(
+                        self.queue, self._waiting_statuses(), MAKE_AHEAD, None, only=self.only
+                    )
+                ahead = shared
             made = self._made[host]
             todo = [n for n in dict.fromkeys(names + ahead) if n not in made]
-            folders = [paths.job_folder(self.queue, n, local=backend.local) for n in todo]
-            try:
-                await backend.make_dirs(folders)
-            except HostError:
-                continue
-            made.update(todo)
+            work.append(self._make_on(host, backend, todo, set(ahead)))
+        await asyncio.gather(*work)
+
+    async def _make_on(
+        self, host: str, backend: HostBackend, todo: list[str], ahead: set[str]
+    ) -> None:
+        folder = paths.queue_folder(self.queue, local=backend.local)
+        try:
+            await backend.make_dirs([f"{folder}/{n}" for n in todo])
+        except HostError:
+            return
+        self._made[host].update(n for n in todo if n in ahead)
 
     def _launch(self, job: Job, now: float) -> None:
         host = job.host
@@ -600,7 +658,11 @@ class Runner(HostCare):
     def _finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
         self._done += 1
         self.result.finished[status] += 1
-        self._counted[job.id] = status
+        # kept small on a million-job run: only a crash may turn out not to
+        # be one (see _watch), and only a job not final may be given up
+        if status is Status.CRASH:
+            self._counted[job.id] = status
+        self._took.discard(job.id)
         self.reporter.finished(job, status, exit_code, error)
 
     def _retry(self, job: Job, failed: Change) -> bool:
