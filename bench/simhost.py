@@ -14,14 +14,19 @@ entries with ``maker=SimHosts(...).maker`` and drives a ``Runner`` itself.
 
 Its own cost is kept small on purpose, since it runs in the manager's
 process and counts in its CPU: every host shares one :class:`SimHosts`
-clock, which keeps the pending answers in two FIFO deques (latency and
-duration are the same for every job, so due times come in order) and
-wakes once per due batch instead of arming a timer per event.
+clock, which keeps the pending starts in a FIFO deque (the latency is the
+same for every job, so their due times come in order) and the pending ends
+in a heap, and wakes once per due batch instead of arming a timer per event.
+
+A job runs ``duration`` × 0.5 … 1.5, spread by its id (the same for the
+same id): ends arrive as real jobs' do, a few at a time, not all the jobs
+of one launch round in the same instant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
@@ -84,7 +89,7 @@ class SimHosts:
         self.fail_every = fail_every
         #: (due, backend, job id, attempt), in due order
         self._starts: deque[tuple[float, SimBackend, int, int]] = deque()
-        self._ends: deque[tuple[float, SimBackend, int, int]] = deque()
+        self._ends: list[tuple[float, int, int, SimBackend]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._next_pid = 1000
 
@@ -103,7 +108,14 @@ class SimHosts:
     def _arm(self) -> None:
         if self._timer is not None:
             return
-        heads = [q[0][0] for q in (self._starts, self._ends) if q]
+        heads = [
+            t
+            for t in (
+                self._starts[0][0] if self._starts else None,
+                self._ends[0][0] if self._ends else None,
+            )
+            if t is not None
+        ]
         if heads:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(
@@ -117,9 +129,10 @@ class SimHosts:
         while self._starts and self._starts[0][0] <= now:
             _, backend, job_id, attempt = self._starts.popleft()
             if backend.started(job_id, attempt, wall):
-                self._ends.append((now + self.duration, backend, job_id, attempt))
+                spread = 0.5 + (job_id * 2654435761 % 1000) / 1000
+                heapq.heappush(self._ends, (now + self.duration * spread, job_id, attempt, backend))
         while self._ends and self._ends[0][0] <= now:
-            _, backend, job_id, attempt = self._ends.popleft()
+            _, job_id, attempt, backend = heapq.heappop(self._ends)
             code = 1 if self.fail_every and job_id % self.fail_every == 0 else 0
             backend.ended(job_id, attempt, code, wall)
         self._arm()
