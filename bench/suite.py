@@ -4,7 +4,8 @@ a report (JSON, a Markdown table and a plot).
     ./scripts/bench                     # the default suite (about 6 minutes on 2 cores)
     ./scripts/bench --full              # 100,000-job runs for scaling and memory (long)
     ./scripts/bench --save              # also commit-ready bench/report.{json,png}
-    ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale sim managers
+    ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale
+                                        # hosts32 sim managers
     python bench/regress.py             # the quick check for CI (under a minute)
 
 Every figure is the median of --repeat runs. The report goes to
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import commands, latency, scale, sim, throughput
+from bench import commands, latency, manyhosts, scale, sim, throughput
 from bench.common import Context, Measure, scratch_root, use_bytecode_cache
 from bench.report import machine, markdown, plot, report_data, verdict, write_json
 
@@ -37,6 +38,7 @@ GROUPS: dict[str, Group] = {
     "local": throughput.local_throughput,
     "ssh": throughput.ssh_throughput,
     "scale": scale.run_scaling,
+    "hosts32": manyhosts.many_hosts,
     "sim": sim.manager_scaling,
     "managers": sim.managers,
 }

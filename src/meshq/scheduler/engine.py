@@ -39,7 +39,7 @@ from meshq.model import (
 )
 from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.freeslots import FreeSlots
-from meshq.scheduler.hostcare import HostCare
+from meshq.scheduler.hostcare import CONNECT_AT_ONCE, HostCare
 from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
@@ -125,6 +125,7 @@ class Runner(HostCare):
         self._free = FreeSlots(list(self._state.values()), policy, self.rng)
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
+        self._connecting = asyncio.Semaphore(CONNECT_AT_ONCE)
         #: jobs this run claimed: each must end final before the run does
         self._took: set[int] = set()
         self._backends: dict[str, HostBackend] = {}
