@@ -1,7 +1,7 @@
 """Run meshq's benchmarks, compare each figure with its target, and write
 a report (JSON, a Markdown table and a plot).
 
-    ./scripts/bench                     # the default suite (about 6 minutes on 2 cores)
+    ./scripts/bench                     # the default suite (about 13 minutes on 2 cores)
     ./scripts/bench --full              # 100,000-job runs for scaling and memory (long)
     ./scripts/bench --save              # also commit-ready bench/report.{json,png}
     ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale
