@@ -1,10 +1,11 @@
 """Run meshq's benchmarks, compare each figure with its target, and write
 a report (JSON, a Markdown table and a plot).
 
-    ./scripts/bench                     # the default suite (about 6 minutes on 2 cores)
+    ./scripts/bench                     # the default suite (about 13 minutes on 2 cores)
     ./scripts/bench --full              # 100,000-job runs for scaling and memory (long)
     ./scripts/bench --save              # also commit-ready bench/report.{json,png}
     ./scripts/bench --only ssh,local    # some groups: commands latency local ssh scale slurm
+                                        # hosts32 sim managers
     python bench/regress.py             # the quick check for CI (under a minute)
 
 Every figure is the median of --repeat runs. The report goes to
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import commands, latency, scale, slurm, throughput
+from bench import commands, latency, manyhosts, scale, sim, slurm, throughput
 from bench.common import Context, Measure, scratch_root, use_bytecode_cache
 from bench.report import machine, markdown, plot, report_data, verdict, write_json
 
@@ -40,6 +41,9 @@ GROUPS: dict[str, Group] = {
     # a real single-node Slurm (root, slurm-wlm and munge; skipped otherwise):
     # one repeat unless --full, as each takes some three minutes
     "slurm": slurm.slurm_throughput,
+    "hosts32": manyhosts.many_hosts,
+    "sim": sim.manager_scaling,
+    "managers": sim.managers,
 }
 
 #: the quick check: ratios and generous bounds, on a small scale
@@ -62,7 +66,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median) [3]")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument(
-        "--full", action="store_true", help="scaling and memory on 100,000 jobs, not 10,000"
+        "--full",
+        action="store_true",
+        help="scaling and memory on 100,000 jobs, not 10,000; the simulated hosts' on 1,000,000",
     )
     mode.add_argument(
         "--quick", action="store_true", help="the quick regression check (implies --check)"

@@ -38,7 +38,8 @@ from meshq.model import (
     Status,
 )
 from meshq.scheduler.fencing import fence_unseen
-from meshq.scheduler.hostcare import HostCare
+from meshq.scheduler.freeslots import FreeSlots
+from meshq.scheduler.hostcare import CONNECT_AT_ONCE, HostCare
 from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import Policy, sequential
 from meshq.scheduler.reconcile import verdict
@@ -51,6 +52,18 @@ Mode = Literal["fifo", "fifo_multi"]
 LAUNCH_LOST_AFTER = 60.0
 #: how many upcoming jobs get their directories made in one go
 MAKE_AHEAD = 128
+#: fifo_multi makes job directories ahead only on this many hosts or fewer:
+#: an upcoming job may go to any host, so each would make every one of
+#: them (on 1,000 hosts, 128,000 folders for 128 jobs); on more, the
+#: wrapper makes its job's own directory
+MAKE_AHEAD_HOSTS = 8
+#: the progress total is counted again at most once a second, and less
+#: often on a queue whose count costs more (1,000,000 jobs: 70 ms): the
+#: count may take at most this share of the run's time
+TOTAL_SHARE = 0.02
+#: how long another run's slots on our hosts may go unread while other runs
+#: live (s): the claim counts them again in its transaction anyway
+OTHERS_EVERY = 0.25
 #: how long a host whose connection dropped may take to come back before
 #: its running jobs are declared crashed (s)
 HOST_LOST_AFTER = 20.0
@@ -111,8 +124,11 @@ class Runner(HostCare):
             h.name: HostState(h.name, h.slots, h.gpus, usable=False, cluster=h.cluster)
             for h in hosts
         }
+        #: the hosts with a free slot, as the policy ranks them (fifo_multi)
+        self._free = FreeSlots(list(self._state.values()), policy, self.rng)
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
+        self._connecting = asyncio.Semaphore(CONNECT_AT_ONCE)
         #: jobs this run claimed: each must end final before the run does
         self._took: set[int] = set()
         self._backends: dict[str, HostBackend] = {}
@@ -135,9 +151,14 @@ class Runner(HostCare):
         self._events: asyncio.Queue[tuple[str, JobEvent] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._done = 0
-        #: the final state this run counted for each job it saw end
+        #: the jobs this run counted as crashed (a crash may turn out not to be one)
         self._counted: dict[int, Status] = {}
         self._next_total = 0.0
+        #: when other runs' use of our hosts was last read (monotonic, and
+        #: wall for the runs table); whether it must be read at the next fill
+        self._others_read = -1.0
+        self._others_wall = 0.0
+        self._others_stale = True
         self._renew_at = time.monotonic() + LEASE / 3
         self.run_id = 0
 
@@ -184,6 +205,7 @@ class Runner(HostCare):
                 now = time.monotonic()
                 if now - last_tick >= TICK:
                     self._look_after_hosts(now)
+                    self._free.rebuild()  # a safety net: every change is touched
                     last_tick = now
                 if now >= self._renew_at:
                     self.store.renew_run(self.run_id)
@@ -239,6 +261,7 @@ class Runner(HostCare):
                     self._dead.add(job.run_id)
             self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), 0.0)
             self._state[job.host].take(held_gpus(job, job.gpu))
+            self._touch(job.host)
             taken.append(job.id)
         if taken:
             self.store.adopt(taken, self.run_id)
@@ -297,7 +320,7 @@ class Runner(HostCare):
         if (
             self.mode == "fifo_multi"
             and not self._down  # jobs pinned to a down host are to be failed now
-            and not any(s.usable and s.free > 0 for s in self._state.values())
+            and not self._any_free()
         ):
             return False
         self._count_others()
@@ -318,6 +341,7 @@ class Runner(HostCare):
                 refuse.append((job, chosen, reason))
             elif chosen is not None:
                 self._state[chosen].take(held_gpus(job, gpu))
+                self._touch(chosen)
                 launch.append((job, chosen, gpu))
         if refuse:
             self._refuse(refuse)
@@ -342,19 +366,27 @@ class Runner(HostCare):
         faults.point("after-claim")
         won = {j.id for j in claimed}
         for job, host, gpu in launch:
-            if job.id not in won:  # another run took it
+            if job.id not in won:  # another run took it, or its slot
                 self._state[host].give_back(held_gpus(job, gpu))
+                self._touch(host)
+                self._others_stale = True
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:
             self._launch(job, now)
-        for backend in list(self._backends.values()):
-            with contextlib.suppress(HostError):
-                await backend.drain()
+        # only the hosts launched to: a fill that launched 3 jobs on 1,000
+        # hosts waits for 3 at most, not 1,000
+        for name in {j.host for j in claimed if j.host is not None}:
+            backend = self._backends.get(name)
+            if backend is not None:
+                with contextlib.suppress(HostError):
+                    await backend.drain()
         faults.point("after-launch")
         if time.monotonic() >= self._next_total:
+            t0 = time.monotonic()
             self.reporter.set_total(self._total())
-            self._next_total = time.monotonic() + 1.0
+            took = time.monotonic() - t0
+            self._next_total = time.monotonic() + max(1.0, took / TOTAL_SHARE)
         return bool(claimed)
 
     def _paused(self) -> bool:
@@ -373,15 +405,41 @@ class Runner(HostCare):
         """What other live runs hold on our hosts: of this queue for fifo
         (its --max_parallel is the queue's), of any queue for fifo_multi (a
         host's slots are the host's)."""
-        queue = self.queue if self.mode == "fifo" else None
+        now = time.monotonic()
+        if not self._others_stale and now - self._others_read < OTHERS_EVERY:
+            return
+        # the slots other runs hold move only while another run lives, or
+        # just ended (its jobs are ours to adopt): otherwise the scan of
+        # every running job is skipped
+        wall = time.time()
         known = len(self._dead)
+        changed, found = self.store.other_runs_since(self.run_id, self._others_wall, self._dead)
+        self._dead |= found
+        self._others_read = now
+        if not changed and not self._others_stale:
+            return
+        # a margin for the clocks of runs on other machines
+        self._others_wall, self._others_stale = wall - LEASE, False
+        queue = self.queue if self.mode == "fifo" else None
         slots, gpus, self._dead = self.store.others_by_host(self.run_id, queue, self._dead)
         if len(self._dead) > known:
             # a run just went away: what it left running is ours to count and watch
             self._adopt()
         for name, state in self._state.items():
-            state.others = slots.get(name, 0)
-            state.gpus_others = gpus.get(name, set())
+            others, held = slots.get(name, 0), gpus.get(name, set())
+            if others != state.others or held != state.gpus_others:
+                state.others, state.gpus_others = others, held
+                self._touch(name)
+
+    def _touch(self, host: str | None) -> None:
+        if host is not None and host in self._state:
+            self._free.touch(self._state[host])
+
+    def _any_free(self) -> bool:
+        """Whether a usable host of the run has a free slot."""
+        if self._free.indexed:
+            return self._free.best() is not None
+        return any(s.usable and s.free > 0 for s in self._state.values())
 
     def _choose(self, job: Job) -> tuple[str | None, str | None, str | None]:
         """``(host, gpu ids, None)`` to launch now, ``(host, None, reason)``
@@ -401,6 +459,16 @@ class Runner(HostCare):
         # a job pinned (--host) to one of this run's hosts goes there; the
         # seed's fifo_multi ignores pins, which only surprises people
         pin = self._state.get(job.host or "") if not job.placed else None
+        if (
+            pin is None
+            and not job.gpus
+            and not job.gpu
+            and job.id not in self._avoid
+            and self._free.indexed
+        ):
+            # it needs only a slot: the policy's host, from the index (the same choice)
+            best = self._free.best()
+            return (best.name, None, None) if best is not None else (None, None, None)
         if pin is not None and pin.name in self._down:
             # as in fifo: a job pinned to a host that is down fails to start,
             # saying why, instead of waiting for a run that may never end
@@ -437,30 +505,50 @@ class Runner(HostCare):
     async def _make_dirs(self, claimed: list[Job]) -> None:
         """Make the job directories of ``claimed`` and of the jobs likely to
         come next, one ``mkdir`` per host for many jobs, so the wrapper need
-        not start one per job. Best effort: the wrapper makes what is missing."""
+        not start one per job; on every host at once. Best effort: the
+        wrapper makes what is missing. Not done for ``fifo_multi`` over more
+        than :data:`MAKE_AHEAD_HOSTS` hosts (see there)."""
+        if self.mode == "fifo_multi" and len(self.hosts) > MAKE_AHEAD_HOSTS:
+            return
         by_host: dict[str, list[str]] = {}
         for job in claimed:
-            if job.host is not None and job.name not in self._made.setdefault(job.host, set()):
+            if job.host is None:
+                continue
+            made = self._made.setdefault(job.host, set())
+            if job.name in made:
+                made.discard(job.name)  # made; only names still to come are kept
+            else:
                 by_host.setdefault(job.host, []).append(job.name)
+        shared: list[str] | None = None
+        work = []
         for host, names in by_host.items():
             backend = self._backends.get(host)
             if backend is None:
                 continue
-            ahead = self.store.peek_names(
-                self.queue,
-                self._waiting_statuses(),
-                MAKE_AHEAD,
-                host if self.mode == "fifo" else None,
-                only=self.only,
-            )
+            if self.mode == "fifo":
+                ahead = self.store.peek_names(
+                    self.queue, self._waiting_statuses(), MAKE_AHEAD, host, only=self.only
+                )
+            else:  # the same upcoming jobs for every host: read once
+                if shared is None:
+                    shared = self.store.peek_names(
+                        self.queue, self._waiting_statuses(), MAKE_AHEAD, None, only=self.only
+                    )
+                ahead = shared
             made = self._made[host]
             todo = [n for n in dict.fromkeys(names + ahead) if n not in made]
-            folders = [paths.job_folder(self.queue, n, local=backend.local) for n in todo]
-            try:
-                await backend.make_dirs(folders)
-            except HostError:
-                continue
-            made.update(todo)
+            work.append(self._make_on(host, backend, todo, set(ahead)))
+        await asyncio.gather(*work)
+
+    async def _make_on(
+        self, host: str, backend: HostBackend, todo: list[str], ahead: set[str]
+    ) -> None:
+        folder = paths.queue_folder(self.queue, local=backend.local)
+        try:
+            await backend.make_dirs([f"{folder}/{n}" for n in todo])
+        except HostError:
+            return
+        self._made[host].update(n for n in todo if n in ahead)
 
     def _launch(self, job: Job, now: float) -> None:
         host = job.host
@@ -496,6 +584,7 @@ class Runner(HostCare):
         self._inflight[job.id] = _InFlight(job.evolve(run_id=self.run_id), time.monotonic())
         if job.host in self._state:
             self._state[job.host].take(held_gpus(job, job.gpu))
+            self._touch(job.host)
 
     def _pending_events(self) -> list[tuple[str, JobEvent] | None]:
         items = []
@@ -580,6 +669,7 @@ class Runner(HostCare):
             del self._inflight[change.job_id]
             if flight.job.host in self._state:
                 self._state[flight.job.host].give_back(held_gpus(flight.job, flight.job.gpu))
+                self._touch(flight.job.host)
             if change.new in WAITING:
                 continue  # back in the queue: its slot is free, it is not done
             if change.new in RETRIABLE and ok and self._retry(flight.job, change):
@@ -593,7 +683,11 @@ class Runner(HostCare):
     def _finished(self, job: Job, status: Status, exit_code: int | None, error: str | None) -> None:
         self._done += 1
         self.result.finished[status] += 1
-        self._counted[job.id] = status
+        # kept small on a million-job run: only a crash may turn out not to
+        # be one (see _watch), and only a job not final may be given up
+        if status is Status.CRASH:
+            self._counted[job.id] = status
+        self._took.discard(job.id)
         self.reporter.finished(job, status, exit_code, error)
 
     def _retry(self, job: Job, failed: Change) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -21,6 +22,27 @@ from meshq.scheduler.placement import HostState
 from meshq.scheduler.reconcile import parse_log, verdict
 from meshq.scheduler.run import Reporter, RunHost
 from meshq.store.store import Change, Store
+
+#: how many hosts are being connected to at once. A login costs this
+#: machine a key exchange (milliseconds of CPU) and file descriptors: a
+#: thousand at once would starve the run loop of the hosts already joined.
+#: A hung login holds one place until its own timeout, so a few hung hosts
+#: hold up no other
+CONNECT_AT_ONCE = 64
+#: file descriptors a connected host may take (socket, agent channel, …)
+FILES_PER_HOST = 4
+
+
+def enough_files(hosts: int) -> None:
+    """Raise this process's soft limit of open files (often 1,024) towards
+    its hard limit, so that ``hosts`` connections fit; best effort."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FILES_PER_HOST * hosts + 256
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
 class HostCare:
@@ -46,6 +68,8 @@ class HostCare:
     _stale: dict[str, HostBackend]
     #: hosts whose first connection is still being made
     _joining: set[str]
+    #: bounds the logins under way (:data:`CONNECT_AT_ONCE`)
+    _connecting: asyncio.Semaphore
 
     def _on_event(self, host: str, event: JobEvent) -> None:
         raise NotImplementedError
@@ -64,9 +88,15 @@ class HostCare:
         """Have the run's loop look again now."""
         raise NotImplementedError
 
+    def _touch(self, host: str | None) -> None:
+        """``host``'s usability or load changed: placement must know."""
+        raise NotImplementedError
+
     def _connect_all(self) -> None:
         """Start connecting to every host at once; each joins the run when
-        it is ready, so a slow or hung login holds up no other host."""
+        it is ready, so a slow or hung login holds up no other host
+        (:data:`CONNECT_AT_ONCE` of them under way at a time)."""
+        enough_files(len(self.hosts))
         for name in self.hosts:
             self._joining.add(name)
             self._background(name, self._join(name))
@@ -82,15 +112,19 @@ class HostCare:
 
     async def _connect(self, name: str) -> bool:
         """Start the backend of ``name``; on failure the host is down."""
-        backend = make_backend(self.hosts[name].target, self._on_event, self._on_lost)
+        host = self.hosts[name]
+        maker = host.maker or make_backend
+        backend = maker(host.target, self._on_event, self._on_lost)
         try:
-            await backend.start()
+            async with self._connecting:
+                await backend.start()
         except HostError as err:
             await backend.close()
             self._mark_down(name, err.detail)
             return False
         self._backends[name] = backend
         self._state[name].usable = True
+        self._touch(name)
         if name in self._down:
             del self._down[name]
             self.reporter.message(f"host {name} is back")
@@ -174,6 +208,7 @@ class HostCare:
             self.reporter.message(f"host {name} is down: {error}")
         self._down[name] = (error, time.monotonic() + self.reprobe_every)
         self._state[name].usable = False
+        self._touch(name)
         if self.hosts[name].inventory:
             self.store.set_host_status(name, HostStatus.DOWN, error, probed=True)
 
@@ -185,6 +220,7 @@ class HostCare:
             return
         self._lost[host] = time.monotonic()
         self._state[host].usable = False
+        self._touch(host)
         self.reporter.message(
             f"lost host {host} ({reason}); its jobs run on, and are given "
             f"{self.host_lost_after:g} s to be heard from again"

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Protocol
 from meshq.model import Job, Status
 
 if TYPE_CHECKING:
+    from meshq.hosts.backend import EventSink, HostBackend, LostSink
     from meshq.hosts.registry import Target
+
+    #: builds the backend of one host: (target, event sink, lost sink)
+    BackendMaker = Callable[[Target, EventSink, LostSink | None], HostBackend]
     from meshq.scheduler.engine import Runner
 
 
@@ -56,6 +60,10 @@ class RunHost:
     inventory: bool = False
     #: a cluster that gives out GPUs itself (see HostKind.cluster)
     cluster: bool = False
+    #: builds its backend; None: the registry's maker for the target's kind.
+    #: Only code that drives a Runner itself passes one (the benchmark's
+    #: simulated hosts): users reach hosts through the registry alone
+    maker: BackendMaker | None = None
 
 
 @dataclass(slots=True)

@@ -62,6 +62,27 @@ class RunLeases:
             return _pid_alive(row["pid"])
         return True
 
+    def other_runs_since(self, run_id: int, since: float, dead: set[int]) -> tuple[bool, set[int]]:
+        """Whether the slots other runs hold may have changed since ``since``
+        (wall time): another run is alive, or ended (or was found dead) since
+        then; and the runs found dead now that ``dead`` did not hold yet.
+
+        Reads the runs table only (a few rows), so a run can skip reading
+        every running job when it is the only one."""
+        rows = self.conn.execute(
+            "SELECT id, ended FROM runs WHERE id != ? AND (ended IS NULL OR ended >= ?)",
+            (run_id, since),
+        ).fetchall()
+        changed = False
+        found: set[int] = set()
+        for row in rows:
+            if row["id"] in dead:
+                continue
+            changed = True
+            if row["ended"] is None and not self.run_alive(row["id"]):
+                found.add(row["id"])
+        return changed, found
+
     def others_by_host(
         self, run_id: int, queue: Queue | None = None, dead: set[int] | None = None
     ) -> tuple[Counter[str], dict[str, set[str]], set[int]]:
