@@ -104,7 +104,7 @@ def test_queue_set_without_a_selection_sets_the_queue_defaults_only(mq: Meshq) -
     mq.ok("queue", "create", "q")
     mq.ok("queue", "add", "q", "--name=j", "--command=true")
     out = mq.ok("queue", "set", "q", "--timeout=30m", "--retries=2").stdout
-    assert out.strip() == "q: timeout 30m00s, retries 2"
+    assert out.strip() == "q: timeout 30m00s, retries 2, policy sequential"
     assert mq.job("q", "j")["timeout"] is None
     line = one_line_exit_2(mq, "queue", "set", "q", "--command=echo x")
     assert "--name" in line and "--command" in line

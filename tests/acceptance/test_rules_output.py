@@ -53,7 +53,11 @@ def test_jq_fromdate_reads_every_time(sample: Meshq) -> None:
     out = sample.ok("queue", "list", "q", "--name=t01", "--format=json").stdout
     done = subprocess.run(
         ["jq", "-r", ".[0] | [.submitted, .started, .ended] | map(fromdate) | @csv"],
-        input=out, capture_output=True, text=True, check=False)
+        input=out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     epochs = [int(x) for x in done.stdout.strip().split(",")]
     assert epochs == sorted(epochs)
@@ -71,8 +75,7 @@ def test_show_is_one_object_with_its_history(sample: Meshq) -> None:
 def test_yaml_and_csv_hold_the_same_data(sample: Meshq) -> None:
     jobs = sample.jobs("q")
     assert yaml.safe_load(sample.ok("queue", "list", "q", "--format=yaml").stdout) == jobs
-    rows = list(csv.DictReader(io.StringIO(
-        sample.ok("queue", "list", "q", "--format=csv").stdout)))
+    rows = list(csv.DictReader(io.StringIO(sample.ok("queue", "list", "q", "--format=csv").stdout)))
     assert [r["name"] for r in rows] == [j["name"] for j in jobs]
     assert rows[0]["gpu"] == "0,1" and rows[0]["started"] == jobs[0]["started"]
     assert rows[-1]["host"] == ""
@@ -87,8 +90,16 @@ def test_status_json_lists_names_and_the_table_collapses_them(sample: Meshq) -> 
 
 
 def test_host_json_uses_the_flags_names(mq: Meshq) -> None:
-    mq.ok("hosts", "add", "gpu1", "--ip=10.0.0.20", "--user=me", "--max_jobs_allowed=8",
-          "--gpu=0,1,2,3", "--cpus=16")
+    mq.ok(
+        "hosts",
+        "add",
+        "gpu1",
+        "--ip=10.0.0.20",
+        "--user=me",
+        "--max_jobs_allowed=8",
+        "--gpu=0,1,2,3",
+        "--cpus=16",
+    )
     (host,) = mq.json("hosts", "list")
     assert host["max_jobs_allowed"] == 8 and "max_jobs" not in host
     assert host["ip"] == "10.0.0.20" and host["user"] == "me" and host["cpus"] == 16
@@ -106,22 +117,27 @@ def test_every_command_has_a_machine_readable_form(mq: Meshq) -> None:
     q = js(mq, "queue", "create", "q", "--timeout=1h")
     assert q["queue"] == "q" and q["timeout"] == 3600 and q["paused"] is False
     assert js(mq, "queue", "set", "q", "--retries=2")["retries"] == 2
-    added = js(mq, "queue", "add", "q", "--name=j[1-3]", "--command=sleep 0.2",
-               "--host=localhost")
+    added = js(mq, "queue", "add", "q", "--name=j[1-3]", "--command=sleep 0.2", "--host=localhost")
     assert added == {"queue": "q", "added": ["j1", "j2", "j3"]}
     assert js(mq, "queue", "pause", "q")["paused"] is True
     assert js(mq, "queue", "resume", "q")["paused"] is False
     ran = js(mq, "queue", "run", "fifo", "q", "-j", "3")
     assert ran["ok"] is True and ran["finished"] == {"end": 3} and ran["interrupted"] is False
     assert js(mq, "queue", "reset", "q", "--name=j1", "--status=end") == [
-        {"name": "j1", "old": "end", "new": "ready"}]
+        {"name": "j1", "old": "end", "new": "ready"}
+    ]
     assert js(mq, "queue", "kill", "q", "--name=j2") == []
     assert js(mq, "queue", "refresh", "q") == []
     assert js(mq, "queue", "delete", "q", "--name=j3") == {
-        "queue": "q", "deleted": 1, "whole_queue": False}
+        "queue": "q",
+        "deleted": 1,
+        "whole_queue": False,
+    }
     (host,) = js(mq, "hosts", "add", "localhost", "--max_jobs_allowed=2")
     assert host["name"] == "localhost" and host["max_jobs_allowed"] == 2
-    assert js(mq, "hosts", "probe") == [{"name": "localhost", "ok": True, "error": None}]
+    assert js(mq, "hosts", "probe") == [
+        {"name": "localhost", "ok": True, "error": None, "info": None}
+    ]
     assert js(mq, "hosts", "disable", "localhost")["status"] == "disabled"
     assert js(mq, "hosts", "enable", "localhost")["status"] == "active"
     assert js(mq, "hosts", "delete", "localhost") == {"deleted": "localhost"}
@@ -158,8 +174,18 @@ def test_queue_list_fits_the_terminal(sample: Meshq, cols: int) -> None:
         # the least useful columns are left out, not squeezed
         assert "started" not in words and "tries" not in words and "ended" not in words
     else:
-        assert words == ["name", "status", "exit", "host", "runtime", "command", "gpu",
-                         "started", "tries", "ended"]
+        assert words == [
+            "name",
+            "status",
+            "exit",
+            "host",
+            "runtime",
+            "command",
+            "gpu",
+            "started",
+            "tries",
+            "ended",
+        ]
         assert any("0,1" in line for line in lines)
 
 

@@ -24,7 +24,7 @@ def test_add_probe_and_list_a_cluster(mq: Meshq, slurm: SlurmCluster) -> None:
         "hpc: ok (debug*: 1 node(s) (0 alloc, 1 idle, 0 other), 4 GPU(s); short: "
     )
     [host] = mq.json("hosts", "list")
-    assert (host["kind"], host["status"], host["max_jobs"]) == ("slurm", "active", 50)
+    assert (host["kind"], host["status"], host["max_jobs_allowed"]) == ("slurm", "active", 50)
     assert host["info"].startswith("debug*: 1 node(s)")
     table = mq.ok("hosts", "list").stdout
     assert "slurm" in table and "debug*" in table
@@ -97,6 +97,5 @@ def test_a_queue_on_the_cluster_shows_slurm_ids_and_reasons(mq: Meshq, slurm: Sl
     assert mq.job(queue, "wait")["status"] == "kill"
     logs = mq.ok("queue", "logs", queue, "now2").stdout
     assert logs == "now2\n"
-    assert json.loads(mq.ok("queue", "show", queue, "now2", "--output=json").stdout)[0]["files"][
-        "log"
-    ].endswith("now2/now2.log")
+    shown = json.loads(mq.ok("queue", "show", queue, "now2", "--format=json").stdout)
+    assert shown["files"]["log"].endswith("now2/now2.log")

@@ -127,15 +127,24 @@ def test_a_lost_host_crashes_only_its_jobs_in_bounded_time_and_is_used_again_onc
 
     result, killed_at, crashed_at = run(scenario())
 
-    assert result.finished == {Status.END: 14, Status.CRASH: 2}, (result, messages.lines)
+    # v1 and v2 are crash; when mq2 answers again their logs are read back,
+    # and one whose wrapper wrote an end before it died is recorded so
+    assert result.finished[Status.END] == 14, (result, messages.lines)
+    assert sum(result.finished.values()) == 16, (result, messages.lines)
     assert messages.saw("lost host mq2"), messages.lines
     for name in ("v1", "v2"):
         job = api.job(QUEUE, name)
-        assert job.status is Status.CRASH and job.host == "mq2"
+        states = [e.new for e in api.history(QUEUE, name)]
+        assert Status.CRASH in states and job.host == "mq2", states
+        # a crash, or what its log says it was once the host answered again
+        assert job.status is Status.CRASH or (
+            job.status is Status.FAIL and job.signal is not None
+        ), job
         assert job.error and "unreachable" in job.error
         assert job.ended is not None
-        # given its grace, and not much more
-        assert lost_after <= job.ended - killed_at <= lost_after + 10, job.ended - killed_at
+        if job.status is Status.CRASH:
+            # given its grace, and not much more
+            assert lost_after <= job.ended - killed_at <= lost_after + 10, job.ended - killed_at
     assert crashed_at - killed_at <= lost_after + 15
     others = [j for j in api.jobs(QUEUE) if not j.name.startswith("v")]
     assert all(j.status is Status.END for j in others), others

@@ -33,6 +33,7 @@ REMOTE_COLUMN = Column("remote", priority=3)
 
 HOST_COLUMNS = (
     Column("name", priority=0),
+    Column("kind", priority=4),
     Column("status", priority=1),
     Column("slots_used", "used", priority=2, right=True),
     Column("slots_free", "free", priority=3, right=True),

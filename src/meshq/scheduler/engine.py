@@ -77,7 +77,7 @@ TICK = 1.0
 #: how long the first placement waits for every host to join (s): placement
 #: policies see all the hosts that answer at once, while a host whose login
 #: hangs holds the others up no longer than this
-JOIN_GRACE = 3.0
+JOIN_GRACE = 5.0
 
 
 @dataclass(slots=True)
@@ -573,6 +573,15 @@ class Runner(HostCare):
 
     def _wake(self) -> None:
         self._events.put_nowait(None)
+
+    def _recount(self, job_id: int, status: Status) -> None:
+        # a crash this run counted turns out to have ended otherwise
+        counted = self._counted.get(job_id)
+        if counted is not None and counted is not status:
+            self.result.finished[counted] -= 1
+            self.result.finished[status] += 1
+            self.result.finished += Counter()  # drops states counted down to 0
+            self._counted[job_id] = status
 
     def _watch(self, job: Job) -> None:
         # a crash this run counted turns out not to be one: count its real end

@@ -88,6 +88,10 @@ class HostCare:
         """Have the run's loop look again now."""
         raise NotImplementedError
 
+    def _recount(self, job_id: int, status: Status) -> None:
+        """Count ``job_id`` as ended ``status``, not as what this run counted."""
+        raise NotImplementedError
+
     def _touch(self, host: str | None) -> None:
         """``host``'s usability or load changed: placement must know."""
         raise NotImplementedError
@@ -166,6 +170,9 @@ class HostCare:
             else:
                 changes.append(change)
         self._commit(changes)
+        for change in changes:
+            if change.new is not Status.START:
+                self._recount(change.job_id, change.new)
         for reason, lost in gone.items():
             await backend.note_crash(lost, reason)
         await self._stop_superseded(name, backend, superseded, answers)
