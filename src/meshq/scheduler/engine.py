@@ -183,6 +183,9 @@ class Runner(HostCare):
             joins = list(self._tasks.values())
             if joins:
                 await asyncio.wait(joins, timeout=JOIN_GRACE)
+            # index the hosts in inventory order, not in the order they
+            # happened to join: a seeded policy then places the same way
+            self._free.rebuild()
             last_check = last_tick = time.monotonic()
             while True:
                 launched = False if self._stopping.is_set() else await self._fill()

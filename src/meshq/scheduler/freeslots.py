@@ -22,6 +22,7 @@ dropped when it comes to the top. Any other policy is not indexed
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import random
 from collections.abc import Callable, Sequence
@@ -55,9 +56,8 @@ class FreeSlots:
         self._rng = rng
         #: (rank, pos) entries; an entry is current when its rank is its host's
         self._heap: list[tuple[tuple[int, int], int]] = []
-        #: random: positions of the open hosts, and where each is in the list
+        #: random: positions of the open hosts, in inventory order
         self._open: list[int] = []
-        self._at: dict[int, int] = {}
         self.rebuild()
 
     @property
@@ -69,7 +69,7 @@ class FreeSlots:
         """Index every host again from its state (a safety net, and cheap:
         O(hosts), done once a second by the run)."""
         self._heap = []
-        self._open, self._at = [], {}
+        self._open = []
         for host in self._hosts:
             self.touch(host)
 
@@ -86,16 +86,15 @@ class FreeSlots:
                 self._compact()
 
     def _toggle(self, pos: int, is_open: bool) -> None:
-        at = self._at.get(pos)
-        if is_open and at is None:
-            self._at[pos] = len(self._open)
-            self._open.append(pos)
-        elif not is_open and at is not None:
-            last = self._open.pop()
-            del self._at[pos]
-            if last != pos:
-                self._open[at] = last
-                self._at[last] = at
+        # kept sorted by inventory position (bisect: a memmove, cheap for
+        # thousands of hosts), so a seeded random policy picks the same host
+        # from the same open hosts, whatever order they opened in
+        at = bisect.bisect_left(self._open, pos)
+        present = at < len(self._open) and self._open[at] == pos
+        if is_open and not present:
+            self._open.insert(at, pos)
+        elif not is_open and present:
+            del self._open[at]
 
     def _compact(self) -> None:
         rank = self._rank
