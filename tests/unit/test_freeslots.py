@@ -10,36 +10,11 @@ from meshq.model import Job, Status
 from meshq.scheduler.freeslots import FreeSlots
 from meshq.scheduler.placement import Fit, HostState, place
 from meshq.scheduler.policies import POLICIES, Policy
+from tests.support.jobs import make_job
 
 
 def _job() -> Job:
-    return Job(
-        id=1,
-        queue="q",
-        experiment="/e",
-        name="j",
-        index="1",
-        command="true",
-        shell="bash",
-        directory=None,
-        input=None,
-        output="j.out",
-        log="j.log",
-        gpu=None,
-        pyenv=None,
-        user=None,
-        host=None,
-        timeout=None,
-        status=Status.UNDEFINED,
-        exit_code=None,
-        pid=None,
-        pstart=None,
-        attempts=0,
-        submitted=0.0,
-        started=None,
-        ended=None,
-        error=None,
-    )
+    return make_job(experiment="/e", status=Status.UNDEFINED)
 
 
 @pytest.mark.parametrize("name", ["sequential", "smart", "frugal"])

@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import random
 
-from meshq.model import Job, Status
+from meshq.model import Job
 from meshq.scheduler.placement import Fit, HostState, fit, held_gpus, place, why_never
 from meshq.scheduler.policies import frugal, sequential, smart
+from tests.support.jobs import make_job
 
 
 def job(gpus: int | None = None, gpu: str | None = None) -> Job:
-    return Job(
-        id=1,
-        queue="q",
-        name="j",
-        index="1",
-        command="true",
-        shell="bash",
-        directory=None,
-        input=None,
-        output="j.out",
-        log="j.log",
-        gpu=gpu,
-        pyenv=None,
-        user=None,
-        host=None,
-        timeout=None,
-        status=Status.READY,
-        exit_code=None,
-        pid=None,
-        pstart=None,
-        attempts=0,
-        submitted=0.0,
-        started=None,
-        ended=None,
-        error=None,
-        gpus=gpus,
-    )
+    return make_job(gpu=gpu, gpus=gpus)
 
 
 def test_a_plain_job_needs_only_a_slot() -> None:

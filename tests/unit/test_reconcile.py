@@ -5,35 +5,11 @@ from __future__ import annotations
 from meshq.hosts.backend import Liveness
 from meshq.model import Job, Status
 from meshq.scheduler.reconcile import parse_log, verdict
+from tests.support.jobs import make_job
 
 
 def job(status: Status = Status.START, attempts: int = 2) -> Job:
-    return Job(
-        id=1,
-        queue="q",
-        name="j",
-        index="1",
-        command="true",
-        shell="bash",
-        directory=None,
-        input=None,
-        output="j.out",
-        log="j.log",
-        gpu=None,
-        pyenv=None,
-        user=None,
-        host="localhost",
-        timeout=None,
-        status=status,
-        exit_code=None,
-        pid=10,
-        pstart="99",
-        attempts=attempts,
-        submitted=0.0,
-        started=None,
-        ended=None,
-        error=None,
-    )
+    return make_job(host="localhost", status=status, pid=10, pstart="99", attempts=attempts)
 
 
 START = "start 2 10 99 100.5"
