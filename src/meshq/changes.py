@@ -89,6 +89,8 @@ class Changes:
             command_text=given.get("command") or "true",
             # a relative --directory is read as add reads it for that host
             host=given.get("host") or (hosts.pop() if len(hosts) == 1 else None),
+            # only the fields given are set: no default directory is needed
+            in_job_folder=True,
             **{k: v for k, v in given.items() if k not in ("command", "host")},
         )
         values: dict[str, object] = {k: getattr(spec, k) for k in given}

@@ -237,6 +237,7 @@ class Interop:
             command_text=record.command or "",
             host=host,
             status="undefined" if status is Status.UNDEFINED else None,
+            in_job_folder=record.in_job_folder,
             **record.fields,
         )
         exit_code = None

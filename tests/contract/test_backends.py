@@ -155,14 +155,44 @@ class BackendContract:
         for path in self.files(mq, "j1").to_dict().values():
             assert path is None or path.startswith(("/", "~/"))
 
-    def test_the_default_working_directory_is_the_job_folder(
-        self, mq: Meshq, host: HostUnderTest
+    @pytest.fixture
+    def project(self, home_experiment: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """The user's project folder, ``~/meshq-tests/<id>/proj``: the
+        folder the test is in when it adds its jobs."""
+        here = Path(home_experiment).parent / "proj"
+        here.mkdir()
+        monkeypatch.chdir(here)
+        return here
+
+    def test_the_default_working_directory_is_where_it_was_added(
+        self, mq: Meshq, host: HostUnderTest, project: Path
     ) -> None:
-        self.add(mq, host, "j1", "pwd")
+        # the user adds a job without --directory: it runs in the project
+        # folder, or in the same folder under the host's home (GNU
+        # Parallel's --wd .); MESHQ_JOB_DIR is its own folder
+        self.add(mq, host, "j1", 'pwd; echo "$MESHQ_JOB_DIR"')
+        there = host.make_dir(host.local(f"~/{project.relative_to(Path.home())}"))
         self.run_all(mq)
         assert mq.job(QUEUE, "j1").status is Status.END, mq.job(QUEUE, "j1").error
         folder = host.local(self.files(mq, "j1").folder)
-        assert self.out(mq, host, "j1") == f"{folder}\n"
+        assert self.out(mq, host, "j1") == f"{there}\n{folder}\n"
+
+    def test_a_default_directory_the_host_lacks_fails_the_start_naming_directory(
+        self, mq: Meshq, host: HostUnderTest, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # added in a folder that is gone by the time the job starts (on a
+        # host with another home it was never there)
+        self.add(mq, host, "j1", "true")
+        monkeypatch.chdir(project.parent)
+        project.rmdir()
+        remote = host.local(f"~/{project.relative_to(Path.home())}")
+        assert not remote.exists()
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.FAIL_START
+        assert job.error is not None and "\n" not in job.error
+        assert f"{remote} does not exist on this host" in job.error
+        assert "--directory" in job.error
 
     def test_an_absolute_directory(self, mq: Meshq, host: HostUnderTest) -> None:
         self.add(mq, host, "j1", "pwd", directory="/tmp")

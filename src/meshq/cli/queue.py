@@ -229,7 +229,11 @@ def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
 @click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
 @click.option("--log", metavar="FILE", help="File for the job's state log [NAME.log].")
 @click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
-@click.option("--directory", metavar="DIR", help="Working directory [the job's own directory].")
+@click.option(
+    "--directory",
+    metavar="DIR",
+    help="Working directory [the folder you run this in: on a host, the same under its home].",
+)
 @click.option(
     "--timeout", metavar="DURATION", help=f"{TIMEOUT_HELP} Past it the job is killed (timeout)."
 )

@@ -124,7 +124,9 @@ meshq_wrap() {
         [[ -d $pyenv ]] && pyenv=$pyenv/bin/activate
     fi
     if [[ ! -d $workdir ]]; then
-        problem="the working directory $workdir does not exist"
+        # one line that says what and how to fix it: the default is the
+        # folder the job was added in, which another host may not have
+        problem="the working directory $workdir does not exist on this host: create it there, or give the job another with --directory"
     elif [[ -n $pyenv && ! -r $pyenv ]]; then
         problem="the python environment $pyenv cannot be read"
     elif ! meshq_have_shell "$shell"; then
