@@ -29,6 +29,7 @@ from tests.acceptance.conftest import (
     group_members,
     wait_until,
 )
+from tests.acceptance.seed_support import jobset, seed_job
 
 JOB_FIELDS = {
     "name",
@@ -481,6 +482,29 @@ def test_directory_is_the_working_directory(mq: Meshq, tmp_path: Path) -> None:
     # run a job; MESHQ_JOB_DIR is still the job's own folder
     assert out_of(mq, "q", "default").split() == [str(mq.work), str(job_dir(mq, "q", "default"))]
     assert out_of(mq, "q", "below").strip() == str(absolute)
+
+
+def test_job_files_and_job_add_run_where_they_were_added(mq: Meshq) -> None:
+    # a job file without directory runs where queue add --file ran; the
+    # seed's `job add` likewise, and its `directory: .` is that folder too
+    proj = mq.work / "proj"
+    proj.mkdir()
+    (proj / "jobs.yaml").write_text(
+        "jobs:\n  - {name: f1, command: pwd, host: localhost}\n"
+        "  - {name: f2, command: pwd, host: localhost, directory: sub}\n"
+    )
+    (proj / "sub").mkdir()
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", "--file=jobs.yaml", cwd=proj)
+    assert run_fifo(mq, "q").returncode == 0
+    assert out_of(mq, "q", "f1") == f"{proj}\n"
+    assert out_of(mq, "q", "f2") == f"{proj / 'sub'}\n"
+    (proj / "a.yaml").write_text(jobset(seed_job("d1", executable="pwd", arguments="")))
+    mq.ok("job", "set", "a.yaml", cwd=proj)
+    mq.ok("job", "add", "--name=n1", "--ip=localhost", "--executable=pwd", cwd=proj / "sub")
+    jobs = {j["name"]: j for j in mq.jobs("a")}
+    assert jobs["d1"]["directory"] == str(proj)
+    assert jobs["n1"]["directory"] == str(proj / "sub")
 
 
 def test_shell_option_picks_the_shell(mq: Meshq) -> None:
