@@ -35,6 +35,7 @@ from meshq.model import (
     Event,
     Host,
     HostStatus,
+    Identity,
     Job,
     Queue,
     Status,
@@ -122,6 +123,15 @@ class Meshq(Changes, Interop, Jobsets):
 
     def hosts(self) -> list[Host]:
         return self.store.hosts()
+
+    def reached_as(self, host: Host) -> Identity | None:
+        """The address, user and port a connection to ``host`` uses: what
+        the inventory says, the rest as the ssh config (``~/.ssh/config``,
+        or ``MESHQ_SSH_CONFIG``) resolves it; ``None`` for this machine.
+        No connection is made."""
+        from meshq.hosts.registry import reached_as
+
+        return reached_as(host)
 
     def host_usage(self) -> tuple[Counter[str], dict[str, set[str]]]:
         """Running jobs per host and the GPU ids they hold, over all queues."""
