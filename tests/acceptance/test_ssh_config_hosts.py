@@ -42,7 +42,7 @@ def test_hosts_list_shows_what_ssh_config_resolves_and_a_run_uses_it(
     table = mq.ok("hosts", "list", env=env).stdout.splitlines()
     row = next(line.split() for line in table if line.startswith(host.name))
     assert {f"{host.address}*", f"{host.user}*", f"{host.port}*"} <= set(row)
-    assert table[-1].startswith("* not given to meshq: as ssh resolves it")
+    assert table[-1] == "* not given to meshq: as ssh's config resolves it"
 
     # a run connects exactly there, as that user
     # a project under that HOME (the other user's copy is removed by home_experiment)

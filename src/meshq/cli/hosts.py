@@ -14,7 +14,7 @@ from meshq.cli.records import (
     reached_cells,
     with_reached,
 )
-from meshq.cli.render import emit, say
+from meshq.cli.render import emit, say, table
 from meshq.errors import UsageError
 from meshq.limits import MAX_CPUS, MAX_SLOTS
 from meshq.model import Host
@@ -230,8 +230,8 @@ def list_(ctx: click.Context, fmt: str) -> None:
         emit(rows, fmt, HOST_COLUMNS)
         return
     cells = [reached_cells(row) for row in rows]
-    emit([row for row, _ in cells], fmt, HOST_COLUMNS)
-    if any(marked for _, marked in cells):
+    shown = table([row for row, _ in cells], HOST_COLUMNS)
+    if any(marked & set(shown) for _, marked in cells):
         click.echo(RESOLVED_NOTE)
 
 

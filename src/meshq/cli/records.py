@@ -157,8 +157,8 @@ def host_record(
     return out
 
 
-#: the note under ``hosts list`` when a value came from the ssh config
-RESOLVED_NOTE = "* not given to meshq: as ssh resolves it (~/.ssh/config, or its defaults)"
+#: the note under ``hosts list`` when a value shown came from the ssh config
+RESOLVED_NOTE = "* not given to meshq: as ssh's config resolves it"
 
 
 def with_reached(record: dict[str, Any], reached: Identity | None) -> dict[str, Any]:
@@ -172,18 +172,17 @@ def with_reached(record: dict[str, Any], reached: Identity | None) -> dict[str, 
     return record
 
 
-def reached_cells(record: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+def reached_cells(record: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """A host's row for the table: ``ip``, ``user`` and ``port`` as a
-    connection uses them, those meshq was not given marked ``*``; and
-    whether any is."""
-    resolved = record.get("resolved")
-    if not resolved:
-        return dict(record), False
-    row, marked = dict(record), False
-    for key in ("ip", "user", "port"):
+    connection uses them, those meshq was not given marked ``*``; and the
+    keys of those marked."""
+    resolved = record.get("resolved") or {}
+    row, marked = dict(record), set()
+    for key in resolved:
         value = resolved[key]
         if value is not None and value != record[key]:
-            row[key], marked = f"{value}*", True
+            row[key] = f"{value}*"
+            marked.add(key)
     return row, marked
 
 
