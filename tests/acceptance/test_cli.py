@@ -507,6 +507,20 @@ def test_job_files_and_job_add_run_where_they_were_added(mq: Meshq) -> None:
     assert jobs["n1"]["directory"] == str(proj / "sub")
 
 
+def test_queue_set_directory_moves_where_a_waiting_job_runs(mq: Meshq) -> None:
+    proj = mq.work / "proj"
+    (proj / "sub").mkdir(parents=True)
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", "--name=j[1-2]", "--command=pwd", "--host=localhost", cwd=proj)
+    # another field set leaves the folder it was added in; --directory is
+    # read where queue set runs, as add reads it
+    mq.ok("queue", "set", "q", "--name=j1", "--command=pwd; true", cwd=mq.work)
+    mq.ok("queue", "set", "q", "--name=j2", "--directory=sub", cwd=proj)
+    assert run_fifo(mq, "q").returncode == 0
+    assert out_of(mq, "q", "j1") == f"{proj}\n"
+    assert out_of(mq, "q", "j2") == f"{proj / 'sub'}\n"
+
+
 def test_shell_option_picks_the_shell(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
     mq.add_local("q", "sh", 'echo "$0"', "--shell=sh")
