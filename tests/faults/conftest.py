@@ -32,8 +32,10 @@ def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    handle = Cli(tmp_path)
+def cli(
+    tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch, submit_folder: Path
+) -> Iterator[Cli]:
+    handle = Cli(tmp_path, work=submit_folder)
     # dozens of meshq starts: let them share compiled bytecode
     handle.env.pop("PYTHONDONTWRITEBYTECODE", None)
     handle.env["PYTHONPYCACHEPREFIX"] = str(pycache)
