@@ -311,7 +311,7 @@ class BackendContract:
     # -- stopping jobs --------------------------------------------------------
 
     def test_kill_stops_the_job_and_its_children(self, mq: Meshq, host: HostUnderTest) -> None:
-        self.add(mq, host, "j1", "sleep 60 & echo $! > child.pid; wait")
+        self.add(mq, host, "j1", 'sleep 60 & echo $! > "$MESHQ_JOB_DIR/child.pid"; wait')
 
         async def go() -> None:
             runner = asyncio.create_task(mq.run_fifo(QUEUE, max_parallel=1, check_interval=0.5))

@@ -428,7 +428,7 @@ def test_kill_then_reset_a_remote_job(
     mq.create_queue("placed", home_experiment)
     mq.create_queue("pinned", home_experiment)
     # the command's shell, a background child and the foreground sleep share its group
-    cmd = "sleep 30 & echo $! > child.pid; echo $$ > shell.pid; sleep 30"
+    cmd = 'cd "$MESHQ_JOB_DIR"; sleep 30 & echo $! > child.pid; echo $$ > shell.pid; sleep 30'
     mq.add("placed", "victim", cmd)  # no host: fifo_multi places it
     mq.add("pinned", "victim", cmd, host="mq1")  # pinned: fifo runs it there
     mq1 = cluster3.host("mq1")
