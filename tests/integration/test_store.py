@@ -186,3 +186,33 @@ def test_set_job_fields_is_one_update_guarded_by_the_states(store: Store) -> Non
     assert {j.command for j in store.jobs(q)} == {"echo new"}
     with pytest.raises(ValueError, match="job setting"):
         store.set_job_fields(jobs, {"status": "end"})
+
+
+def test_first_names_by_status_counts_every_job_and_names_the_first_few(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-30]")
+    other = make_queue(name="other", pattern="job[1-50]")
+    # states set in SQL: what is tested is the read, not how jobs got there
+    with store.conn:
+        store.conn.execute(
+            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND name IN "
+            "('job3', 'job7', 'job8', 'job9', 'job20', 'job21', 'job22')",
+            (q.id,),
+        )
+        store.conn.execute(
+            "UPDATE jobs SET status = 'run' WHERE queue_id = ? AND name = 'job30'", (q.id,)
+        )
+        store.conn.execute("UPDATE jobs SET status = 'fail' WHERE queue_id = ?", (other.id,))
+    got = store.first_names_by_status(q, 3)
+    # states in the order of a job's life, counts whole, names the first in queue order
+    assert list(got) == [Status.READY, Status.RUN, Status.END]
+    assert got[Status.READY] == (22, ["job1", "job2", "job4"])
+    assert got[Status.RUN] == (1, ["job30"])
+    assert got[Status.END] == (7, ["job3", "job7", "job8"])
+    # with room for every name, it is names_by_status with counts
+    whole = store.first_names_by_status(q, 1000)
+    assert {s: names for s, (_, names) in whole.items()} == store.names_by_status(q)
+    assert all(n == len(names) for n, names in whole.values())
+    assert store.first_names_by_status(other, 1) == {Status.FAIL: (50, ["job1"])}
