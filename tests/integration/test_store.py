@@ -216,3 +216,29 @@ def test_first_names_by_status_counts_every_job_and_names_the_first_few(
     assert {s: names for s, (_, names) in whole.items()} == store.names_by_status(q)
     assert all(n == len(names) for n, names in whole.values())
     assert store.first_names_by_status(other, 1) == {Status.FAIL: (50, ["job1"])}
+
+
+def test_jobs_by_name_are_looked_up_in_the_index_with_states_and_a_limit(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-2000]")
+    make_queue(name="other", pattern="job[1-10],x1")
+    with store.conn:
+        store.conn.execute(
+            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND id % 2 = 0", (q.id,)
+        )
+    wanted = ["job1500", "job7", "job8", "x1", "nope", "job7"]
+    # queue order, each once, only this queue's, unknown names left out
+    assert [j.name for j in store.jobs(q, names=wanted)] == ["job7", "job8", "job1500"]
+    ended = store.jobs(q, names=wanted, statuses=[Status.END])
+    assert [(j.name, j.status) for j in ended] == [("job8", Status.END), ("job1500", Status.END)]
+    assert [j.name for j in store.jobs(q, names=wanted, limit=1)] == ["job7"]
+    # the lookup is by the (queue_id, name) index, not a scan of the queue
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # the SQL with its values bound
+    store.jobs(q, names=["job7"], statuses=[Status.END])
+    store.conn.set_trace_callback(None)
+    (query,) = [sql for sql in statements if "json_each" in sql]
+    plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("(queue_id=? AND name=?)" in row[-1] for row in plan), plan

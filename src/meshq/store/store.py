@@ -349,24 +349,28 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         :mod:`meshq.selection`)."""
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
+        if names is not None:
+            # looked up by the (queue_id, name) index, one name at a time: a
+            # range of 100 names on a 1,000,000-job queue reads 100 rows, not
+            # every row (8 s). The unary + keeps the planner off the state
+            # index, which it would otherwise pick and then scan.
+            sql.append("AND jobs.name IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(names)))
         if statuses is not None:
             sts = [s.value for s in statuses]
-            sql.append(f"AND jobs.status IN ({','.join('?' * len(sts))})")
+            unindexed = "+" if names is not None else ""
+            sql.append(f"AND {unindexed}jobs.status IN ({','.join('?' * len(sts))})")
             args += sts
         if host is not None:
             sql.append("AND jobs.host = ?")
             args.append(host)
-        wanted = set(names) if names is not None else None
         sql.append("ORDER BY jobs.id")
-        if limit is not None and wanted is None and match is None:
+        if limit is not None and match is None:
             sql.append("LIMIT ?")
             args.append(limit)
         out = []
         for row in self.conn.execute(" ".join(sql), args):
-            name = row["name"]
-            if wanted is not None and name not in wanted:
-                continue
-            if match is not None and not match(name):
+            if match is not None and not match(row["name"]):
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:
