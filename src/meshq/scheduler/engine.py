@@ -70,8 +70,9 @@ HOST_LOST_AFTER = 20.0
 #: how often a down host is probed again (s)
 REPROBE_EVERY = 30.0
 #: how many times a fill peeks again when another run claimed every job
-#: it peeked, before the run waits for its next round
-CLAIM_TRIES = 3
+#: it peeked: each loss is another run's claim of waiting jobs, so the
+#: retries end; 4 managers started together lost 3 rounds in a row
+CLAIM_TRIES = 16
 #: how long to wait for more events once one arrived (s): fewer, larger
 #: transactions and launch rounds, for at most this much added latency
 COALESCE = 0.002
