@@ -15,8 +15,9 @@ The queue's jobs are ``true`` with no host; a simulated job "runs" 1 s and
 every 97th exits 1 (so ``list --status=fail`` has rows). The default suite
 runs 100,000 jobs (``--full``: 1,000,000) and a 10,000-job queue for the
 growth of the cost per job. ``sim_managers``: 2 and 4 managers at once on
-one queue, sharing the hosts' slots through the store (run leases, claims
-counted in the transaction); every job must run exactly once.
+one queue, each over hosts of its own, and all over the same hosts (slots
+shared through the store: run leases, claims counted in the transaction);
+every job must run exactly once.
 """
 
 from __future__ import annotations
