@@ -346,10 +346,7 @@ class Meshq(Changes, Interop, Jobsets):
                     f"queue {shown(queue)} has no job {shown(names.collapse(missing))}: see "
                     f"'meshq queue list {queue}'"
                 )
-        if chosen.globs:
-            found = self.store.jobs(q, match=chosen.matches)
-        else:
-            found = self.store.jobs(q, names=chosen.names)
+        found = self.store.jobs(q, names=chosen.names, globs=chosen.globs)
         if acting and not found:
             raise NotFound(
                 f"{shown(name)} matches no job of queue {shown(queue)}: see "

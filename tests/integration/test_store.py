@@ -242,3 +242,31 @@ def test_jobs_by_name_are_looked_up_in_the_index_with_states_and_a_limit(
     (query,) = [sql for sql in statements if "json_each" in sql]
     plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
     assert any("(queue_id=? AND name=?)" in row[-1] for row in plan), plan
+
+
+def test_globs_are_matched_in_sql_as_fnmatch_reads_them(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    import fnmatch
+
+    q = make_queue(pattern="job[1-120],run.a_1,run-b,Job7")
+    make_queue(name="other", pattern="job[1-5]")
+    names = [j.name for j in store.jobs(q)]
+    for globs in (["job1*"], ["job?"], ["*_1", "run-?"], ["j*7"], ["*"], ["nothing*"]):
+        want = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+        assert [j.name for j in store.jobs(q, globs=globs)] == want, globs
+    # a name or a glob: either selects the job; states still filter
+    got = store.jobs(q, names=["job50", "Job7"], globs=["job11?"])
+    assert [j.name for j in got] == [
+        "job50",
+        "job110",
+        *(f"job11{i}" for i in range(1, 10)),
+        "Job7",
+    ]
+    with store.conn:
+        store.conn.execute(
+            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND name = 'job115'", (q.id,)
+        )
+    ended = store.jobs(q, names=["job50"], globs=["job11?"], statuses=[Status.END])
+    assert [j.name for j in ended] == ["job115"]

@@ -343,22 +343,35 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         match: Callable[[str], bool] | None = None,
         host: str | None = None,
         limit: int | None = None,
+        globs: Sequence[str] = (),
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order, filtered by state, exact names,
-        a host, and ``match`` (true for the names wanted: see
-        :mod:`meshq.selection`)."""
+        """Jobs of ``queue`` in queue order, filtered by state, names, a
+        host, and ``match`` (true for the names wanted: see
+        :mod:`meshq.selection`).
+
+        A job is named when ``names`` holds its name or one of ``globs``
+        (``*`` and ``?`` wildcards, as :func:`fnmatch.fnmatchcase` reads
+        them: names hold no ``[``) matches it; with neither, every job is.
+        """
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
+        named: list[str] = []
         if names is not None:
             # looked up by the (queue_id, name) index, one name at a time: a
             # range of 100 names on a 1,000,000-job queue reads 100 rows, not
             # every row (8 s). The unary + keeps the planner off the state
             # index, which it would otherwise pick and then scan.
-            sql.append("AND jobs.name IN (SELECT value FROM json_each(?))")
+            named.append("jobs.name IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(list(names)))
+        # SQLite's GLOB reads * and ? as fnmatch does; matched in SQL, a glob
+        # on a 1,000,000-job queue fetches only the rows it names
+        named += ["jobs.name GLOB ?"] * len(globs)
+        args += globs
+        if named:
+            sql.append(f"AND ({' OR '.join(named)})")
         if statuses is not None:
             sts = [s.value for s in statuses]
-            unindexed = "+" if names is not None else ""
+            unindexed = "+" if named else ""
             sql.append(f"AND {unindexed}jobs.status IN ({','.join('?' * len(sts))})")
             args += sts
         if host is not None:
