@@ -188,23 +188,24 @@ def test_set_job_fields_is_one_update_guarded_by_the_states(store: Store) -> Non
         store.set_job_fields(jobs, {"status": "end"})
 
 
+def _mark(store: Store, queue_id: int, status: str, where: str) -> None:
+    """Put the jobs of a queue that ``where`` picks in ``status``, in SQL:
+    the tests using it are about reads, not how jobs got to a state."""
+    with store.conn:
+        store.conn.execute(
+            f"UPDATE jobs SET status = ? WHERE queue_id = ? AND {where}", (status, queue_id)
+        )
+
+
 def test_first_names_by_status_counts_every_job_and_names_the_first_few(
     store: Store,
     make_queue,  # type: ignore[no-untyped-def]
 ) -> None:
     q = make_queue(pattern="job[1-30]")
     other = make_queue(name="other", pattern="job[1-50]")
-    # states set in SQL: what is tested is the read, not how jobs got there
-    with store.conn:
-        store.conn.execute(
-            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND name IN "
-            "('job3', 'job7', 'job8', 'job9', 'job20', 'job21', 'job22')",
-            (q.id,),
-        )
-        store.conn.execute(
-            "UPDATE jobs SET status = 'run' WHERE queue_id = ? AND name = 'job30'", (q.id,)
-        )
-        store.conn.execute("UPDATE jobs SET status = 'fail' WHERE queue_id = ?", (other.id,))
+    _mark(store, q.id, "end", "name IN ('job3', 'job7', 'job8', 'job9', 'job20', 'job21', 'job22')")
+    _mark(store, q.id, "run", "name = 'job30'")
+    _mark(store, other.id, "fail", "1")
     got = store.first_names_by_status(q, 3)
     # states in the order of a job's life, counts whole, names the first in queue order
     assert list(got) == [Status.READY, Status.RUN, Status.END]
@@ -224,10 +225,7 @@ def test_jobs_by_name_are_looked_up_in_the_index_with_states_and_a_limit(
 ) -> None:
     q = make_queue(pattern="job[1-2000]")
     make_queue(name="other", pattern="job[1-10],x1")
-    with store.conn:
-        store.conn.execute(
-            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND id % 2 = 0", (q.id,)
-        )
+    _mark(store, q.id, "end", "id % 2 = 0")
     wanted = ["job1500", "job7", "job8", "x1", "nope", "job7"]
     # queue order, each once, only this queue's, unknown names left out
     assert [j.name for j in store.jobs(q, names=wanted)] == ["job7", "job8", "job1500"]
@@ -264,9 +262,6 @@ def test_globs_are_matched_in_sql_as_fnmatch_reads_them(
         *(f"job11{i}" for i in range(1, 10)),
         "Job7",
     ]
-    with store.conn:
-        store.conn.execute(
-            "UPDATE jobs SET status = 'end' WHERE queue_id = ? AND name = 'job115'", (q.id,)
-        )
+    _mark(store, q.id, "end", "name = 'job115'")
     ended = store.jobs(q, names=["job50"], globs=["job11?"], statuses=[Status.END])
     assert [j.name for j in ended] == ["job115"]
