@@ -348,6 +348,22 @@ def test_status_counts_and_groups_names(mq: Meshq) -> None:
     assert "job[1-3]" in table
 
 
+def test_a_status_table_names_the_first_of_each_state_and_all_names_every_one(
+    mq: Meshq,
+) -> None:
+    from meshq.cli.inspect import SHOWN_NAMES
+
+    jobs = SHOWN_NAMES + 500
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", f"--name=job[1-{jobs}]", "--command=true")
+    table = mq.ok("queue", "status", "q").stdout
+    assert f"job[1-{SHOWN_NAMES}] and 500 more" in table
+    assert f"{jobs}" in table  # the count is every job's
+    assert f"job[1-{jobs}]" in mq.ok("queue", "status", "q", "--all").stdout
+    (row,) = mq.json("queue", "status", "q")
+    assert row["count"] == jobs and len(row["jobs"]) == jobs  # JSON names every job
+
+
 # -- queue run fifo -----------------------------------------------------------------
 
 

@@ -186,3 +186,82 @@ def test_set_job_fields_is_one_update_guarded_by_the_states(store: Store) -> Non
     assert {j.command for j in store.jobs(q)} == {"echo new"}
     with pytest.raises(ValueError, match="job setting"):
         store.set_job_fields(jobs, {"status": "end"})
+
+
+def _mark(store: Store, queue_id: int, status: str, where: str) -> None:
+    """Put the jobs of a queue that ``where`` picks in ``status``, in SQL:
+    the tests using it are about reads, not how jobs got to a state."""
+    with store.conn:
+        store.conn.execute(
+            f"UPDATE jobs SET status = ? WHERE queue_id = ? AND {where}", (status, queue_id)
+        )
+
+
+def test_first_names_by_status_counts_every_job_and_names_the_first_few(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-30]")
+    other = make_queue(name="other", pattern="job[1-50]")
+    _mark(store, q.id, "end", "name IN ('job3', 'job7', 'job8', 'job9', 'job20', 'job21', 'job22')")
+    _mark(store, q.id, "run", "name = 'job30'")
+    _mark(store, other.id, "fail", "1")
+    got = store.first_names_by_status(q, 3)
+    # states in the order of a job's life, counts whole, names the first in queue order
+    assert list(got) == [Status.READY, Status.RUN, Status.END]
+    assert got[Status.READY] == (22, ["job1", "job2", "job4"])
+    assert got[Status.RUN] == (1, ["job30"])
+    assert got[Status.END] == (7, ["job3", "job7", "job8"])
+    # with room for every name, it is names_by_status with counts
+    whole = store.first_names_by_status(q, 1000)
+    assert {s: names for s, (_, names) in whole.items()} == store.names_by_status(q)
+    assert all(n == len(names) for n, names in whole.values())
+    assert store.first_names_by_status(other, 1) == {Status.FAIL: (50, ["job1"])}
+
+
+def test_jobs_by_name_are_looked_up_in_the_index_with_states_and_a_limit(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-2000]")
+    make_queue(name="other", pattern="job[1-10],x1")
+    _mark(store, q.id, "end", "id % 2 = 0")
+    wanted = ["job1500", "job7", "job8", "x1", "nope", "job7"]
+    # queue order, each once, only this queue's, unknown names left out
+    assert [j.name for j in store.jobs(q, names=wanted)] == ["job7", "job8", "job1500"]
+    ended = store.jobs(q, names=wanted, statuses=[Status.END])
+    assert [(j.name, j.status) for j in ended] == [("job8", Status.END), ("job1500", Status.END)]
+    assert [j.name for j in store.jobs(q, names=wanted, limit=1)] == ["job7"]
+    # the lookup is by the (queue_id, name) index, not a scan of the queue
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # the SQL with its values bound
+    store.jobs(q, names=["job7"], statuses=[Status.END])
+    store.conn.set_trace_callback(None)
+    (query,) = [sql for sql in statements if "json_each" in sql]
+    plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("(queue_id=? AND name=?)" in row[-1] for row in plan), plan
+
+
+def test_globs_are_matched_in_sql_as_fnmatch_reads_them(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    import fnmatch
+
+    q = make_queue(pattern="job[1-120],run.a_1,run-b,Job7")
+    make_queue(name="other", pattern="job[1-5]")
+    names = [j.name for j in store.jobs(q)]
+    for globs in (["job1*"], ["job?"], ["*_1", "run-?"], ["j*7"], ["*"], ["nothing*"]):
+        want = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+        assert [j.name for j in store.jobs(q, globs=globs)] == want, globs
+    # a name or a glob: either selects the job; states still filter
+    got = store.jobs(q, names=["job50", "Job7"], globs=["job11?"])
+    assert [j.name for j in got] == [
+        "job50",
+        "job110",
+        *(f"job11{i}" for i in range(1, 10)),
+        "Job7",
+    ]
+    _mark(store, q.id, "end", "name = 'job115'")
+    ended = store.jobs(q, names=["job50"], globs=["job11?"], statuses=[Status.END])
+    assert [j.name for j in ended] == ["job115"]

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,16 @@ class Seconds(float):
 
 
 class Names(list[str]):
-    """Job names: a list in JSON, a pattern (``job[1-5]``) in a table."""
+    """Job names: a list in JSON, a pattern (``job[1-5]``) in a table.
+
+    ``more`` counts the names of the same group left out of the list; a
+    table says so after the pattern (``job[1-1000] and 9,000 more``). Only
+    tables leave names out: JSON, YAML and CSV get whole lists.
+    """
+
+    def __init__(self, names: Iterable[str] = (), more: int = 0) -> None:
+        super().__init__(names)
+        self.more = more
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +293,8 @@ def cell(value: Any) -> str:
     if isinstance(value, Names):
         from meshq.names import collapse
 
-        return collapse(list(value))
+        pattern = collapse(list(value))
+        return f"{pattern} and {value.more:,} more" if value.more else pattern
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value)
     if isinstance(value, bool):
