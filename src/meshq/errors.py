@@ -1,8 +1,11 @@
 """Every error meshq raises on purpose, under one root.
 
-A :class:`MeshqError` carries one line meant for a person: what went wrong,
-where, and how to fix it. The CLI prints that line and exits with
-``exit_code``; the Python API lets it propagate.
+A :class:`MeshqError` carries one line meant for a person (what went wrong,
+and where) and the data a program needs to act on it: the ``queue``,
+``job`` and ``host`` it is about, when it is about one. It gives no advice
+in terms of the command line: the CLI adds its own hints
+(:mod:`meshq.cli.hints`), prints the line and exits with ``exit_code``; the
+Python API lets it propagate.
 """
 
 from __future__ import annotations
@@ -42,8 +45,19 @@ class MeshqError(Exception):
     #: exit status the CLI uses for this error
     exit_code = 1
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        queue: str | None = None,
+        job: str | None = None,
+        host: str | None = None,
+    ) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+        #: the queue, job and host the error is about (None: not about one)
+        self.queue = queue
+        self.job = job
+        self.host = host
 
 
 class UsageError(MeshqError):
@@ -52,16 +66,54 @@ class UsageError(MeshqError):
     exit_code = 2
 
 
+class ArgumentError(UsageError, TypeError):
+    """A call of the Python API named an argument the operation does not
+    take (a typo, say); the message names the closest one it does take.
+    Also a :class:`TypeError`, as Python raises for a wrong argument."""
+
+
 class NotFound(UsageError):
     """The queue, job or host named does not exist."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        kind: str = "",
+        name: str | None = None,
+        queue: str | None = None,
+        job: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message, queue=queue, job=job, host=host)
+        #: what is missing: ``queue``, ``job`` or ``host`` (empty: other)
+        self.kind = kind
+        #: its name as given
+        self.name = name
 
 
 class AlreadyExists(UsageError):
     """A queue, job or host of that name exists already."""
 
+    def __init__(
+        self, message: str | None = None, *, kind: str = "", name: str | None = None
+    ) -> None:
+        super().__init__(message, queue=name if kind == "queue" else None)
+        #: what exists already: ``queue``, ``job`` or ``host``
+        self.kind = kind
+        self.name = name
+
+
+class NoHosts(UsageError):
+    """A run over the inventory found no host to use."""
+
 
 class TransitionError(MeshqError):
     """A job is not in a state from which that change is allowed."""
+
+
+class WaitTimeout(MeshqError, TimeoutError):
+    """A wait for a job to finish ran out of time; the job goes on."""
 
 
 class StoreError(MeshqError):
@@ -72,8 +124,8 @@ class HostError(MeshqError):
     """A host could not be reached or refused a command."""
 
     def __init__(self, host: str, message: str) -> None:
-        super().__init__(f"host {host}: {message}")
-        self.host = host
+        super().__init__(f"host {host}: {message}", host=host)
+        #: the message without the host's name
         self.detail = message
 
 

@@ -94,7 +94,7 @@ def read_seed_file(path: str, data: Any | None = None) -> files.Bundle:
 
 
 class Interop:
-    """Seed files in and out, and stored policies (a part of :class:`meshq.Meshq`)."""
+    """Seed files in and out, and stored policies (a part of :class:`meshq.service.Service`)."""
 
     store: Store
     warn: Callable[[str], None]
