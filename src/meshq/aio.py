@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from meshq.arguments import check_all
-from meshq.errors import WaitTimeout
+from meshq.arguments import check_all, closest
+from meshq.errors import ArgumentError, WaitTimeout, shown
 from meshq.hostops import Moved
 from meshq.interop import ExportFormat, Imported
 from meshq.model import Status
@@ -202,6 +202,47 @@ class AsyncMeshq:
         """
         fields = _job_fields(locals(), JOB_OPTIONS)
         return self.service.add(queue, name, command, **fields)
+
+    async def sweep(
+        self,
+        queue: str,
+        command: str,
+        /,
+        *,
+        name: str | None = None,
+        host: str | None = None,
+        user: str | None = None,
+        gpu: str | Sequence[int] | None = None,
+        gpus: int | None = None,
+        pyenv: str | None = None,
+        directory: str | None = None,
+        shell: str | None = None,
+        input: str | None = None,
+        output: str | None = None,
+        log: str | None = None,
+        timeout: float | str | timedelta | None = None,
+        retries: int | None = None,
+        after: str | Sequence[str] | None = None,
+        **params: Iterable[Any],
+    ) -> list[str]:
+        """Add one job per combination of the parameters' values, in one
+        transaction; their names. ``{lr}`` in ``command`` becomes the
+        value quoted for the shell (``{{``/``}}`` are literal braces), and
+        each job also sees ``MESHQ_PARAM_LR``; ``name`` is a template
+        (``"run-{lr}-{seed}"``, ``"r{index}"``) or a prefix (default names:
+        ``lr0.1-seed0``). The options are :meth:`add`'s. See :mod:`meshq.sweeps`.
+
+        Example::
+
+            await mq.sweep("lr-sweep", "python train.py --lr={lr} --seed={seed}",
+                           lr=[0.1, 0.01], seed=range(8), host="localhost")
+        """
+        options = set(JOB_OPTIONS) | {"name"}
+        for key, values in params.items():
+            if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+                raise _not_a_sweep_value(key, values, options)
+        fields = _job_fields(locals(), JOB_OPTIONS)
+        return self.service.sweep(queue, command, params, name=name, **fields)
 
     async def add_file(self, queue: str, path: str | Path) -> list[str]:
         """Add the jobs of a YAML job file (a list of entries with ``name``,
@@ -499,6 +540,17 @@ def _job_fields(given: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
             value = _joined(value)
         out[key] = value
     return out
+
+
+def _not_a_sweep_value(key: str, values: object, options: Iterable[str]) -> ArgumentError:
+    """The error for a sweep parameter given one value, not a list: most
+    often a misspelt option."""
+    guess = closest(key, options)
+    kind = type(values).__name__
+    advice = f"did you mean the option {guess!r}?" if guess else "give a list, such as [1, 2]"
+    return ArgumentError(
+        f"sweep() parameter {shown(key)} takes a list of values, not a {kind}: {advice}"
+    )
 
 
 def _gpu_ids(value: str | int | Sequence[int] | None) -> str | None:

@@ -167,6 +167,7 @@ class Meshq:
     resume = _plain(AsyncMeshq.resume)
     # jobs
     add = _plain(AsyncMeshq.add)
+    sweep = _plain(AsyncMeshq.sweep)
     add_file = _plain(AsyncMeshq.add_file)
     set_jobs = _plain(AsyncMeshq.set_jobs)
     jobs = _jobs(AsyncMeshq.jobs)

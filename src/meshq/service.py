@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from meshq.model import (
     HostKind,
     HostStatus,
     Job,
+    JobSpec,
     Queue,
     Status,
     parse_states,
@@ -236,6 +237,46 @@ class Service(Changes, Interop, Jobsets):
         self.store.add_jobs(q, expanded, spec, first)
         return [e.name for e in expanded]
 
+    def sweep(
+        self,
+        queue: str,
+        command: str,
+        params: Mapping[str, Iterable[Any]],
+        *,
+        name: str | None = None,
+        **fields: str | float | None,
+    ) -> list[str]:
+        """Add one job per combination of ``params``' values (see
+        :mod:`meshq.sweeps`), in one transaction; their names. ``command``
+        and ``name`` are templates; ``fields`` are :meth:`add`'s."""
+        q = self.store.queue(queue)
+        batches = self._sweep_batches(command, params, name, fields)
+        self.store.add_batches(q, batches)
+        return [e.name for names_, _, _ in batches for e in names_]
+
+    def _sweep_batches(
+        self,
+        command: str,
+        params: Mapping[str, Iterable[Any]],
+        name: str | None,
+        fields: Mapping[str, Any],
+    ) -> list[tuple[list[names.Expanded], JobSpec, Status]]:
+        """A batch per point of a sweep: its name, and the spec it shares
+        with the other points but for its command and parameters."""
+        from dataclasses import replace
+
+        from meshq import sweeps
+
+        spec, first = validate.job_spec(command_text=command, **fields)
+        return [
+            (
+                [names.Expanded(p.name, p.index)],
+                replace(spec, command=validate.command(p.command), params=p.params),
+                first,
+            )
+            for p in sweeps.points(command, params, name)
+        ]
+
     def add_file(self, queue: str, path: str) -> list[str]:
         """Add the jobs of a YAML job file (see :mod:`meshq.jobfile`), all in
         one transaction; returns their names. The seed's files (a jobset, jobs
@@ -249,17 +290,22 @@ class Service(Changes, Interop, Jobsets):
         added: list[str] = []
         seen: set[str] = set()
         for entry in jobfile.entries(where, document):
-            name, command = entry.pop("name"), entry.pop("command")
+            name, command = entry.pop("name", None), entry.pop("command")
+            grid = entry.pop("grid", None)
             try:
-                spec, first = validate.job_spec(command_text=command, **entry)
-                expanded = names.expand(name)
+                if grid is not None:
+                    made = self._sweep_batches(command, grid, name, entry)
+                else:
+                    spec, first = validate.job_spec(command_text=command, **entry)
+                    made = [(names.expand(name), spec, first)]
             except UsageError as err:
-                raise UsageError(f"{where}: job {shown(name)}: {err}") from None
+                raise UsageError(f"{where}: job {shown(name or command)}: {err}") from None
+            expanded = [e for batch in made for e in batch[0]]
             twice = next((e.name for e in expanded if e.name in seen), None)
             if twice is not None:
                 raise UsageError(f"{where} names the job {twice!r} twice: give each job once")
             seen.update(e.name for e in expanded)
-            batches.append((expanded, spec, first))
+            batches += made
             added += [e.name for e in expanded]
         try:
             self.store.add_batches(q, batches)

@@ -199,3 +199,30 @@ def test_run_result_ok_says_what_happened(mq: Meshq) -> None:
     stuck = mq.run_fifo("q")
     assert not stuck.ok and stuck.ran == 1  # it could not start: fail_start
     assert mq.job("q", "stranded").status is Status.FAIL_START
+
+
+def test_a_sweep_is_one_call(mq: Meshq) -> None:
+    names = mq.sweep(
+        "q",
+        "echo {lr} {seed} $MESHQ_PARAM_LR $MESHQ_INDEX",
+        lr=[0.1, 0.01],
+        seed=range(8),
+        host="localhost",
+        timeout=60,
+    )
+    assert len(names) == 16 and names[:2] == ["lr0.1-seed0", "lr0.1-seed1"]
+    assert mq.run_fifo("q", max_parallel=4).ok
+    job = mq.job("q", "lr0.01-seed7")
+    assert job.params == {"lr": "0.01", "seed": "7"}
+    assert job.stdout() == "0.01 7 0.01 16\n"
+    assert job.to_dict()["params"] == {"lr": "0.01", "seed": "7"}
+    named = mq.sweep("q", "true", name="run-{index}-{x}", x=["a", "b"], host="localhost")
+    assert named == ["run-1-a", "run-2-b"]
+
+
+def test_a_sweep_catches_a_misspelt_option(mq: Meshq) -> None:
+    with pytest.raises(ArgumentError, match="parameter 'hots' takes a list.*the option 'host'"):
+        mq.sweep("q", "echo {lr}", lr=[1, 2], hots="localhost")
+    with pytest.raises(ArgumentError, match="'timout' takes a list.*the option 'timeout'"):
+        mq.sweep("q", "echo {lr}", lr=[1, 2], timout=5)
+    assert mq.jobs("q") == []

@@ -42,12 +42,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_queue_names_are_unique_and_unknown_ones_say_how_to_fix(store: Store) -> None:
+def test_queue_names_are_unique_and_unknown_ones_are_named(store: Store) -> None:
     store.create_queue("q", "/e")
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as twice:
         store.create_queue("q", "/e")
-    with pytest.raises(NotFound, match="meshq queue create nope"):
+    assert (twice.value.kind, twice.value.name) == ("queue", "q")
+    with pytest.raises(NotFound, match="no queue 'nope'") as missing:
         store.queue("nope")
+    assert (missing.value.kind, missing.value.queue) == ("queue", "nope")
 
 
 def test_add_is_all_or_nothing(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]

@@ -259,6 +259,8 @@ class AgentBackend:
                     job.log,
                     job.err_file,
                     job.input,
+                    # NAME=VALUE lines (sweep values hold no newline)
+                    "\n".join(f"{k}={v}" for k, v in job.environment),
                 ]
             )
         )

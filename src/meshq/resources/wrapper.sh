@@ -89,7 +89,7 @@ meshq_claim() {
 meshq_wrap() {
     local key=$1 attempt=$2 jobdir=$3 workdir=$4 shell=$5 command=$6 gpu=$7 pyenv=$8
     local timeout=$9 queue=${10} name=${11} index=${12} out=${13} log=${14} err=${15}
-    local input=${16}
+    local input=${16} env=${17:-}
     local me=$BASHPID rc=0 cpid spid="" state="" terminated="" problem=""
 
     trap '' PIPE
@@ -157,6 +157,11 @@ meshq_wrap() {
         export MESHQ_QUEUE=$queue MESHQ_JOB=$name MESHQ_INDEX=$index MESHQ_ATTEMPT=$attempt
         export MESHQ_JOB_DIR=$jobdir
         [[ -n $input ]] && export MESHQ_INPUT=$input
+        # NAME=VALUE lines: each exported as data, never read by a shell
+        while [[ -n $env ]]; do
+            export "${env%%$'\n'*}"
+            [[ $env == *$'\n'* ]] && env=${env#*$'\n'} || env=""
+        done
         if [[ -n $gpu ]]; then
             export CUDA_VISIBLE_DEVICES=$gpu CUDA_DEVICE_ORDER=PCI_BUS_ID
         fi

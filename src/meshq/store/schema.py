@@ -131,6 +131,11 @@ MIGRATIONS: list[str] = [
         value       TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 7: the parameters of a job made by a sweep (a JSON object of name →
+    # value text), exported to its command as MESHQ_PARAM_<NAME>
+    """
+    ALTER TABLE jobs ADD COLUMN params TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

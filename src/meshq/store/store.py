@@ -29,6 +29,7 @@ from meshq.model import (
     JobSpec,
     Queue,
     Status,
+    params_to_text,
 )
 from meshq.names import Expanded, queue_name
 from meshq.store.connection import connect, default_db_path, exposure, transaction
@@ -255,6 +256,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 now,
                 spec.gpus,
                 spec.retries,
+                params_to_text(spec.params),
             )
             for e in names
         ]
@@ -264,7 +266,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
             c.executemany(
                 'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
                 "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
-                "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "retries, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError:
