@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from meshq.api import Meshq
     from meshq.errors import (
         ArgumentError,
+        EnvironmentMismatch,
         HostError,
+        JobFailed,
         MeshqError,
         NotFound,
         UsageError,
         WaitTimeout,
     )
+    from meshq.executor import Executor
     from meshq.model import HostStatus, Status
     from meshq.results import (
         AsyncJob,
@@ -56,16 +59,22 @@ _HOMES = {
     "NotFound": "meshq.errors",
     "HostError": "meshq.errors",
     "WaitTimeout": "meshq.errors",
+    "JobFailed": "meshq.errors",
+    "EnvironmentMismatch": "meshq.errors",
+    "Executor": "meshq.executor",
 }
 
 __all__ = [
     "ArgumentError",
     "AsyncJob",
     "AsyncMeshq",
+    "EnvironmentMismatch",
+    "Executor",
     "HostError",
     "HostInfo",
     "HostStatus",
     "Job",
+    "JobFailed",
     "JobInfo",
     "Meshq",
     "MeshqError",

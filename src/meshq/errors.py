@@ -134,3 +134,50 @@ class UnreadableFile(HostError):
     where and why."""
 
     exit_code = 2
+
+
+class JobFailed(MeshqError):
+    """A job whose result was awaited (an Executor's call) ended without
+    one: it failed to start, timed out, was killed, crashed or was skipped.
+    ``status`` is its final state (a :class:`meshq.Status` value),
+    ``returncode`` its command's exit status, ``stderr`` the end of its
+    stderr. (``exit_code`` is, as on every error, the CLI's status.)"""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        queue: str | None = None,
+        job: str | None = None,
+        host: str | None = None,
+        status: str | None = None,
+        returncode: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message, queue=queue, job=job, host=host)
+        self.status = status
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class EnvironmentMismatch(JobFailed):
+    """The host's Python could not run the call: another Python version,
+    another cloudpickle version, or none (the message says which and how to
+    fix it)."""
+
+
+class RemoteError(MeshqError):
+    """The call raised an exception on its host that cannot be brought back
+    here (it does not unpickle); its type, message and ``traceback`` as text."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        queue: str | None = None,
+        job: str | None = None,
+        host: str | None = None,
+        traceback: str = "",
+    ) -> None:
+        super().__init__(message, queue=queue, job=job, host=host)
+        self.traceback = traceback
