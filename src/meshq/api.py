@@ -44,18 +44,33 @@ class _Made(Generic[P, R]):
     """A method of :class:`Meshq` made from a method of :class:`AsyncMeshq`:
     its signature and docstring are the coroutine's."""
 
-    def __init__(self, fn: Callable[..., Any], call: Callable[[Meshq, Any], R], kind: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        call: Callable[[Meshq, Any], R],
+        kind: str,
+        returns: str | None = None,
+    ) -> None:
         self._fn = fn
         self._call = call
         #: "call" (a coroutine made plain) or "iterate" (an async iterator)
         self.kind = kind
-        # what help(), IDEs and the reference docs read: the coroutine's
+        # what help(), IDEs and the reference docs read: the coroutine's,
+        # its examples without ``await``, its result as this method gives it
         self.__name__ = fn.__name__
         self.__qualname__ = f"Meshq.{fn.__name__}"
-        self.__doc__ = fn.__doc__
+        self.__doc__ = _plain_doc(fn.__doc__)
         self.__wrapped__ = fn
         sig = inspect.signature(fn)
-        self.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+        self.__signature__ = sig.replace(
+            parameters=list(sig.parameters.values())[1:],
+            return_annotation=sig.return_annotation if returns is None else returns,
+        )
+
+    def __call__(self, mq: Meshq, /, *args: Any, **kwargs: Any) -> R:
+        """``Meshq.add(mq, …)``, as for any method looked up on its class."""
+        method: Callable[..., R] = self.__get__(mq, Meshq)
+        return method(*args, **kwargs)
 
     @overload
     def __get__(self, obj: None, owner: type[Meshq]) -> Self: ...
@@ -73,6 +88,13 @@ class _Made(Generic[P, R]):
         return method
 
 
+def _plain_doc(doc: str | None) -> str | None:
+    """A coroutine's docstring as its plain twin's: examples without ``await``."""
+    if doc is None:
+        return None
+    return doc.replace("async with ", "with ").replace("async for ", "for ").replace("await ", "")
+
+
 def _plain(fn: Callable[Concatenate[AsyncMeshq, P], Awaitable[R]]) -> _Made[P, R]:
     """A coroutine method as a plain one: run on the portal, result as is."""
     return _Made(fn, lambda mq, coro: mq._portal.call(coro), "call")
@@ -80,21 +102,24 @@ def _plain(fn: Callable[Concatenate[AsyncMeshq, P], Awaitable[R]]) -> _Made[P, R
 
 def _one_job(fn: Callable[Concatenate[AsyncMeshq, P], Awaitable[AsyncJob]]) -> _Made[P, Job]:
     """A coroutine method giving a job handle: the handle bound to the Meshq."""
-    return _Made(fn, lambda mq, coro: _rebound(mq._portal.call(coro), mq), "call")
+    return _Made(fn, lambda mq, coro: _rebound(mq._portal.call(coro), mq), "call", "Job")
 
 
 def _jobs(
     fn: Callable[Concatenate[AsyncMeshq, P], Awaitable[list[AsyncJob]]],
 ) -> _Made[P, list[Job]]:
     """A coroutine method giving job handles: each bound to the Meshq."""
-    return _Made(fn, lambda mq, coro: [_rebound(j, mq) for j in mq._portal.call(coro)], "call")
+    return _Made(
+        fn, lambda mq, coro: [_rebound(j, mq) for j in mq._portal.call(coro)], "call", "list[Job]"
+    )
 
 
 def _iterated(
     fn: Callable[Concatenate[AsyncMeshq, P], AsyncIterator[T]],
 ) -> _Made[P, Iterator[T]]:
     """An async-iterator method as an iterator: each item one portal call."""
-    return _Made(fn, lambda mq, items: mq._portal.iterate(items), "iterate")
+    item = str(inspect.signature(fn).return_annotation).removeprefix("AsyncIterator")
+    return _Made(fn, lambda mq, items: mq._portal.iterate(items), "iterate", f"Iterator{item}")
 
 
 def _rebound(job: AsyncJob, mq: Meshq) -> Job:
@@ -149,7 +174,8 @@ class Meshq:
 
     def close(self) -> None:
         """Close the store and stop the private loop (a run still going on
-        in a thread is stopped; its jobs run on). Calling it twice is fine."""
+        in a thread is stopped; its jobs run on). Calling it twice is fine.
+        Example: ``mq.close()`` (or ``with Meshq() as mq: …``)"""
         if getattr(self, "_closed", False):
             return
         self._closed = True

@@ -174,7 +174,8 @@ class Executor(_Executor):
     # -- concurrent.futures.Executor ------------------------------------------
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Run ``fn(*args, **kwargs)`` as a job; its future."""
+        """Run ``fn(*args, **kwargs)`` as a job; its future.
+        Example: ``ex.submit(train, config, epochs=10).result()``"""
         [future] = self._submit_many(fn, [(args, kwargs)])
         return future
 
@@ -187,7 +188,8 @@ class Executor(_Executor):
     ) -> Iterator[T]:
         """``fn`` over the items of ``iterables``, each call a job, all
         added in one go; the results in order, as they come (the first
-        failed call raises when its turn comes). ``chunksize`` is ignored."""
+        failed call raises when its turn comes). ``chunksize`` is ignored.
+        Example: ``scores = list(ex.map(train, configs))``"""
         futures = self._submit_many(fn, [(args, {}) for args in zip(*iterables, strict=False)])
         end = None if timeout is None else time.monotonic() + timeout
 
@@ -204,7 +206,8 @@ class Executor(_Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Take no more calls; with ``cancel_futures``, cancel the calls that
         have not started (their jobs are deleted); with ``wait``, wait for the
-        others to end, then let go of the hosts (and of the store it opened)."""
+        others to end, then let go of the hosts (and of the store it opened).
+        Example: ``ex.shutdown(cancel_futures=True)``"""
         if self._closed and not wait:
             return
         self._closed = True

@@ -14,7 +14,10 @@ from meshq.errors import TransitionError, UsageError, shown
 
 class Status(enum.StrEnum):
     """Where a job is in its life. The names are the seed's, plus
-    ``fail`` and ``timeout``."""
+    ``fail`` and ``timeout``. A ``str``: ``Status.END == "end"``.
+
+    Example: ``mq.jobs("sweep", status=[Status.FAIL, Status.TIMEOUT])``
+    """
 
     #: created, no host assigned yet
     UNDEFINED = "undefined"
@@ -367,7 +370,10 @@ class HostKind(enum.StrEnum):
 
 
 class HostStatus(enum.StrEnum):
-    """Whether the scheduler may use a host."""
+    """Whether the scheduler may use a host.
+
+    Example: ``[h.name for h in mq.hosts() if h.status is HostStatus.DOWN]``
+    """
 
     #: in use
     ACTIVE = "active"

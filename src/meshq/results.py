@@ -135,8 +135,8 @@ class JobInfo:
         return max(end - self.started, timedelta(0))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (times as ISO 8601 strings in UTC, ``Z``): the
-        same fields ``meshq queue list --format=json`` prints."""
+        """A JSON-ready view (times as ISO 8601 strings in UTC, ``Z``).
+        Example: ``json.dumps([j.to_dict() for j in mq.jobs("sweep")])``"""
         out: dict[str, Any] = {}
         for f in fields(JobInfo):
             value = getattr(self, f.name)
@@ -179,18 +179,20 @@ class Job(JobInfo):
         return self._mq.logs(self.queue, self.name).decode("utf-8", "replace")
 
     def stderr(self) -> str:
-        """What the job wrote to standard error, read on its host."""
+        """What the job wrote to standard error, read on its host.
+        Example: ``print(job.stderr()[-2000:])``"""
         return self._mq.logs(self.queue, self.name, stderr=True).decode("utf-8", "replace")
 
     def wait(self, timeout: float | None = None, *, poll: float = 0.5) -> Job:
         """Wait until the job is finished (:attr:`done`) and return it
         fresh; a :class:`~meshq.errors.WaitTimeout` after ``timeout``
         seconds. Something must run it: a run of its queue (here, in a
-        thread, or in another process such as ``meshq queue run``)."""
+        thread, or in another process such as ``meshq queue run``).
+        Example: ``job = job.wait(timeout=3600)``"""
         return self._mq.wait(self.queue, self.name, timeout=timeout, poll=poll)
 
     def reload(self) -> Job:
-        """The job as the store holds it now."""
+        """The job as the store holds it now. Example: ``job = job.reload()``"""
         return self._mq.job(self.queue, self.name)
 
     def history(self) -> list[StateChange]:
@@ -202,7 +204,8 @@ class Job(JobInfo):
         return self._mq.history(self.queue, self.name)
 
     def kill(self) -> bool:
-        """Kill it if it runs (its whole process group); whether it did."""
+        """Kill it if it runs (its whole process group); whether it did.
+        Example: ``if job.runtime > timedelta(hours=2): job.kill()``"""
         return bool(self._mq.kill(self.queue, self.name))
 
 
@@ -225,28 +228,30 @@ class AsyncJob(JobInfo):
         return cls(**cls._values(record), _mq=mq)
 
     async def stdout(self) -> str:
-        """What the job wrote to standard output (see :meth:`Job.stdout`)."""
+        """What the job wrote to standard output (see :meth:`Job.stdout`).
+        Example: ``print(await job.stdout())``"""
         return (await self._mq.logs(self.queue, self.name)).decode("utf-8", "replace")
 
     async def stderr(self) -> str:
-        """What the job wrote to standard error."""
+        """What the job wrote to standard error. Example: ``await job.stderr()``"""
         data = await self._mq.logs(self.queue, self.name, stderr=True)
         return data.decode("utf-8", "replace")
 
     async def wait(self, timeout: float | None = None, *, poll: float = 0.5) -> AsyncJob:
-        """Wait until the job is finished (see :meth:`Job.wait`)."""
+        """Wait until the job is finished (see :meth:`Job.wait`).
+        Example: ``job = await job.wait(timeout=3600)``"""
         return await self._mq.wait(self.queue, self.name, timeout=timeout, poll=poll)
 
     async def reload(self) -> AsyncJob:
-        """The job as the store holds it now."""
+        """The job as the store holds it now. Example: ``job = await job.reload()``"""
         return await self._mq.job(self.queue, self.name)
 
     async def history(self) -> list[StateChange]:
-        """Its state changes, oldest first."""
+        """Its state changes, oldest first. Example: ``await job.history()``"""
         return await self._mq.history(self.queue, self.name)
 
     async def kill(self) -> bool:
-        """Kill it if it runs; whether it did."""
+        """Kill it if it runs; whether it did. Example: ``await job.kill()``"""
         return bool(await self._mq.kill(self.queue, self.name))
 
 
@@ -372,7 +377,10 @@ class HostInfo:
 @dataclass(frozen=True, slots=True)
 class Probe:
     """What trying a host found: the host as recorded, and the error that
-    kept it from answering (None: it answered)."""
+    kept it from answering (None: it answered).
+
+    Example: ``[p.host.name for p in mq.probe() if not p.ok]``
+    """
 
     host: HostInfo
     error: str | None

@@ -221,8 +221,8 @@ def test_a_sweep_is_one_call(mq: Meshq) -> None:
 
 
 def test_a_sweep_catches_a_misspelt_option(mq: Meshq) -> None:
-    with pytest.raises(ArgumentError, match="parameter 'hots' takes a list.*the option 'host'"):
+    with pytest.raises(ArgumentError, match=r"parameter 'hots' takes a list.*the option 'host'"):
         mq.sweep("q", "echo {lr}", lr=[1, 2], hots="localhost")
-    with pytest.raises(ArgumentError, match="'timout' takes a list.*the option 'timeout'"):
+    with pytest.raises(ArgumentError, match=r"'timout' takes a list.*the option 'timeout'"):
         mq.sweep("q", "echo {lr}", lr=[1, 2], timout=5)
     assert mq.jobs("q") == []

@@ -58,7 +58,14 @@ class RunHost:
 
 @dataclass(slots=True)
 class RunResult:
-    """What a run did."""
+    """What a run did.
+
+    Example::
+
+        result = mq.run_fifo("sweep", max_parallel=4)
+        if not result.ok:
+            print(result.finished, result.stranded_why)
+    """
 
     #: how many jobs ended in each final state during this run
     finished: Counter[Status] = field(default_factory=Counter)
