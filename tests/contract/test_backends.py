@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from meshq import paths
 from meshq.errors import UnreadableFile
 from meshq.model import LOCALHOST, Status
 from meshq.paths import JobPaths
@@ -245,6 +246,36 @@ class BackendContract:
 
         assert run(read(False)) == b"line1\nline2\nline3\n"
         assert run(read(True)) == b"e\n"
+
+    def test_files_put_on_the_host_read_back_whole(
+        self, mq: Service, host: HostUnderTest, home_experiment: str
+    ) -> None:
+        from meshq.hosts.registry import make_backend, target
+
+        backend = make_backend(target(mq.store, host.name))
+        folder = paths.on_host(f"{home_experiment}/put/a/b", local=backend.local)
+        data = bytes(range(256)) * 1000  # every byte value, NUL and newlines too
+
+        async def go() -> bytes:
+            try:
+                await backend.put(f"{folder}/data.bin", data)
+                await backend.put(f"{folder}/data.bin", data[:10])  # replaced whole
+                return await backend.read(f"{folder}/data.bin")
+            finally:
+                await backend.close()
+
+        assert run(go()) == data[:10]
+        made = host.local(f"{folder}/data.bin")
+        assert made.read_bytes() == data[:10]
+        assert [p.name for p in made.parent.iterdir()] == ["data.bin"]  # no part left
+
+    def test_sweep_values_reach_the_command_as_data(
+        self, mq: Service, host: HostUnderTest
+    ) -> None:
+        mq.sweep(QUEUE, "printf '%s|' {v} \"$MESHQ_PARAM_V\"", {"v": ["a b; $(id)"]},
+                 name="s{index}", host=host.name)
+        self.run_all(mq)
+        assert self.out(mq, host, "s1") == "a b; $(id)|a b; $(id)|"
 
     def test_logs_of_a_job_that_wrote_nothing_is_empty(
         self, mq: Service, host: HostUnderTest
