@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -43,6 +44,8 @@ class Portal:
         self._thread.start()
         self._ready.wait()
         self._closed = False
+        #: the process that owns the thread: a forked child has no such thread
+        self._pid = os.getpid()
         # a Meshq dropped without close() must not leave its loop behind
         self._finalizer = weakref.finalize(self, _stop, self._loop, self._thread)
 
@@ -60,6 +63,10 @@ class Portal:
         if self._closed:
             coro.close()
             raise MeshqError("this Meshq is closed")
+        if os.getpid() != self._pid:
+            # its loop thread stayed in the parent: waiting here would hang
+            coro.close()
+            raise MeshqError("a Meshq cannot be used in a forked process: make a new one there")
         if self.in_loop():
             coro.close()
             raise MeshqError(

@@ -28,7 +28,6 @@ from meshq.model import Job as JobRecord
 if TYPE_CHECKING:
     from meshq.aio import AsyncMeshq
     from meshq.api import Meshq
-    from meshq.hostops import Moved
 
 
 def to_datetime(epoch: float | None) -> datetime | None:
@@ -388,8 +387,3 @@ class Probe:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def moved_names(moves: list[Moved]) -> list[str]:
-    """The names of the jobs an operation changed (for the handles)."""
-    return [m.name for m in moves]

@@ -226,3 +226,23 @@ def test_a_sweep_catches_a_misspelt_option(mq: Meshq) -> None:
     with pytest.raises(ArgumentError, match=r"'timout' takes a list.*the option 'timeout'"):
         mq.sweep("q", "echo {lr}", lr=[1, 2], timout=5)
     assert mq.jobs("q") == []
+
+
+def test_a_forked_child_is_told_to_make_its_own_meshq(mq: Meshq) -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its Meshq's loop thread is in the parent
+        try:
+            mq.queues()
+            message = b"no error"
+        except MeshqError as err:
+            message = str(err).encode()
+        os.write(write, message)
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as answer:
+        assert b"forked process" in answer.read()
+    assert [q.name for q in mq.queues()] == ["q"]  # the parent's goes on
