@@ -134,6 +134,19 @@ class AlreadyExists(UsageError):
         self.name = name
 
 
+class WrongFile(UsageError):
+    """A file is not of the kind the operation reads (``kind``: the kind
+    it is, empty when it is none of the seed's).
+
+    Example: ``mq.add_file("q", "red-cluster.yaml")`` (hosts, not jobs).
+    """
+
+    def __init__(self, message: str | None = None, *, path: str, kind: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
 class NoHosts(UsageError):
     """A run over the inventory found no host to use."""
 

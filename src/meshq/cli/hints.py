@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshq.errors import SHOWN_CHARS, AlreadyExists, MeshqError, NoHosts, NotFound
+from meshq.errors import SHOWN_CHARS, AlreadyExists, MeshqError, NoHosts, NotFound, WrongFile
 
 
 def _typable(name: str | None) -> bool:
@@ -33,6 +33,12 @@ def hint(err: MeshqError, args: Sequence[str] = ()) -> str | None:
         return f"use it, or delete it with 'meshq queue delete {err.name}'"
     if isinstance(err, NoHosts):
         return "add some with 'meshq hosts add NAME', or pass --hosts=user@host,…"
+    if isinstance(err, WrongFile):
+        if not err.kind:
+            return "for meshq's own job list use 'meshq queue add QUEUE --file'"
+        if err.kind == "cluster":
+            return f"add them with 'meshq queue import {err.path}'"
+        return f"import it with 'meshq queue import {err.path}'"
     return None
 
 
