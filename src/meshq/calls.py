@@ -102,6 +102,10 @@ def outcome(data: bytes, *, queue: str, job: str, host: str | None) -> Any:
         raise EnvironmentMismatch(
             f"host {host}: {answer['message']}", queue=queue, job=job, host=host
         )
+    if kind == "lost":
+        raise JobFailed(
+            f"job {job} of queue {queue}: {answer['message']}", queue=queue, job=job, host=host
+        )
     if kind == "error":
         cause = RemoteTraceback(answer["traceback"])
         error = answer.get("exception")

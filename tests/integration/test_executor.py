@@ -278,3 +278,15 @@ def test_another_python_on_an_ssh_host_is_a_clear_error(
             future.result(timeout=60)
     assert raised.value.host == "mq1"
     assert isinstance(raised.value, meshq.MeshqError)
+
+
+def test_a_call_whose_file_is_gone_says_so(mq: Meshq, tmp_path: Path, pyenv: str) -> None:
+    with executor(mq, tmp_path, pyenv) as ex:
+        assert ex.submit(square, 4).result(timeout=60) == 16
+    [job] = mq.jobs("feat")
+    mq.reset("feat", job.name)  # removes the job's folder, call.pkl with it
+    with executor(mq, tmp_path, pyenv) as ex:  # a run of the queue picks the job up
+        ex.submit(square, 5).result(timeout=60)
+    again = mq.job("feat", job.name)
+    assert again.status is Status.FAIL
+    assert "its call" in again.stderr() and "is gone" in again.stderr()

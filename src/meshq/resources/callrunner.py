@@ -95,10 +95,20 @@ def main(argv: list[str]) -> int:
             "install cloudpickle==%s there"
             % (want_cloudpickle, have_cloudpickle, sys.executable, want_cloudpickle),
         )
+    call = os.path.join(folder, "call.pkl")
+    if not os.path.exists(call):
+        answer = {
+            "kind": "lost",
+            "message": "its call (%s) is gone: the job was reset or its folder removed; "
+            "submit the call again" % call,
+        }
+        _write(folder, attempt, pickle.dumps(answer, protocol=PLAIN_PROTOCOL))
+        sys.stderr.write("meshq: %s\n" % answer["message"])
+        return SETUP_FAILED
     # as ``python -c`` does: the working directory's modules can be imported
     sys.path.insert(0, os.getcwd())
     try:
-        with open(os.path.join(folder, "call.pkl"), "rb") as f:
+        with open(call, "rb") as f:
             fn, args, kwargs = cloudpickle.load(f)
         value = fn(*args, **kwargs)
     except BaseException as error:  # the call's own failure, whatever it is
