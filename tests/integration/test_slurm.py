@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.model import Status
+from meshq.service import Service
 from tests.support.slurm import GPUS, SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
@@ -59,16 +59,16 @@ def Q() -> str:
     return f"q{uuid.uuid4().hex[:10]}"
 
 
-def meshq_for(tmp_path: Path, queue: str, **host: Any) -> Meshq:
+def meshq_for(tmp_path: Path, queue: str, **host: Any) -> Service:
     """A store with the session's cluster as host ``hpc`` and an empty queue."""
-    m = Meshq(tmp_path / "meshq.db")
+    m = Service(tmp_path / "meshq.db")
     m.add_hosts(HPC, kind="slurm", login="local", **host)
     m.create_queue(queue, str(tmp_path / "experiment"))
     return m
 
 
 @pytest.fixture
-def mq(tmp_path: Path, slurm: SlurmCluster, Q: str) -> Iterator[Meshq]:
+def mq(tmp_path: Path, slurm: SlurmCluster, Q: str) -> Iterator[Service]:
     m = meshq_for(tmp_path, Q, max_jobs=1000)
     yield m
     m.close()
@@ -80,7 +80,7 @@ def our_jobs(slurm: SlurmCluster, queue: str) -> list[tuple[str, str]]:
     return [tuple(line.split("|", 1)) for line in out.stdout.splitlines()]  # type: ignore[misc]
 
 
-def run_fifo(mq: Meshq, queue: str, parallel: int = 100) -> None:
+def run_fifo(mq: Service, queue: str, parallel: int = 100) -> None:
     result = run(mq.run_fifo(queue, max_parallel=parallel, check_interval=0.5))
     assert not result.interrupted
 
@@ -88,7 +88,7 @@ def run_fifo(mq: Meshq, queue: str, parallel: int = 100) -> None:
 # -- states -----------------------------------------------------------------------
 
 
-def test_exit_codes_and_slurm_agrees(mq: Meshq, slurm: SlurmCluster, Q: str) -> None:
+def test_exit_codes_and_slurm_agrees(mq: Service, slurm: SlurmCluster, Q: str) -> None:
     mq.add(Q, "ok", "echo fine", host=HPC)
     mq.add(Q, "bad", "echo no >&2; exit 3", host=HPC)
     run_fifo(mq, Q)
@@ -102,7 +102,7 @@ def test_exit_codes_and_slurm_agrees(mq: Meshq, slurm: SlurmCluster, Q: str) -> 
     assert bad.remote_state == "FAILED"
 
 
-def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Meshq, Q: str) -> None:
+def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Service, Q: str) -> None:
     mq.add(Q, "gpu", "true", host=HPC, gpus=GPUS + 1)  # more than the node has
     run_fifo(mq, Q)
     job = mq.job(Q, "gpu")
@@ -115,7 +115,7 @@ def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Meshq, Q: s
     assert Path(files.log).read_text().startswith("fail_start 1 ")
 
 
-def test_gpus_come_from_the_cluster(mq: Meshq, Q: str) -> None:
+def test_gpus_come_from_the_cluster(mq: Service, Q: str) -> None:
     # three jobs of two GPUs each on a node of four: Slurm runs two at once, gives
     # each its own GPUs, and starts the third once two are free
     mq.add(Q, "g[1-3]", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 2', host=HPC, gpus=2)
@@ -135,7 +135,7 @@ def test_gpus_come_from_the_cluster(mq: Meshq, Q: str) -> None:
 
 
 def test_meshq_timeout_becomes_a_longer_slurm_time_limit(
-    mq: Meshq, slurm: SlurmCluster, Q: str
+    mq: Service, slurm: SlurmCluster, Q: str
 ) -> None:
     mq.add(Q, "t", "sleep 30", host=HPC, timeout=2)
 
@@ -178,7 +178,7 @@ def test_a_pending_job_shows_its_slurm_id_and_reason_and_can_be_killed(
 
 
 def test_a_node_going_down_is_a_crash_and_the_retry_runs(
-    mq: Meshq, slurm: SlurmCluster, Q: str
+    mq: Service, slurm: SlurmCluster, Q: str
 ) -> None:
     # the first attempt runs until the node fails under it; the retry just ends
     mq.add(
@@ -232,7 +232,7 @@ def test_slurms_own_time_limit_is_a_crash_saying_so(
 
 
 @pytest.mark.timeout(300)
-def test_a_thousand_jobs_go_through_one_array(mq: Meshq, slurm: SlurmCluster, Q: str) -> None:
+def test_a_thousand_jobs_go_through_one_array(mq: Service, slurm: SlurmCluster, Q: str) -> None:
     mq.add(Q, "j[1-1000]", "true", host=HPC)
     t0 = time.monotonic()
     result = run(mq.run_fifo_multi(Q, check_interval=5.0), timeout=280)
@@ -278,7 +278,7 @@ def test_max_jobs_allowed_caps_what_is_queued_in_the_cluster(
 
 
 def test_a_manager_killed_right_after_sbatch_submits_nothing_twice(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "j[1-5]", "sleep 1; echo done", host=HPC)
     args = [sys.executable, "-m", "meshq", "--db", str(tmp_path / "meshq.db")]
@@ -305,7 +305,7 @@ def test_a_manager_killed_right_after_sbatch_submits_nothing_twice(
 
 
 def test_a_manager_killed_before_sbatch_leaves_jobs_to_submit_once(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "j[1-3]", "echo done", host=HPC)
     args = [sys.executable, "-m", "meshq", "--db", str(tmp_path / "meshq.db")]
@@ -326,7 +326,7 @@ def test_a_manager_killed_before_sbatch_leaves_jobs_to_submit_once(
 
 
 def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "ok", "sleep 1", host=HPC)
     mq.add(Q, "bad", "sleep 1; exit 4", host=HPC)

@@ -192,10 +192,14 @@ class SshTransport:
         address, port = (str(peer[0]), int(peer[1])) if peer else (None, self.port)
         return Identity(user=user, address=address, port=port)
 
-    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+    async def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: bytes | None = None
+    ) -> Completed:
         conn = await self.connect()
         try:
-            done = await conn.run(shlex.join(argv), check=False, encoding=None, timeout=timeout)
+            done = await conn.run(
+                shlex.join(argv), check=False, encoding=None, timeout=timeout, input=input
+            )
         except asyncssh.TimeoutError:
             raise HostError(self.name, f"{argv[0]} did not finish in {timeout:g} s") from None
         except (OSError, asyncssh.Error) as err:
