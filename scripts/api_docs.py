@@ -22,7 +22,8 @@ TARGET = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 SECTIONS: list[tuple[str, list[str]]] = [
     ("Handles", ["Meshq", "AsyncMeshq", "Executor"]),
     ("Results", ["Job", "AsyncJob", "JobInfo", "QueueSummary", "StateChange", "HostInfo",
-                 "Probe", "RunResult", "Status", "HostStatus"]),
+                 "Probe", "RunResult", "Status", "HostStatus",
+                 "HostKind"]),
     ("Errors", ["MeshqError", "UsageError", "ArgumentError", "NotFound", "HostError",
                 "WaitTimeout", "JobFailed", "EnvironmentMismatch"]),
 ]
@@ -133,7 +134,7 @@ def render() -> str:
 def _render_class(name: str) -> list[str]:
     cls = getattr(meshq, name)
     out = [f"### {name}", ""]
-    if name not in ("Status", "HostStatus") and not issubclass(cls, Exception):
+    if name not in ("Status", "HostStatus", "HostKind") and not issubclass(cls, Exception):
         init = _signature(cls, drop_self=False) if name in WITH_METHODS - {"Job", "AsyncJob",
                                                                               "JobInfo"} else ""
         out += [f"`{name}{init}`", ""] if init else []

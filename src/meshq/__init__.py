@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         WaitTimeout,
     )
     from meshq.executor import Executor
-    from meshq.model import HostStatus, Status
+    from meshq.model import HostKind, HostStatus, Status
     from meshq.results import (
         AsyncJob,
         HostInfo,
@@ -53,6 +53,7 @@ _HOMES = {
     "RunResult": "meshq.scheduler.run",
     "Status": "meshq.model",
     "HostStatus": "meshq.model",
+    "HostKind": "meshq.model",
     "MeshqError": "meshq.errors",
     "UsageError": "meshq.errors",
     "ArgumentError": "meshq.errors",
@@ -72,6 +73,7 @@ __all__ = [
     "Executor",
     "HostError",
     "HostInfo",
+    "HostKind",
     "HostStatus",
     "Job",
     "JobFailed",

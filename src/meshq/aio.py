@@ -38,7 +38,7 @@ from meshq.arguments import check_all, closest
 from meshq.errors import ArgumentError, WaitTimeout, shown
 from meshq.hostops import Moved
 from meshq.interop import ExportFormat, Imported
-from meshq.model import Status
+from meshq.model import HostKind, Status
 from meshq.paths import JobPaths
 from meshq.results import AsyncJob, HostInfo, Probe, QueueSummary, StateChange
 from meshq.scheduler.run import RunResult
@@ -416,12 +416,25 @@ class AsyncMeshq:
         gpus: str | int | Sequence[int] | None = None,
         pyenv: str | None = None,
         check_host_key: bool = True,
+        kind: HostKind | str | None = None,
+        login: str | None = None,
+        partition: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        sbatch_options: Sequence[str] = (),
     ) -> list[HostInfo]:
         """Add the hosts the pattern ``name`` expands to (``red,red0[1-3]``)
         to the inventory: reached with ssh as ``~/.ssh/config`` says, at
         ``ip``/``user``/``port`` when given; ``max_jobs`` jobs at once;
         ``gpus`` the GPU ids (``"0,1"``, ``[0, 1]``) or a count (``4``: 0 to 3).
-        Example: ``await mq.add_hosts("gpu[1-2]", max_jobs=8, gpus=4)``"""
+        ``kind="slurm"`` adds a Slurm cluster reached through its ``login``
+        node (``"local"`` when meshq runs on it, else an ssh host), its jobs
+        submitted to ``partition``/``account``/``qos`` with further
+        ``sbatch_options`` words. Example::
+
+            await mq.add_hosts("gpu[1-2]", max_jobs=8, gpus=4)
+            await mq.add_hosts("hpc", kind="slurm", login="me@login1", partition="gpu")
+        """
         ids = _gpu_ids(gpus)
         added = self.service.add_hosts(
             name,
@@ -433,6 +446,12 @@ class AsyncMeshq:
             gpus=ids,
             pyenv=pyenv,
             check_host_key=check_host_key,
+            kind=None if kind is None else str(kind),
+            login=login,
+            partition=partition,
+            account=account,
+            qos=qos,
+            sbatch_options=tuple(sbatch_options),
         )
         return [HostInfo.of(self.service.store.host(h.name)) for h in added]
 

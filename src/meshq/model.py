@@ -363,7 +363,10 @@ _PARAMS_AT = JOB_FIELDS.index("params")
 
 
 class HostKind(enum.StrEnum):
-    """How meshq reaches a host."""
+    """How meshq reaches a host. A ``str``: ``HostKind.SLURM == "slurm"``.
+
+    Example: ``mq.add_hosts("hpc", kind=HostKind.SLURM, login="me@login1")``
+    """
 
     #: this machine: jobs are subprocesses
     LOCAL = "local"

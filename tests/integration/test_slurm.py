@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from meshq import Executor, HostKind, Meshq
 from meshq.model import Status
 from meshq.service import Service
+from tests.support.pyenv import make_pyenv
 from tests.support.slurm import GPUS, SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
@@ -348,3 +350,61 @@ def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
     moved = run(mq.refresh(Q))
     assert sorted((m.name, m.new) for m in moved) == [("bad", Status.FAIL), ("ok", Status.END)]
     assert mq.job(Q, "bad").exit_code == 4
+
+
+# -- sweeps and Python calls ----------------------------------------------------------
+
+
+def test_each_array_task_of_a_sweep_sees_its_own_parameters(
+    mq: Service, slurm: SlurmCluster, Q: str
+) -> None:
+    # four jobs in one sbatch array: each task reads its own launch fields
+    # from the batch file (17 a job, the last its MESHQ_PARAM_* lines)
+    values = ["0.1", "a b; $(id)", "x'y", ""]
+    mq.sweep(
+        Q,
+        'printf "%s|%s|%s" "$MESHQ_PARAM_LR" "$MESHQ_PARAM_SEED" "$MESHQ_INDEX"',
+        {"lr": values, "seed": [7]},
+        name="s{index}",
+        host=HPC,
+    )
+    run_fifo(mq, Q)
+    jobs = sorted(mq.jobs(Q), key=lambda j: j.name)
+    assert {j.status for j in jobs} == {Status.END}, [j.error for j in jobs]
+    arrays = {(j.remote_id or "").split("_")[0] for j in jobs}
+    assert len(arrays) == 1, arrays  # one submission
+    for job in jobs:
+        files = mq.files(job)
+        assert files is not None
+        lr = dict(job.params)["lr"]
+        assert Path(files.stdout).read_text() == f"{lr}|7|{job.index}"
+    assert sorted(dict(j.params)["lr"] for j in jobs) == sorted(values)
+
+
+def where_it_ran(x: int) -> tuple[int, str, str]:
+    return x * x, os.environ.get("SLURM_ARRAY_JOB_ID", ""), os.environ["MESHQ_JOB"]
+
+
+def test_the_executor_runs_python_calls_as_slurm_jobs(
+    tmp_path: Path, slurm: SlurmCluster, Q: str
+) -> None:
+    # the call file goes to the job folder through the login node (put), the
+    # result comes back from it (read); Slurm runs the call
+    with Meshq(tmp_path / "meshq.db", warn=lambda text: None) as api:
+        api.add_hosts(HPC, kind=HostKind.SLURM, login="local", max_jobs=1000)
+        with Executor(
+            queue=Q,
+            hosts=[HPC],
+            mq=api,
+            experiment=str(tmp_path / "exp"),
+            pyenv=make_pyenv(tmp_path / "env"),
+            by_value=[__name__],
+        ) as ex:
+            got = list(ex.map(where_it_ran, range(4), timeout=150))
+        assert [x for x, _, _ in got] == [0, 1, 4, 9]
+        assert all(array.isdigit() for _, array, _ in got), got
+        jobs = api.jobs(Q)
+        assert {j.status for j in jobs} == {Status.END}
+        assert sorted(name for _, _, name in got) == sorted(j.name for j in jobs)
+        assert all(j.host == HPC and j.remote_id for j in jobs)
+        assert {(j.remote_id or "").split("_")[0] for j in jobs} == {got[0][1]}
