@@ -1,5 +1,5 @@
 """Changing jobs and hosts in place (``meshq queue set --name``, ``meshq
-hosts set``): the part of :class:`meshq.api.Meshq` that edits what exists
+hosts set``): the part of :class:`meshq.service.Service` that edits what exists
 instead of adding or deleting. Values are checked by the same functions
 ``queue add`` and ``hosts add`` use."""
 
@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 
 
 class Changes:
-    """In-place changes; mixed into :class:`meshq.api.Meshq`."""
+    """In-place changes; mixed into :class:`meshq.service.Service`."""
 
     store: Store
 
     if TYPE_CHECKING:
-        # Meshq's, by which every command picks jobs
+        # Service's, by which every command picks jobs
 
         def select(
             self,

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.errors import UsageError
+from meshq.service import Service
 from tests.faults.helpers import Cli
 from tests.support.cli import require_success, run_meshq
 
@@ -192,7 +192,7 @@ def test_a_named_store_in_an_existing_folder_is_made_private(
 
 def test_the_api_refuses_a_store_in_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        Meshq(tmp_path / "missing" / "x.db")
+        Service(tmp_path / "missing" / "x.db")
     assert not (tmp_path / "missing").exists()
 
 

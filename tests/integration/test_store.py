@@ -13,7 +13,8 @@ from meshq.errors import AlreadyExists, NotFound, StoreError, TransitionError
 from meshq.model import JobSpec, Status
 from meshq.names import expand
 from meshq.store import Change, Store
-from meshq.store.schema import SCHEMA_VERSION
+from meshq.store.connection import _statements
+from meshq.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def test_store_is_wal_with_a_busy_timeout_and_the_current_schema(store: Store) -> None:
@@ -35,6 +36,30 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> N
         Store(path)
 
 
+def test_a_schema_7_store_is_migrated_to_8_sweep_params_beside_slurm_ids(tmp_path: Path) -> None:
+    # schema 7 is what main shipped (Slurm ids); 8 adds jobs.params
+    assert SCHEMA_VERSION == 8
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:7], start=1):
+        for statement in _statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.close()
+    s = Store(path)
+    q = s.create_queue("q", "/e")
+    s.add_jobs(q, expand("a"), JobSpec(command="true"), Status.READY)
+    s.add_jobs(q, expand("b"), JobSpec(command="true", params=(("lr", "0.1"),)), Status.READY)
+    s.conn.execute("UPDATE jobs SET remote_id = '12_0' WHERE name = 'a'")
+    s.close()
+    s = Store(path)
+    assert s.conn.execute("PRAGMA user_version").fetchone()[0] == 8
+    a, b = s.job(q, "a"), s.job(q, "b")
+    assert (a.remote_id, a.params) == ("12_0", ())
+    assert (b.remote_id, b.params) == (None, (("lr", "0.1"),))
+    s.close()
+
+
 def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -42,12 +67,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_queue_names_are_unique_and_unknown_ones_say_how_to_fix(store: Store) -> None:
+def test_queue_names_are_unique_and_unknown_ones_are_named(store: Store) -> None:
     store.create_queue("q", "/e")
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as twice:
         store.create_queue("q", "/e")
-    with pytest.raises(NotFound, match="meshq queue create nope"):
+    assert (twice.value.kind, twice.value.name) == ("queue", "q")
+    with pytest.raises(NotFound, match="no queue 'nope'") as missing:
         store.queue("nope")
+    assert (missing.value.kind, missing.value.queue) == ("queue", "nope")
 
 
 def test_add_is_all_or_nothing(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]

@@ -297,6 +297,9 @@ def cell(value: Any) -> str:
         return f"{pattern} and {value.more:,} more" if value.more else pattern
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value)
+    if isinstance(value, Mapping):
+        # a sweep job's parameters: lr=0.1 seed=3
+        return " ".join(f"{k}={cell(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

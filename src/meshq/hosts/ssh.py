@@ -230,10 +230,14 @@ class SshTransport:
             port=int(port) if isinstance(port, int | str) else told.port,
         )
 
-    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+    async def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: bytes | None = None
+    ) -> Completed:
         conn = await self.connect()
         try:
-            done = await conn.run(shlex.join(argv), check=False, encoding=None, timeout=timeout)
+            done = await conn.run(
+                shlex.join(argv), check=False, encoding=None, timeout=timeout, input=input
+            )
         except asyncssh.TimeoutError:
             raise HostError(self.name, f"{argv[0]} did not finish in {timeout:g} s") from None
         except (OSError, asyncssh.Error) as err:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
+from meshq.errors import AlreadyExists, NotFound, TransitionError, shown
 from meshq.model import (
     FINISHED,
     JOB_FIELDS,
@@ -29,6 +29,7 @@ from meshq.model import (
     JobSpec,
     Queue,
     Status,
+    params_to_text,
 )
 from meshq.names import Expanded, queue_name
 from meshq.store.connection import connect, default_db_path, exposure, transaction
@@ -186,10 +187,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                     (name, experiment, now, timeout, retries),
                 )
         except sqlite3.IntegrityError:
-            raise AlreadyExists(
-                f"queue {name!r} exists already: use it, or delete it with "
-                f"'meshq queue delete {name}'"
-            ) from None
+            raise AlreadyExists(f"queue {name!r} exists already", kind="queue", name=name) from None
         return self.queue(name)
 
     def set_queue(self, queue: Queue, **values: object) -> Queue:
@@ -210,14 +208,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         name = queue_name(name)
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotFound(
-                f"no queue {shown(name)}: see 'meshq queues'"
-                + (
-                    f", or create it with 'meshq queue create {name}'"
-                    if len(name) <= SHOWN_CHARS
-                    else ""
-                )
-            )
+            raise NotFound(f"no queue {shown(name)}", kind="queue", name=name, queue=name)
         return Queue.from_row(row)
 
     def queues(self) -> list[tuple[Queue, dict[Status, int]]]:
@@ -292,6 +283,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 now,
                 spec.gpus,
                 spec.retries,
+                params_to_text(spec.params),
             )
             for e in names
         ]
@@ -301,7 +293,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
             c.executemany(
                 'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
                 "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
-                "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "retries, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError:
@@ -411,8 +403,11 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"queue {queue.name!r} has no job {shown(name)}: see "
-                f"'meshq queue list {queue.name}'"
+                f"queue {queue.name!r} has no job {shown(name)}",
+                kind="job",
+                name=name,
+                queue=queue.name,
+                job=name,
             )
         return Job.from_row(row)
 
