@@ -437,10 +437,13 @@ class Service(Changes, Interop, Jobsets):
         check_interval: float = 5.0,
         host_lost_after: float | None = None,
         reprobe_every: float | None = None,
+        on_runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
         to, at most ``max_parallel`` at once. Jobs with no host are skipped.
-        ``name`` runs only the jobs it selects (as :meth:`select`)."""
+        ``name`` runs only the jobs it selects (as :meth:`select`).
+        ``on_runner`` is given the :class:`Runner` once the options are
+        checked and before it starts (to :meth:`Runner.stop` it later)."""
         max_parallel = validate.max_parallel(max_parallel)
         q = self.store.queue(queue)
         only = self._selection(queue, name)
@@ -462,7 +465,7 @@ class Service(Changes, Interop, Jobsets):
             host_lost_after=host_lost_after,
             reprobe_every=reprobe_every,
         )
-        return await self._run(runner, handle_signals)
+        return await self._run(runner, handle_signals, on_runner)
 
     async def run_fifo_multi(
         self,
@@ -477,6 +480,7 @@ class Service(Changes, Interop, Jobsets):
         seed: int | None = None,
         host_lost_after: float | None = None,
         reprobe_every: float | None = None,
+        on_runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
         """Run the queue's ready and undefined jobs in order over many hosts,
         each job on the host ``policy`` picks among those with a free slot
@@ -507,7 +511,7 @@ class Service(Changes, Interop, Jobsets):
             host_lost_after=host_lost_after,
             reprobe_every=reprobe_every,
         )
-        return await self._run(runner, handle_signals)
+        return await self._run(runner, handle_signals, on_runner)
 
     def _selection(self, queue: str, name: str | None) -> frozenset[int] | None:
         """The ids of the jobs ``--name`` selects for a run (None: all)."""
@@ -537,9 +541,16 @@ class Service(Changes, Interop, Jobsets):
             raise NoHosts("no hosts to run on: the inventory has no host that is not disabled")
         return [self._run_host(h.name, h.max_jobs) for h in usable]
 
-    async def _run(self, runner: Runner, handle_signals: bool) -> RunResult:
+    async def _run(
+        self,
+        runner: Runner,
+        handle_signals: bool,
+        on_runner: Callable[[Runner], None] | None = None,
+    ) -> RunResult:
         from meshq.scheduler.run import stop_on_signals
 
+        if on_runner is not None:
+            on_runner(runner)
         if handle_signals:
             stop_on_signals(runner, self.warn)
         return await runner.run()
