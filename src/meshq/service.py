@@ -38,6 +38,7 @@ from meshq.model import (
     Status,
     parse_states,
 )
+from meshq.store.feed import JobEvent
 from meshq.store.store import Change, Store
 
 # What talks to hosts (asyncio, the agent, ssh, the scheduler) is imported
@@ -333,6 +334,17 @@ class Service(Changes, Interop, Jobsets):
     def history(self, queue: str, name: str) -> list[Event]:
         """The job's state changes, oldest first."""
         return self.store.events(self.job(queue, name))
+
+    def state_changes(
+        self, after: int | None = None, limit: int = 500
+    ) -> tuple[list[JobEvent], int]:
+        """The history lines of every job after the cursor ``after`` (None:
+        from now on, so none), oldest first, at most ``limit``; and the
+        cursor to ask with next time."""
+        if after is None:
+            return [], self.store.last_event_id()
+        found = self.store.events_after(after, limit)
+        return found, found[-1].id if found else after
 
     def summary(self, queue: str) -> Summary:
         """How long the queue's jobs ran and how each host fared (every

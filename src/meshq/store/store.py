@@ -35,6 +35,7 @@ from meshq.names import Expanded, queue_name
 from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
 from meshq.store.extras import Extras
+from meshq.store.feed import Feed
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
 from meshq.validate import text
@@ -122,7 +123,7 @@ def _placed(job: Job, host: str | None, by_scheduler: bool) -> bool:
     return by_scheduler and (job.placed or job.host != host)
 
 
-class Store(HostInventory, RunLeases, Dependencies, Extras):
+class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
     """A meshq state store in one SQLite file. Safe to open from many
     processes at once; one instance belongs to one thread."""
 
