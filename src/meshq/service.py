@@ -37,6 +37,7 @@ from meshq.model import (
     Queue,
     Status,
     parse_states,
+    reset_status,
 )
 from meshq.store.feed import JobEvent
 from meshq.store.store import Change, Store
@@ -327,6 +328,29 @@ class Service(Changes, Interop, Jobsets):
     ) -> list[Job]:
         """Jobs of ``queue`` in queue order, selected as :meth:`select` says."""
         return self.select(queue, name, status)
+
+    def page(
+        self,
+        queue: str,
+        *,
+        status: str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Job], int]:
+        """One page of the jobs :meth:`select` picks (``limit`` after the
+        first ``offset``, in queue order) and how many it picks in all.
+        Without ``name`` the store pages and counts (fast on any queue)."""
+        if offset < 0 or limit < 0:
+            raise UsageError(f"offset {offset} and limit {limit} must be 0 or more")
+        if name is not None:
+            found = self.select(queue, name, status)
+            return found[offset : offset + limit], len(found)
+        q = self.store.queue(queue)
+        statuses = _states(status)
+        counts = self.store.counts(q)
+        total = sum(n for s, n in counts.items() if statuses is None or s in statuses)
+        return self.store.jobs(q, statuses=statuses, limit=limit, offset=offset), total
 
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)
@@ -726,8 +750,8 @@ def _reset_change(job: Job) -> Change:
     forgotten; a host the user pinned is kept."""
     fields: dict[str, Any] = {"gpu": None} if job.gpus else {}
     if job.placed:
-        return Change(job.id, Status.UNDEFINED, {**fields, "host": None, "placed": 0}, "reset")
-    return Change(job.id, Status.READY if job.host else Status.UNDEFINED, fields, "reset")
+        fields |= {"host": None, "placed": 0}
+    return Change(job.id, reset_status(job.host, job.placed), fields, "reset")
 
 
 def __getattr__(name: str) -> Any:

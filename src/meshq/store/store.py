@@ -309,10 +309,12 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
         match: Callable[[str], bool] | None = None,
         host: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[Job]:
         """Jobs of ``queue`` in queue order, filtered by state, exact names,
         a host, and ``match`` (true for the names wanted: see
-        :mod:`meshq.selection`)."""
+        :mod:`meshq.selection`); the ``limit`` of them after the first
+        ``offset`` (a page)."""
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
         if statuses is not None:
@@ -324,15 +326,20 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
             args.append(host)
         wanted = set(names) if names is not None else None
         sql.append("ORDER BY jobs.id")
-        if limit is not None and wanted is None and match is None:
-            sql.append("LIMIT ?")
-            args.append(limit)
+        in_sql = wanted is None and match is None
+        if in_sql and (limit is not None or offset):
+            sql.append("LIMIT ? OFFSET ?")
+            args += [-1 if limit is None else limit, offset]
+        skip = 0 if in_sql else offset
         out = []
         for row in self.conn.execute(" ".join(sql), args):
             name = row["name"]
             if wanted is not None and name not in wanted:
                 continue
             if match is not None and not match(name):
+                continue
+            if skip:
+                skip -= 1
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:

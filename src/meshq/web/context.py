@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,6 +52,14 @@ class Context:
         hosts and write the store) run to its end on a loop of its own in a
         worker thread, so its store calls never block the server's loop."""
         return await to_thread.run_sync(lambda: asyncio.run(operation(self.service())))
+
+    def logs(self, queue: str, job: str, *, stderr: bool, follow: bool) -> AsyncGenerator[bytes]:
+        """The job's output (:meth:`Service.logs`), read on the server's loop
+        with its thread's Service: it only reads the store (a read never
+        waits for a writer in WAL mode) and waits for the host."""
+        chunks = self.service().logs(queue, job, stderr=stderr, follow=follow)
+        assert isinstance(chunks, AsyncGenerator)
+        return chunks
 
     def close(self) -> None:
         """Stop the runs loop (the jobs of its runs go on running on their hosts)."""
