@@ -337,20 +337,26 @@ class Service(Changes, Interop, Jobsets):
         name: str | None = None,
         offset: int = 0,
         limit: int = 100,
+        sort: str | None = None,
     ) -> tuple[list[Job], int]:
         """One page of the jobs :meth:`select` picks (``limit`` after the
-        first ``offset``, in queue order) and how many it picks in all.
-        Without ``name`` the store pages and counts (fast on any queue)."""
+        first ``offset``, in queue order or as ``sort`` says: ``name``,
+        ``-started``, see :mod:`meshq.ordering`) and how many it picks in
+        all. Without ``name`` the store pages and counts (fast on any queue)."""
+        from meshq.ordering import parse_order, sort_jobs
+
         if offset < 0 or limit < 0:
             raise UsageError(f"offset {offset} and limit {limit} must be 0 or more")
+        order = parse_order(sort)
         if name is not None:
-            found = self.select(queue, name, status)
+            found = sort_jobs(self.select(queue, name, status), order)
             return found[offset : offset + limit], len(found)
         q = self.store.queue(queue)
         statuses = _states(status)
         counts = self.store.counts(q)
         total = sum(n for s, n in counts.items() if statuses is None or s in statuses)
-        return self.store.jobs(q, statuses=statuses, limit=limit, offset=offset), total
+        page = self.store.jobs(q, statuses=statuses, limit=limit, offset=offset, order=order)
+        return page, total
 
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)

@@ -32,6 +32,7 @@ from meshq.model import (
     params_to_text,
 )
 from meshq.names import Expanded, queue_name
+from meshq.ordering import SORT_KEYS, Order
 from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
 from meshq.store.extras import Extras
@@ -42,6 +43,9 @@ from meshq.validate import text
 
 #: the columns of a Job, in its fields' order (Job.from_row reads them so)
 _JOB_COLUMNS = {"queue": "queues.name", "experiment": "queues.experiment", "index": 'jobs."index"'}
+#: the column of each sort key (:mod:`meshq.ordering`): queue order is id order
+_ORDER_COLUMNS = {**{k: k for k in SORT_KEYS}, "submitted": "id"}
+
 _JOB_SELECT = (
     "SELECT "
     + ", ".join(f'{_JOB_COLUMNS.get(f, "jobs." + f)} AS "{f}"' for f in JOB_FIELDS)
@@ -310,8 +314,10 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
         host: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        order: Order | None = None,
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order, filtered by state, exact names,
+        """Jobs of ``queue`` in queue order (or in ``order``, when neither
+        ``names`` nor ``match`` is given), filtered by state, exact names,
         a host, and ``match`` (true for the names wanted: see
         :mod:`meshq.selection`); the ``limit`` of them after the first
         ``offset`` (a page)."""
@@ -325,8 +331,13 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
             sql.append("AND jobs.host = ?")
             args.append(host)
         wanted = set(names) if names is not None else None
-        sql.append("ORDER BY jobs.id")
         in_sql = wanted is None and match is None
+        if in_sql and order is not None:
+            # the column comes from a fixed map, never from the caller's text
+            column = _ORDER_COLUMNS[order.key]
+            sql.append(f"ORDER BY jobs.{column} {'DESC' if order.descending else 'ASC'}, jobs.id")
+        else:
+            sql.append("ORDER BY jobs.id")
         if in_sql and (limit is not None or offset):
             sql.append("LIMIT ? OFFSET ?")
             args += [-1 if limit is None else limit, offset]

@@ -54,9 +54,17 @@ async def list_jobs(
     ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 100,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=LONG,
+            description="submitted (queue order), name, status, host, started or ended; "
+            "-started: descending",
+        ),
+    ] = None,
 ) -> JobPage:
     jobs, total = await ctx.call(
-        lambda s: s.page(queue, status=status, name=name, offset=offset, limit=limit)
+        lambda s: s.page(queue, status=status, name=name, offset=offset, limit=limit, sort=sort)
     )
     return JobPage(total=total, offset=offset, limit=limit, jobs=[JobOut.of(j) for j in jobs])
 
