@@ -16,8 +16,9 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meshq.store.connection import FOLDER_MODE, data_home
@@ -74,13 +75,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_bearer = HTTPBearer(auto_error=False, description="the token `meshq serve` prints")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="the token `meshq serve` prints (`meshq serve info` shows it again)",
+)
 
 
-async def require_token(request: Request) -> None:
+async def require_token(
+    request: Request,
+    given: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
     """A FastAPI dependency: the request carries the application's token
     as ``Authorization: Bearer TOKEN`` (compared in constant time)."""
-    given: HTTPAuthorizationCredentials | None = await _bearer(request)
     if given is None:
         raise Unauthorized(
             "this request has no token: send 'Authorization: Bearer TOKEN' "

@@ -2,7 +2,7 @@
 …fields}`` with the status code that fits.
 
 A meshq error keeps its fields (``kind``, ``name``, ``queue``, ``job``,
-``host``, …): 404 for something that does not exist, 409 for a conflict
+``host``, …): 404 for something that does not exist (a job's output file too), 409 for a conflict
 (exists already, a state that forbids the change), 422 for input that is
 not valid, 502 for a host that could not be reached, 503 for a busy store.
 Anything else is a bug: it answers 500 with a line, never a traceback.
@@ -25,7 +25,7 @@ STATUS: tuple[tuple[type[e.MeshqError], int], ...] = (
     (e.NotFound, 404),
     (e.AlreadyExists, 409),
     (e.TransitionError, 409),
-    (e.UnreadableFile, 502),
+    (e.UnreadableFile, 404),  # the output file is not (or no longer) there
     (e.HostError, 502),
     (e.StoreError, 503),
     (e.UsageError, 422),

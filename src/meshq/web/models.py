@@ -28,6 +28,28 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorOut(BaseModel):
+    """An error: one line for a person, and the fields a program acts on
+    (``kind``, ``name``, ``queue``, ``job``, ``host``: those that apply)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    type: str | None = Field(None, description="the meshq error's class, such as NotFound")
+
+
+#: the error answers every route documents
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no token sent"},
+    403: {"model": ErrorOut, "description": "another token sent"},
+    404: {"model": ErrorOut, "description": "no such queue, job, host or run"},
+    409: {"model": ErrorOut, "description": "a conflict: it exists, or its state forbids it"},
+    422: {"model": ErrorOut, "description": "the input is not valid; nothing was changed"},
+    502: {"model": ErrorOut, "description": "a host could not be reached"},
+    503: {"model": ErrorOut, "description": "the store is busy: try again"},
+}
+
+
 # -- queues -------------------------------------------------------------------
 
 
