@@ -22,6 +22,7 @@ const view = {
   job: null,            // the job whose detail is open
   logAbort: null,       // stops the log follow of the open job
   reloadTimer: null,
+  timeline: [],         // the jobs the timeline draws
 };
 
 // -- the token ---------------------------------------------------------------
@@ -100,6 +101,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const when = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+const stamp = (iso) => (iso ? new Date(iso).toLocaleString() : null);
 
 // -- the confirmation dialog ---------------------------------------------------
 
@@ -342,7 +344,7 @@ async function openJob(name, { focus = true } = {}) {
   fields.replaceChildren();
   for (const [k, v] of [["state", job.status], ["command", job.command], ["host", job.host],
     ["attempts", job.attempts], ["exit code", job.exit_code], ["error", job.error],
-    ["started", job.started], ["ended", job.ended]]) {
+    ["started", stamp(job.started)], ["ended", stamp(job.ended)]]) {
     if (v === null || v === undefined || v === "") continue;
     fields.append(el("dt", { text: k }), el("dd", { text: String(v) }));
   }
@@ -469,7 +471,14 @@ async function loadTimeline() {
   drawTimeline(jobs);
 }
 
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => drawTimeline(view.timeline), 200);
+});
+
 function drawTimeline(jobs) {
+  view.timeline = jobs;
   const box = $("timeline");
   box.replaceChildren();
   if (!jobs.length) {
@@ -479,7 +488,8 @@ function drawTimeline(jobs) {
   const hosts = lanes(jobs);
   const t0 = Math.min(...jobs.map((j) => j.start));
   const t1 = Math.max(...jobs.map((j) => j.end), t0 + 1);
-  const rowH = 18, labelW = 110, width = 640;
+  // drawn at the width it is shown at, so its text stays readable on a phone
+  const width = Math.max(box.clientWidth, 300), rowH = 18, labelW = 100;
   const rows = [];
   for (const [host, slots] of [...hosts.entries()].sort()) {
     slots.forEach((_, i) => rows.push({ host, slot: i }));
@@ -511,7 +521,7 @@ function drawTimeline(jobs) {
     rect.append(t);
   }
   add("text", { x: labelW, y: height - 6 }, new Date(t0 * 1000).toLocaleTimeString());
-  add("text", { x: width - 60, y: height - 6 }, `+${secs} s`);
+  add("text", { x: width - 4, y: height - 6, "text-anchor": "end" }, `+${secs} s`);
   box.append(svg);
   $("timeline-note").textContent = `Jobs per host slot (the last ${jobs.length} started).`;
 }
