@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from meshq import errors as e
 from meshq.web.auth import Unauthorized
@@ -77,9 +78,25 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
 
 async def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        # Starlette lists the methods of the first route of the path only;
+        # a path with a route per method (GET and POST /queues) has them all
+        headers["Allow"] = ", ".join(_methods_of(request))
     return JSONResponse(
-        {"error": str(error.detail)}, status_code=error.status_code, headers=error.headers
+        {"error": str(error.detail)}, status_code=error.status_code, headers=headers
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route of the application takes on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
 
 
 async def _bug(request: Request, error: Exception) -> JSONResponse:

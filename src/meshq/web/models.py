@@ -24,8 +24,9 @@ class _Out(BaseModel):
 
 
 class _In(BaseModel):
-    # a field the API does not know is a typo the caller must hear about
-    model_config = ConfigDict(extra="forbid")
+    # a field the API does not know is a typo the caller must hear about;
+    # strict: false is not a number of retries, nor "3" a port
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorOut(BaseModel):
@@ -40,6 +41,7 @@ class ErrorOut(BaseModel):
 
 #: the error answers every route documents
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body is not JSON"},
     401: {"model": ErrorOut, "description": "no token sent"},
     403: {"model": ErrorOut, "description": "another token sent"},
     404: {"model": ErrorOut, "description": "no such queue, job, host or run"},
