@@ -6,6 +6,8 @@
 const PAGE_SIZE = 50;
 // the states of a job that has started (the timeline draws these)
 const STARTED = "start,end,fail,kill,timeout,crash";
+// the states a job's attempt ends in
+const FINISHED = ["end", "fail", "kill", "timeout", "crash"];
 const TIMELINE_JOBS = 400;
 const $ = (id) => document.getElementById(id);
 
@@ -535,10 +537,14 @@ function onChanges(changes) {
   // filter may depend on the states that changed), at most once a second
   for (const c of mine) {
     const row = view.rows.find((j) => j.name === c.job);
-    if (row) row.status = c.new;
+    if (!row) continue;
+    row.status = c.new;
+    if (c.new === "start") Object.assign(row, { started: c.time, ended: null, exit_code: null });
+    if (FINISHED.includes(c.new)) Object.assign(row, { ended: c.time, exit_code: c.exit_code });
+    if (c.host) row.host = c.host;
   }
   renderJobs();
-  const ends = mine.filter((c) => ["end", "fail", "kill", "timeout", "crash"].includes(c.new));
+  const ends = mine.filter((c) => FINISHED.includes(c.new));
   if (ends.length === 1) announce(`${ends[0].job} ${ends[0].new}`);
   else if (ends.length > 1) announce(`${ends.length} jobs finished`);
   if (mine.some((c) => c.job === view.job)) openJob(view.job, { focus: false });
