@@ -353,10 +353,8 @@ class Service(Changes, Interop, Jobsets):
             return found[offset : offset + limit], len(found)
         q = self.store.queue(queue)
         statuses = _states(status)
-        counts = self.store.counts(q)
-        total = sum(n for s, n in counts.items() if statuses is None or s in statuses)
         page = self.store.jobs(q, statuses=statuses, limit=limit, offset=offset, order=order)
-        return page, total
+        return page, self.store.count_jobs(q, statuses)
 
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)

@@ -402,6 +402,18 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
             )
         }
 
+    def count_jobs(self, queue: Queue, statuses: Iterable[Status] | None = None) -> int:
+        """How many jobs of ``queue`` are in ``statuses`` (None: in all):
+        one index range, however big the queue."""
+        sql = "SELECT count(*) FROM jobs WHERE queue_id = ?"
+        args: list[Any] = [queue.id]
+        if statuses is not None:
+            sts = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(sts))})"
+            args += sts
+        total: int = self.conn.execute(sql, args).fetchone()[0]
+        return total
+
     def names_by_status(self, queue: Queue) -> dict[Status, list[str]]:
         """The names of ``queue``'s jobs grouped by state (states in the
         order of a job's life, names in queue order)."""
