@@ -181,3 +181,32 @@ def test_writes_waiting_for_a_lock_held_elsewhere_stall_no_read(tmp_path: Path) 
         locker.wait(30)
         assert writes == [201, 201, 201]
         assert time.monotonic() - locked_at >= hold - 1
+
+
+def test_job_service_start_serves_as_meshq_serve_does(tmp_path: Path) -> None:
+    """The seed's ``cms job --service start``: ``meshq serve`` with its defaults
+    (on a free port set as the default: --service takes no other option)."""
+    port = free_port()
+    token = "s" * 24
+    env = {**os.environ, "MESHQ_HOME": str(tmp_path / "h"), "MESHQ_DB": str(tmp_path / "m.db")}
+    env["MESHQ_TOKEN"] = token
+    code = (
+        "import sys; from meshq.cli.main import main; from meshq.cli import serve; "
+        "[p for p in serve.serve.params if p.name == 'port'][0].default = int(sys.argv[1]); "
+        "sys.exit(main(['job', '--service', 'start']))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port)], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"{url}/queues", headers={"Authorization": f"Bearer {token}"})
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert (answer.status_code, answer.json()) == (200, [])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
