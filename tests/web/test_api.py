@@ -237,3 +237,21 @@ def test_bad_input_never_answers_500(api: Api) -> None:
         "/queues", content=b"{not json", headers={**api.auth, "Content-Type": "application/json"}
     )
     assert raw.status_code == 422
+
+
+def test_the_answers_show_every_field_of_the_public_records() -> None:
+    """The pydantic answers mirror :mod:`meshq.results` (one source of
+    truth): a field added there must show here too."""
+    from dataclasses import fields
+
+    from meshq.results import HostInfo, JobInfo, QueueSummary, StateChange
+    from meshq.web.models import EventOut, HostOut, JobOut, QueueOut
+
+    internal = {"run_user", "run_address", "run_port"}  # how the host was reached: not shown
+    for answer, record, left_out in [
+        (JobOut, JobInfo, internal),
+        (EventOut, StateChange, set()),
+        (QueueOut, QueueSummary, set()),
+        (HostOut, HostInfo, set()),
+    ]:
+        assert {f.name for f in fields(record)} - left_out <= set(answer.model_fields), answer

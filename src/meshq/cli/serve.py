@@ -172,23 +172,14 @@ def read_state() -> dict[str, Any]:
         found: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         raise UsageError("no meshq service is running here: start one with 'meshq serve'") from None
-    if not _alive(int(found.get("pid", 0))):
+    from meshq.store.runs import pid_alive
+
+    pid = found.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or not pid_alive(pid):
         raise UsageError(
             f"the meshq service that wrote {path} is gone: start one with 'meshq serve'"
         )
     return found
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @serve.command()

@@ -3,6 +3,7 @@ delete queues. Each route calls :class:`meshq.service.Service`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -52,22 +53,26 @@ async def change_queue(queue: str, body: QueueChange, ctx: Ctx) -> QueueOut:
     return await ctx.call(change)
 
 
+def _then_show(
+    queue: str, action: Callable[[Service, str], object]
+) -> Callable[[Service], QueueOut]:
+    """``action`` on the queue, then the queue as it is after it."""
+
+    def run(service: Service) -> QueueOut:
+        action(service, queue)
+        return _summary(service, queue)
+
+    return run
+
+
 @router.post("/{queue}/pause", summary="Launch no new job of the queue (running ones go on)")
 async def pause_queue(queue: str, ctx: Ctx) -> QueueOut:
-    def pause(s: Service) -> QueueOut:
-        s.pause(queue)
-        return _summary(s, queue)
-
-    return await ctx.call(pause)
+    return await ctx.call(_then_show(queue, Service.pause))
 
 
 @router.post("/{queue}/resume", summary="Let a paused queue's jobs be launched again")
 async def resume_queue(queue: str, ctx: Ctx) -> QueueOut:
-    def resume(s: Service) -> QueueOut:
-        s.resume(queue)
-        return _summary(s, queue)
-
-    return await ctx.call(resume)
+    return await ctx.call(_then_show(queue, Service.resume))
 
 
 @router.delete("/{queue}", summary="Delete the queue: kill its running jobs, remove their folders")
