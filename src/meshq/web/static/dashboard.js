@@ -23,6 +23,7 @@ const view = {
   rows: [],             // the page of jobs shown
   job: null,            // the job whose detail is open
   logAbort: null,       // stops the log follow of the open job
+  logAttempt: null,     // the attempt of the open job whose log is shown
   reloadTimer: null,
   timeline: [],         // the jobs the timeline draws
 };
@@ -319,8 +320,7 @@ $("pause-button").addEventListener("click", () => {
 // -- a job's detail --------------------------------------------------------------
 
 function closeJob() {
-  if (view.logAbort) view.logAbort.abort();
-  view.logAbort = null;
+  stopLog();
   view.job = null;
   $("detail").hidden = true;
   $("detail-empty").hidden = false;
@@ -360,12 +360,21 @@ async function openJob(name, { focus = true } = {}) {
   const active = ["run", "start"].includes(job.status);
   $("kill-button").disabled = !active;
   for (const tr of $("jobs").tBodies[0].rows) tr.setAttribute("aria-selected", String(tr.dataset.job === name));
-  if (!view.logAbort) followLog(queue, name, job);
+  // a new attempt (a start, a retry, a reset) has a new log: read it again
+  if (view.logAttempt !== job.attempts) followLog(queue, name, job);
   if (focus) $("detail-panel").focus();
+}
+
+function stopLog() {
+  if (view.logAbort) view.logAbort.abort();
+  view.logAbort = null;
+  view.logAttempt = null;
 }
 
 // The log as it is written: the REST follow stream, read chunk by chunk.
 async function followLog(queue, name, job) {
+  stopLog();
+  view.logAttempt = job.attempts;
   const pre = $("log");
   pre.textContent = "";
   if (job.attempts === 0 && !["run", "start"].includes(job.status)) {
@@ -382,6 +391,7 @@ async function followLog(queue, name, job) {
     if (!res.ok) {
       const data = await res.json().catch(() => ({}));
       pre.textContent = `(${data.error || res.status})`;
+      if (view.logAbort === abort) view.logAttempt = null;  // try again at its next change
       return;
     }
     const reader = res.body.getReader();
@@ -395,7 +405,7 @@ async function followLog(queue, name, job) {
   } catch (err) {
     if (err.name !== "AbortError") pre.append(`\n(${err.message})`);
   } finally {
-    if (view.logAbort === abort) view.logAbort = "done";
+    if (view.logAbort === abort) view.logAbort = null;
   }
 }
 
@@ -411,7 +421,6 @@ $("reset-button").addEventListener("click", () => {
   const name = view.job, queue = view.queue;
   act("Reset the job?", `Kill ${name} if it runs, remove its folder, and make it ready again.`, "Reset", async () => {
     await api(`${jobPath(queue, name)}/reset`, { method: "POST" });
-    if (view.logAbort) view.logAbort = null;
     return `Job ${name} reset`;
   });
 });
