@@ -26,6 +26,8 @@ from meshq.errors import UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: how long a stop waits for open streams (seconds) before it cuts them
+SHUTDOWN_WAIT_S = 3
 #: the file (in meshq's data folder) that says where the service listens
 STATE_FILE = "serve.json"
 
@@ -150,7 +152,16 @@ def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     click.echo(f"meshq serve: dashboard {base}/#token={secret}", err=True)
     click.echo(f"meshq serve: API docs {base}/docs (send Authorization: Bearer TOKEN)", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+        # an open dashboard (/events) or a followed log is a response that
+        # never ends: without a bound, Ctrl+C or SIGTERM would wait for it forever
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+            timeout_graceful_shutdown=SHUTDOWN_WAIT_S,
+        )
     finally:
         _forget_state(written)
 

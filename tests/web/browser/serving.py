@@ -31,6 +31,7 @@ class Served:
     token: str
     db: Path
     experiment: Path
+    process: subprocess.Popen[bytes]
 
     @property
     def page_url(self) -> str:
@@ -99,9 +100,10 @@ def serve(folder: Path, *, wait: float = 60.0) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log, wait)
-        yield Served(url, token, db, experiment)
+        yield Served(url, token, db, experiment, proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,16 @@ def test_events_send_what_changed_and_resume_from_the_last_id(served: Served) ->
         assert [c["job"] for c in missed] == ["j3"]
     finally:
         again.close()
+
+
+def test_an_open_stream_does_not_keep_the_service_from_stopping(served: Served) -> None:
+    stream = EventStream(served)
+    try:
+        stream.until("runs")
+        served.process.send_signal(signal.SIGTERM)
+        try:
+            served.process.wait(20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("meshq serve still runs 20 s after SIGTERM") from None
+    finally:
+        stream.close()
