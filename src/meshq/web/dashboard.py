@@ -33,7 +33,11 @@ from meshq.web.context import Context, context
 router = APIRouter(include_in_schema=False)
 
 #: the files under ``/static/``: nothing else is served from there
-STATIC = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+STATIC = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "timeline.js": "text/javascript",
+}
 #: the most history lines one ``jobs`` event carries (more wait for the next tick)
 CHANGES_PER_EVENT = 500
 #: a comment line this often keeps proxies and the browser from closing the stream

@@ -93,6 +93,9 @@ def test_a_running_job_is_killed_from_the_page_after_confirming(
     confirm(page, "Start a run of slow")
     link = page.get_by_role("button", name=re.compile("^sleeper, start"))
     expect(link).to_be_visible(timeout=LONG)
+    # one run of a queue at a time: while it runs, it can be stopped instead
+    expect(page.locator("#stop-button")).to_be_visible()
+    expect(page.locator("#run-button")).to_be_disabled()
     link.click()
     expect(page.locator("#log")).to_contain_text("started", timeout=LONG)
     kill = page.locator("#kill-button")
@@ -121,6 +124,24 @@ def test_a_running_job_is_killed_from_the_page_after_confirming(
         time.sleep(0.2)
     assert not alive(job.pid), "the job's process outlived the kill"
     page.screenshot(path=artifacts / "dashboard-killed-1280.png", full_page=True)
+    # the run has nothing left to do and ends
+    expect(page.locator("#stop-button")).to_be_hidden(timeout=LONG)
+    expect(page.locator("#run-button")).to_be_enabled()
+
+    page.locator("#reset-button").click()
+    confirm(page, "make it ready again")
+    expect(page.locator("#detail-title")).to_have_text("Job sleeper (ready)", timeout=LONG)
+    page.locator("#pause-button").click()
+    confirm(page, "Launch no new job of slow")
+    expect(queue_button(page, "slow")).to_have_attribute(
+        "aria-label", re.compile("^Queue slow, paused: 1 job, 1 ready"), timeout=LONG
+    )
+    expect(page.locator("#pause-button")).to_have_text("Resume")
+    page.locator("#pause-button").click()
+    confirm(page, "be launched again")
+    expect(page.locator("#pause-button")).to_have_text("Pause", timeout=LONG)
+    with served.service() as s:
+        assert s.job("slow", "sleeper").status == "ready" and not s.queue("slow").paused
 
 
 def test_the_keyboard_reaches_every_control_and_the_dialog_traps_focus(
@@ -254,3 +275,25 @@ def test_every_control_has_a_name_a_screen_reader_reads(
     assert set(headers) == {"col"}
     overflow = json.loads(page.evaluate("JSON.stringify(document.scrollingElement.scrollWidth)"))
     assert overflow <= width
+
+
+def test_the_timeline_packs_each_hosts_jobs_into_as_few_slots_as_ran_at_once(
+    page: Any, served: Served
+) -> None:
+    page.goto(served.url + "/")
+    slots = page.evaluate(
+        """async () => {
+          const { lanes } = await import('/static/timeline.js');
+          const jobs = [
+            { name: 'a', host: 'h1', start: 0, end: 10 },
+            { name: 'b', host: 'h1', start: 5, end: 15 },
+            { name: 'c', host: 'h1', start: 10, end: 20 },  // a's slot is free again
+            { name: 'd', host: 'h1', start: 12, end: 13 },  // a third at once
+            { name: 'e', host: 'h2', start: 0, end: 30 },
+          ];
+          const byHost = lanes(jobs);
+          const counts = [...byHost].map(([h, s]) => [h, s.length]);
+          return { slots: jobs.map((j) => j.slot), lanes: counts };
+        }"""
+    )
+    assert slots == {"slots": [0, 1, 0, 2, 0], "lanes": [["h1", 3], ["h2", 1]]}

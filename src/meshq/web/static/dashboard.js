@@ -3,6 +3,8 @@
 // is kept in sessionStorage, and the fragment is dropped from the address).
 // No framework, no build step: plain DOM calls, no innerHTML with data.
 
+import { timelineSvg } from "./timeline.js";
+
 const PAGE_SIZE = 50;
 // the states of a job that has started (the timeline draws these)
 const STARTED = "start,end,fail,kill,timeout,crash";
@@ -167,18 +169,20 @@ function renderQueues(list) {
       seg.style.width = `${(100 * n) / Math.max(q.total, 1)}%`;
       bar.append(seg);
     }
+    const jobs = `${q.total.toLocaleString("en")} job${q.total === 1 ? "" : "s"}`;
     const pick = el("button", {
       type: "button", class: "queue-pick",
       "aria-current": q.name === view.queue ? "true" : "false",
-      "aria-label": `Queue ${q.name}${q.paused ? ", paused" : ""}: ${q.total} jobs, ${words}`,
+      "aria-label": `Queue ${q.name}${q.paused ? ", paused" : ""}: ${jobs}, ${words}`,
       on: { click: () => chooseQueue(q.name) },
     },
     el("span", { class: "name", text: q.name }),
-    el("span", { class: "meta", text: `${q.total} jobs${q.paused ? " · paused" : ""}` }),
+    el("span", { class: "meta", text: `${jobs}${q.paused ? " · paused" : ""}` }),
     bar);
     ul.append(el("li", {}, pick));
   }
-  if (!view.queue && list.length) chooseQueue(list[0].name);
+  // the first queue, or another when the one shown was deleted
+  if (list.length && !list.some((q) => q.name === view.queue)) chooseQueue(list[0].name);
   else updateQueueButtons();
 }
 
@@ -253,7 +257,9 @@ function renderJobs() {
   const last = view.offset + view.rows.length;
   const range = $("jobs-range");
   range.classList.remove("error-line");
-  range.textContent = `${first}–${last} of ${view.total.toLocaleString("en")} jobs`;
+  const text = `${first}–${last} of ${view.total.toLocaleString("en")} jobs`;
+  // a live region: said again only when it really changes
+  if (range.textContent !== text) range.textContent = text;
   $("page-prev").disabled = view.offset === 0;
   $("page-next").disabled = last >= view.total;
 }
@@ -445,22 +451,6 @@ function renderHosts(list) {
 
 // -- the timeline --------------------------------------------------------------
 
-// Lanes per host: each job goes to the first slot of its host that is free
-// when it starts (interval partitioning), so a host with 4 slots shows at
-// most 4 lanes when its jobs really ran 4 at a time.
-export function lanes(jobs) {
-  const byHost = new Map();
-  for (const j of [...jobs].sort((a, b) => a.start - b.start)) {
-    const slots = byHost.get(j.host) || [];
-    let i = slots.findIndex((end) => end <= j.start);
-    if (i < 0) { i = slots.length; slots.push(0); }
-    slots[i] = j.end;
-    j.slot = i;
-    byHost.set(j.host, slots);
-  }
-  return byHost;
-}
-
 async function loadTimeline() {
   if (!view.queue) return;
   const queue = view.queue;
@@ -490,51 +480,11 @@ window.addEventListener("resize", () => {
 
 function drawTimeline(jobs) {
   view.timeline = jobs;
-  const box = $("timeline");
-  box.replaceChildren();
-  if (!jobs.length) {
-    $("timeline-note").textContent = "No job of this queue has started yet.";
-    return;
-  }
-  const hosts = lanes(jobs);
-  const t0 = Math.min(...jobs.map((j) => j.start));
-  const t1 = Math.max(...jobs.map((j) => j.end), t0 + 1);
-  // drawn at the width it is shown at, so its text stays readable on a phone
-  const width = Math.max(box.clientWidth, 300), rowH = 18, labelW = 100;
-  const rows = [];
-  for (const [host, slots] of [...hosts.entries()].sort()) {
-    slots.forEach((_, i) => rows.push({ host, slot: i }));
-  }
-  const height = rows.length * rowH + 24;
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
-  const secs = Math.round(t1 - t0);
-  svg.setAttribute("aria-label", `Timeline of ${jobs.length} jobs on ${hosts.size} hosts over ${secs} seconds`);
-  const x = (t) => labelW + ((t - t0) / (t1 - t0)) * (width - labelW - 4);
-  const add = (tag, attrs, text) => {
-    const n = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-    if (text !== undefined) n.textContent = text;
-    svg.append(n);
-    return n;
-  };
-  rows.forEach((r, i) => add("text", { x: 2, y: i * rowH + 13 }, `${r.host} #${r.slot + 1}`));
-  for (const j of jobs) {
-    const i = rows.findIndex((r) => r.host === j.host && r.slot === j.slot);
-    const rect = add("rect", {
-      x: x(j.start), y: i * rowH + 2, height: rowH - 4,
-      width: Math.max(x(j.end) - x(j.start), 1.5), "data-state-colour": j.status,
-    });
-    const t = document.createElementNS(ns, "title");
-    t.textContent = `${j.name} on ${j.host}: ${j.status}, ${Math.round(j.end - j.start)} s`;
-    rect.append(t);
-  }
-  add("text", { x: labelW, y: height - 6 }, new Date(t0 * 1000).toLocaleTimeString());
-  add("text", { x: width - 4, y: height - 6, "text-anchor": "end" }, `+${secs} s`);
-  box.append(svg);
-  $("timeline-note").textContent = `Jobs per host slot (the last ${jobs.length} started).`;
+  const svg = timelineSvg(jobs, Math.max($("timeline").clientWidth, 300));
+  $("timeline").replaceChildren(...(svg ? [svg] : []));
+  $("timeline-note").textContent = svg
+    ? `Jobs per host slot (the last ${jobs.length} started).`
+    : "No job of this queue has started yet.";
 }
 
 // -- live updates --------------------------------------------------------------
