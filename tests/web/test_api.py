@@ -80,6 +80,9 @@ def test_jobs_add_list_filter_page_show(api: Api) -> None:
     assert "unknown state 'bogus'" in bad_state.json()["error"]
     assert api.get("/queues/q/jobs", params={"limit": 100_000}).status_code == 422
     assert api.get("/queues/q/jobs", params={"offset": -1}).status_code == 422
+    typo = api.get("/queues/q/jobs", params={"stauts": "fail"})  # not ignored: refused
+    assert typo.status_code == 422
+    assert "unknown query parameter 'stauts'" in typo.json()["error"]
     job = api.get("/queues/q/jobs/job7").json()
     assert (job["index"], job["command"], job["status"]) == ("7", "echo $MESHQ_INDEX", "undefined")
     assert [e["new"] for e in job["history"]] == ["undefined"]

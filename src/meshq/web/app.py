@@ -14,6 +14,7 @@ from meshq.web import errors
 from meshq.web.auth import require_token
 from meshq.web.context import Context
 from meshq.web.models import ERRORS
+from meshq.web.query import known_query_only
 from meshq.web.routes import ROUTERS
 
 DESCRIPTION = """The meshq job queue over HTTP: the operations of the `meshq`
@@ -65,7 +66,11 @@ def create_app(
         return {"status": "ok", "version": version("meshq")}
 
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_token)], responses=ERRORS)
+        app.include_router(
+            router,
+            dependencies=[Depends(require_token), Depends(known_query_only)],
+            responses=ERRORS,
+        )
     dashboard = _dashboard_router()
     if dashboard is not None:
         app.include_router(dashboard)
