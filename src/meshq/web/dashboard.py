@@ -1,4 +1,4 @@
-"""The dashboard: a page at ``/``, its two static files, and ``/events``,
+"""The dashboard: a page at ``/``, its static files, and ``/events``,
 the live stream the page updates itself from.
 
 The page and its files hold no data, so they need no token (a browser
@@ -6,9 +6,10 @@ cannot send a header when it navigates); the script reads everything
 through the REST routes and ``/events``, each with ``Authorization:
 Bearer``. ``/events`` is server-sent events, read by the page with
 ``fetch`` (so the token is never in a URL): every ``interval`` seconds the
-server asks the store three cheap things (the queues' counts, one grouped
-read on an index; the jobs running per host; the history lines after a
-cursor, a range read on the events' primary key) and sends what changed.
+server asks the store two cheap things (the history lines after a cursor,
+a range read on the events' primary key; the jobs running per host, on an
+index) and, when a job changed state or every :data:`RECOUNT_S` seconds,
+the queues' counts (one grouped read of an index), and sends what changed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -40,6 +42,8 @@ STATIC = {
 }
 #: the most history lines one ``jobs`` event carries (more wait for the next tick)
 CHANGES_PER_EVENT = 500
+#: how often the stream counts the jobs per queue when no job changed state (s)
+RECOUNT_S = 5.0
 #: a comment line this often keeps proxies and the browser from closing the stream
 KEEPALIVE_S = 15.0
 
@@ -89,25 +93,44 @@ def static(name: str) -> Response:
 class Snapshot:
     """What the stream sends, read in one go: each part a JSON-ready value."""
 
-    queues: list[dict[str, Any]]
+    queues: list[dict[str, Any]] | None
     hosts: list[dict[str, Any]]
     changes: list[dict[str, Any]]
     cursor: int
 
 
-def snapshot(service: Service, after: int | None) -> Snapshot:
-    """The queues with their counts, the hosts with the slots and GPUs in
-    use, and the jobs' state changes after the cursor ``after`` (None: from
-    now on)."""
-    queues = [
+def snapshot(service: Service, after: int | None, *, recount: bool = True) -> Snapshot:
+    """The jobs' state changes after the cursor ``after`` (None: from now
+    on), the hosts with the slots and GPUs in use, and the queues with
+    their counts: those only when a job changed, or with ``recount``
+    (``queues`` is None otherwise). The counts are read after the changes,
+    so they are never older than the changes sent with them."""
+    found, cursor = service.state_changes(after, CHANGES_PER_EVENT)
+    changes = [
         {
-            "name": qc.queue.name,
-            "paused": qc.queue.paused,
-            "total": qc.total,
-            "counts": {s.value: n for s, n in qc.counts.items() if n},
+            "id": c.id,
+            "queue": c.queue,
+            "job": c.job,
+            "old": c.event.old.value if c.event.old else None,
+            "new": c.event.new.value,
+            "time": utc_iso(c.event.time),
+            "host": c.event.host,
+            "exit_code": c.event.exit_code,
+            "detail": c.event.detail,
         }
-        for qc in service.queues()
+        for c in found
     ]
+    queues = None
+    if found or recount:
+        queues = [
+            {
+                "name": qc.queue.name,
+                "paused": qc.queue.paused,
+                "total": qc.total,
+                "counts": {s.value: n for s, n in qc.counts.items() if n},
+            }
+            for qc in service.queues()
+        ]
     running, held = service.host_usage()
     hosts: list[dict[str, Any]] = [
         {
@@ -135,21 +158,6 @@ def snapshot(service: Service, after: int | None) -> Snapshot:
         for name, n in sorted(running.items())
         if name not in known
     ]
-    found, cursor = service.state_changes(after, CHANGES_PER_EVENT)
-    changes = [
-        {
-            "id": c.id,
-            "queue": c.queue,
-            "job": c.job,
-            "old": c.event.old.value if c.event.old else None,
-            "new": c.event.new.value,
-            "time": utc_iso(c.event.time),
-            "host": c.event.host,
-            "exit_code": c.event.exit_code,
-            "detail": c.event.detail,
-        }
-        for c in found
-    ]
     return Snapshot(queues, hosts, changes, cursor)
 
 
@@ -166,16 +174,22 @@ async def stream(
     the parts that changed, until the client goes away."""
     sent: dict[str, object] = {}
     quiet = 0.0
+    counted = -RECOUNT_S
     yield b"retry: 2000\n\n"
     while not await request.is_disconnected():
-        snap = await ctx.call(functools.partial(snapshot, after=after))
+        # counting a big store's jobs costs most: only when a job moved, or
+        # now and then for what moves no job (a pause, a deletion)
+        recount = time.monotonic() - counted >= RECOUNT_S
+        snap = await ctx.call(functools.partial(snapshot, after=after, recount=recount))
+        if snap.queues is not None:
+            counted = time.monotonic()
         runs = [
             {"id": r.id, "queue": r.queue, "mode": r.mode, "state": r.state}
             for r in ctx.runs.list(active=True)
         ]
         out = b""
         for name, value in (("queues", snap.queues), ("hosts", snap.hosts), ("runs", runs)):
-            if sent.get(name) != value:
+            if value is not None and sent.get(name) != value:
                 out += frame(name, value)
                 sent[name] = value
         if snap.changes:

@@ -67,6 +67,24 @@ def test_a_snapshot_has_counts_slots_and_the_changes_after_its_cursor(tmp_path: 
     assert snap.cursor == snap.changes[-1]["id"] > first.cursor
 
 
+def test_the_counts_are_read_again_only_when_a_job_moved_or_when_asked(tmp_path: Path) -> None:
+    s = Service(tmp_path / "meshq.db")
+    try:
+        s.create_queue("q", str(tmp_path / "exp"))
+        cursor = snapshot(s, None).cursor
+        idle = snapshot(s, cursor, recount=False)
+        assert idle.queues is None and idle.changes == [] and idle.cursor == cursor
+        s.add("q", "a", "true")
+        moved = snapshot(s, cursor, recount=False)
+        assert moved.queues is not None and moved.queues[0]["counts"] == {"undefined": 1}
+        s.pause("q")  # no job moves: seen at the next recount
+        assert snapshot(s, moved.cursor, recount=False).queues is None
+        recounted = snapshot(s, moved.cursor).queues
+        assert recounted is not None and recounted[0]["paused"] is True
+    finally:
+        s.close()
+
+
 def test_a_frame_is_one_server_sent_event() -> None:
     assert frame("jobs", [{"a": 1}], 7) == b'id: 7\nevent: jobs\ndata: [{"a":1}]\n\n'
     assert frame("queues", []) == b"event: queues\ndata: []\n\n"

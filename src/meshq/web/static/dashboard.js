@@ -140,6 +140,8 @@ async function act(title, text, okLabel, doIt) {
   try {
     const said = await doIt();
     announce(said);
+    // what an action changes without a job changing state (a pause) shows now
+    renderQueues(await api("/queues"));
   } catch (err) {
     announce(`${title} failed: ${err.message}`);
     showError(err.message);
