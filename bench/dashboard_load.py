@@ -56,8 +56,9 @@ def api_ms(served: Served, path: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def tick_ms(served: Served, repeat: int) -> float:
-    """What one tick of ``/events`` asks the store (ms, median)."""
+def tick_ms(served: Served, repeat: int, *, recount: bool) -> float:
+    """What one tick of ``/events`` asks the store (ms, median): with
+    ``recount``, as when a job moved (the counts too); else an idle tick."""
     from meshq.web.dashboard import snapshot
 
     times = []
@@ -65,7 +66,7 @@ def tick_ms(served: Served, repeat: int) -> float:
         _, cursor = s.state_changes(None)
         for _ in range(repeat):
             start = time.perf_counter()
-            snapshot(s, cursor)
+            snapshot(s, cursor, recount=recount)
             times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -108,7 +109,9 @@ def main() -> None:
             ("queues with counts", "/queues"),
         ]:
             print(f"GET {what}: {api_ms(served, path, args.repeat):.0f} ms (median)")
-        print(f"one /events tick's store reads: {tick_ms(served, args.repeat):.0f} ms (median)")
+        for what, recount in (("idle", False), ("with the counts", True)):
+            ms = tick_ms(served, args.repeat, recount=recount)
+            print(f"one /events tick's store reads, {what}: {ms:.2f} ms (median)")
         loads = page_loads(served, args.jobs, args.repeat)
         print(
             f"dashboard, navigation to the jobs table's first page rendered, "
