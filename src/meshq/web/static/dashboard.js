@@ -11,6 +11,7 @@ const STARTED = "start,end,fail,kill,timeout,crash";
 // the states a job's attempt ends in
 const FINISHED = ["end", "fail", "kill", "timeout", "crash"];
 const TIMELINE_JOBS = 400;
+const TIMELINE_EVERY = 3000;  // ms between two reads of the timeline at most
 const $ = (id) => document.getElementById(id);
 
 const view = {
@@ -27,6 +28,7 @@ const view = {
   logAbort: null,       // stops the log follow of the open job
   logAttempt: null,     // the attempt of the open job whose log is shown
   reloadTimer: null,
+  timelineTimer: null,
   timeline: [],         // the jobs the timeline draws
 };
 
@@ -245,7 +247,7 @@ function renderJobs() {
       "aria-label": `${j.name}, ${j.status}: show its detail`,
       on: { click: () => openJob(j.name) },
     });
-    body.append(el("tr", { "aria-selected": view.job === j.name ? "true" : "false", dataset: { job: j.name } },
+    body.append(el("tr", { "aria-current": view.job === j.name ? "true" : null, dataset: { job: j.name } },
       el("td", { text: String(view.offset + i + 1) }),
       el("td", {}, open),
       el("td", { class: "state" }, badge(j.status)),
@@ -367,7 +369,10 @@ async function openJob(name, { focus = true } = {}) {
   }
   const active = ["run", "start"].includes(job.status);
   $("kill-button").disabled = !active;
-  for (const tr of $("jobs").tBodies[0].rows) tr.setAttribute("aria-selected", String(tr.dataset.job === name));
+  for (const tr of $("jobs").tBodies[0].rows) {
+    if (tr.dataset.job === name) tr.setAttribute("aria-current", "true");
+    else tr.removeAttribute("aria-current");
+  }
   // a new attempt (a start, a retry, a reset) has a new log: read it again
   if (view.logAttempt !== job.attempts) followLog(queue, name, job);
   if (focus) $("detail-panel").focus();
@@ -510,7 +515,12 @@ function onChanges(changes) {
   else if (ends.length > 1) announce(`${ends.length} jobs finished`);
   if (mine.some((c) => c.job === view.job)) openJob(view.job, { focus: false });
   clearTimeout(view.reloadTimer);
-  view.reloadTimer = setTimeout(() => { loadJobs(); loadTimeline(); }, 1000);
+  view.reloadTimer = setTimeout(loadJobs, 1000);
+  // the timeline sorts the queue by start time: on a big one that costs
+  // more than a page, so at most every few seconds
+  if (!view.timelineTimer) {
+    view.timelineTimer = setTimeout(() => { view.timelineTimer = null; loadTimeline(); }, TIMELINE_EVERY);
+  }
 }
 
 const handlers = {
