@@ -24,8 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.web.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.web.browser.serving import Served, serve  # noqa: E402
+from tests.web.browser.serving import CHROMIUM, CHROMIUM_ARGS, Served, serve  # noqa: E402
 
 RENDERED = """() => {
   const rows = document.querySelectorAll('#jobs tbody tr').length;

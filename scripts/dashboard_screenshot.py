@@ -18,8 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.web.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.web.browser.serving import serve  # noqa: E402
+from tests.web.browser.serving import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 # some jobs take longer than others; job7 fails
 COMMAND = (

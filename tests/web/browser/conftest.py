@@ -15,24 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser.serving import Served, serve
+from tests.web.browser.serving import CHROMIUM, CHROMIUM_ARGS, Served, ci, serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def ci() -> bool:
-    """Whether we run under CI, where these tests may not skip."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _unavailable(reason: str) -> None:

@@ -1,4 +1,5 @@
-"""A real meshq service for the browser tests and the dashboard benchmark.
+"""A real meshq service and the browser to look at it with, for the
+browser tests, the dashboard benchmark and the README's screenshot.
 
 :func:`serve` starts ``meshq serve`` as its own process on a free loopback
 port, with a store, a HOME and a token of its own, waits until ``/health``
@@ -21,6 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshq.service import Service
+
+#: Debian's chromium (Playwright's own browser download cannot work here)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def ci() -> bool:
+    """Whether we run under CI, where these tests may not skip."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.procs import alive
-from tests.web.browser.conftest import ci
-from tests.web.browser.serving import Served
+from tests.web.browser.serving import Served, ci
 
 try:
     from playwright.sync_api import expect
