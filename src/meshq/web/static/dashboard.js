@@ -29,6 +29,7 @@ const view = {
   logAttempt: null,     // the attempt of the open job whose log is shown
   reloadTimer: null,
   timelineTimer: null,
+  timelineAt: 0,        // when the timeline was last read (ms)
   timeline: [],         // the jobs the timeline draws
 };
 
@@ -460,6 +461,7 @@ function renderHosts(list) {
 
 async function loadTimeline() {
   if (!view.queue) return;
+  view.timelineAt = Date.now();
   const queue = view.queue;
   const p = new URLSearchParams({ limit: TIMELINE_JOBS, sort: "-started", status: STARTED });
   let page;
@@ -519,7 +521,8 @@ function onChanges(changes) {
   // the timeline sorts the queue by start time: on a big one that costs
   // more than a page, so at most every few seconds
   if (!view.timelineTimer) {
-    view.timelineTimer = setTimeout(() => { view.timelineTimer = null; loadTimeline(); }, TIMELINE_EVERY);
+    const wait = Math.max(1000, TIMELINE_EVERY - (Date.now() - view.timelineAt));
+    view.timelineTimer = setTimeout(() => { view.timelineTimer = null; loadTimeline(); }, wait);
   }
 }
 
