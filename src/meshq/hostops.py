@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from meshq.errors import HostError
 from meshq.hosts.backend import HostBackend, Liveness
 from meshq.hosts.registry import Target, make_backend
-from meshq.model import ACTIVE, Job, Status
+from meshq.model import ACTIVE, Job, Status, killable
 from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
@@ -141,7 +141,7 @@ async def kill(
     """Kill the running ones among ``jobs`` (their whole process groups)
     and record them as ``kill``; a job that turns out to have ended is
     recorded as it ended."""
-    running = [j for j in jobs if j.status in ACTIVE]
+    running = [j for j in jobs if killable(j.status)]
     groups = by_target(running, target_for)
     changes: list[Change] = []
     async with backends(list(groups)) as live:

@@ -156,6 +156,19 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
+def killable(status: Status) -> bool:
+    """Whether a kill acts on a job in ``status``: only a running job has
+    a process to end (a finished or waiting one is left as it is)."""
+    return status in ACTIVE
+
+
+def reset_status(host: str | None, placed: bool) -> Status:
+    """The state a reset puts a job in: ready when it keeps a host the
+    user pinned; undefined when it has none, or the scheduler chose it
+    (that choice is forgotten)."""
+    return Status.READY if host is not None and not placed else Status.UNDEFINED
+
+
 def sources_of(target: Status) -> frozenset[Status]:
     """All states from which ``target`` may be reached."""
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)

@@ -111,6 +111,11 @@ class JobInfo:
     remote_state: str | None
 
     @classmethod
+    def of(cls, record: JobRecord) -> JobInfo:
+        """The public fields of the store's ``record`` (not bound to a handle)."""
+        return JobInfo(**JobInfo._values(record))
+
+    @classmethod
     def _values(cls, record: JobRecord) -> dict[str, Any]:
         """The fields of a public job made from the store's ``record``."""
         return {

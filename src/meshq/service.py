@@ -37,7 +37,9 @@ from meshq.model import (
     Queue,
     Status,
     parse_states,
+    reset_status,
 )
+from meshq.store.feed import JobEvent
 from meshq.store.store import Change, Store
 
 # What talks to hosts (asyncio, the agent, ssh, the scheduler) is imported
@@ -338,12 +340,50 @@ class Service(Changes, Interop, Jobsets):
         """Jobs of ``queue`` in queue order, selected as :meth:`select` says."""
         return self.select(queue, name, status)
 
+    def page(
+        self,
+        queue: str,
+        *,
+        status: str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        sort: str | None = None,
+    ) -> tuple[list[Job], int]:
+        """One page of the jobs :meth:`select` picks (``limit`` after the
+        first ``offset``, in queue order or as ``sort`` says: ``name``,
+        ``-started``, see :mod:`meshq.ordering`) and how many it picks in
+        all. Without ``name`` the store pages and counts (fast on any queue)."""
+        from meshq.ordering import parse_order, sort_jobs
+
+        if offset < 0 or limit < 0:
+            raise UsageError(f"offset {offset} and limit {limit} must be 0 or more")
+        order = parse_order(sort)
+        if name is not None:
+            found = sort_jobs(self.select(queue, name, status), order)
+            return found[offset : offset + limit], len(found)
+        q = self.store.queue(queue)
+        statuses = _states(status)
+        page = self.store.jobs(q, statuses=statuses, limit=limit, offset=offset, order=order)
+        return page, self.store.count_jobs(q, statuses)
+
     def job(self, queue: str, name: str) -> Job:
         return self.store.job(self.store.queue(queue), name)
 
     def history(self, queue: str, name: str) -> list[Event]:
         """The job's state changes, oldest first."""
         return self.store.events(self.job(queue, name))
+
+    def state_changes(
+        self, after: int | None = None, limit: int = 500
+    ) -> tuple[list[JobEvent], int]:
+        """The history lines of every job after the cursor ``after`` (None:
+        from now on, so none), oldest first, at most ``limit``; and the
+        cursor to ask with next time."""
+        if after is None:
+            return [], self.store.last_event_id()
+        found = self.store.events_after(after, limit)
+        return found, found[-1].id if found else after
 
     def summary(self, queue: str) -> Summary:
         """How long the queue's jobs ran and how each host fared (every
@@ -457,10 +497,13 @@ class Service(Changes, Interop, Jobsets):
         check_interval: float = 5.0,
         host_lost_after: float | None = None,
         reprobe_every: float | None = None,
+        on_runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
         """Run the queue's ready jobs in order, each on the host it is pinned
         to, at most ``max_parallel`` at once. Jobs with no host are skipped.
-        ``name`` runs only the jobs it selects (as :meth:`select`)."""
+        ``name`` runs only the jobs it selects (as :meth:`select`).
+        ``on_runner`` is given the :class:`Runner` once the options are
+        checked and before it starts (to :meth:`Runner.stop` it later)."""
         max_parallel = validate.max_parallel(max_parallel)
         q = self.store.queue(queue)
         only = self._selection(queue, name)
@@ -482,7 +525,7 @@ class Service(Changes, Interop, Jobsets):
             host_lost_after=host_lost_after,
             reprobe_every=reprobe_every,
         )
-        return await self._run(runner, handle_signals)
+        return await self._run(runner, handle_signals, on_runner)
 
     async def run_fifo_multi(
         self,
@@ -497,6 +540,7 @@ class Service(Changes, Interop, Jobsets):
         seed: int | None = None,
         host_lost_after: float | None = None,
         reprobe_every: float | None = None,
+        on_runner: Callable[[Runner], None] | None = None,
     ) -> RunResult:
         """Run the queue's ready and undefined jobs in order over many hosts,
         each job on the host ``policy`` picks among those with a free slot
@@ -527,7 +571,7 @@ class Service(Changes, Interop, Jobsets):
             host_lost_after=host_lost_after,
             reprobe_every=reprobe_every,
         )
-        return await self._run(runner, handle_signals)
+        return await self._run(runner, handle_signals, on_runner)
 
     def _selection(self, queue: str, name: str | None) -> frozenset[int] | None:
         """The ids of the jobs ``--name`` selects for a run (None: all)."""
@@ -557,9 +601,16 @@ class Service(Changes, Interop, Jobsets):
             raise NoHosts("no hosts to run on: the inventory has no host that is not disabled")
         return [self._run_host(h.name, h.max_jobs) for h in usable]
 
-    async def _run(self, runner: Runner, handle_signals: bool) -> RunResult:
+    async def _run(
+        self,
+        runner: Runner,
+        handle_signals: bool,
+        on_runner: Callable[[Runner], None] | None = None,
+    ) -> RunResult:
         from meshq.scheduler.run import stop_on_signals
 
+        if on_runner is not None:
+            on_runner(runner)
         if handle_signals:
             stop_on_signals(runner, self.warn)
         return await runner.run()
@@ -723,8 +774,8 @@ def _reset_change(job: Job) -> Change:
     forgotten; a host the user pinned is kept."""
     fields: dict[str, Any] = {"gpu": None} if job.gpus else {}
     if job.placed:
-        return Change(job.id, Status.UNDEFINED, {**fields, "host": None, "placed": 0}, "reset")
-    return Change(job.id, Status.READY if job.host else Status.UNDEFINED, fields, "reset")
+        fields |= {"host": None, "placed": 0}
+    return Change(job.id, reset_status(job.host, job.placed), fields, "reset")
 
 
 def __getattr__(name: str) -> Any:

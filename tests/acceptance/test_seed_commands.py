@@ -117,7 +117,7 @@ BAD = [
     pytest.param(["job", "list", "--status=sleeping"], id="list-unknown-state"),
     pytest.param(["job", "kill", "--name=nosuch"], id="kill-unknown-job"),
     pytest.param(["job", "run", "--name=nosuch"], id="run-unknown-job"),
-    pytest.param(["job", "--service", "start"], id="service"),
+    pytest.param(["job", "--service", "stop"], id="service-unknown-action"),
     pytest.param(["set", "nosuch=1"], id="set-unknown-variable"),
     pytest.param(["set", "jobset="], id="set-empty-jobset"),
     pytest.param(["queue", "set", "a", "--policy=fastest"], id="queue-policy-unknown"),

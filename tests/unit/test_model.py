@@ -13,7 +13,9 @@ from meshq.model import (
     WAITING,
     Status,
     check_transition,
+    killable,
     parse_states,
+    reset_status,
     sources_of,
 )
 
@@ -121,3 +123,24 @@ def test_parse_takes_an_alias_of_one_state_and_refuses_a_group() -> None:
 def test_parse_states_refuses_empty_lists_and_unknown_words(text: str) -> None:
     with pytest.raises(UsageError):
         parse_states(text)
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_only_a_running_job_is_killable(status: Status) -> None:
+    assert killable(status) is (status in ACTIVE)
+
+
+@pytest.mark.parametrize(
+    ("host", "placed", "after"),
+    [
+        ("red", False, Status.READY),  # pinned by the user: kept, ready
+        ("red", True, Status.UNDEFINED),  # chosen by the scheduler: forgotten
+        (None, False, Status.UNDEFINED),
+    ],
+)
+def test_reset_status_keeps_only_a_pinned_host(
+    host: str | None, placed: bool, after: Status
+) -> None:
+    assert reset_status(host, placed) is after
+    # the table allows it from every state a reset moves (a running job is killed first)
+    assert all(after in TRANSITIONS[s] for s in Status if s not in ACTIVE and s is not after)

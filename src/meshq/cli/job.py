@@ -5,6 +5,7 @@ states are shown in the seed's words (:mod:`meshq.cloudmesh.states`).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -53,8 +54,9 @@ def _moves(moves: list[Any]) -> None:
 @click.group(invoke_without_command=True)
 @click.option(
     "--service",
-    metavar="ACTION",
-    help="The seed's REST service (start, info): not available in meshq yet.",
+    type=click.Choice(["start", "info"]),
+    help="The seed's REST service: start it ('meshq serve'), or show where it is "
+    "('meshq serve info').",
 )
 @click.pass_context
 def job(ctx: click.Context, service: str | None) -> None:
@@ -76,10 +78,13 @@ def job(ctx: click.Context, service: str | None) -> None:
       meshq job list --status=done
     """
     if service is not None:
-        raise UsageError(
-            f"'meshq job --service {service}': the REST service is not available in meshq "
-            "yet; use the job and queue commands"
-        )
+        from meshq.cli import serve
+
+        if service == "start":
+            ctx.invoke(serve.serve, token=os.environ.get("MESHQ_TOKEN"))
+        else:
+            ctx.invoke(serve.info)
+        return
     if ctx.invoked_subcommand is None:
         raise click.exceptions.NoArgsIsHelpError(ctx)
 

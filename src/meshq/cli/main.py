@@ -98,13 +98,24 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 def _register() -> None:
     # control, inspect, job and jobset add their commands to the groups
-    from meshq.cli import completion, control, demo, hosts, inspect, job, jobset, queue  # noqa: F401
+    from meshq.cli import (  # noqa: F401
+        completion,
+        control,
+        demo,
+        hosts,
+        inspect,
+        job,
+        jobset,
+        queue,
+        serve,
+    )
 
     cli.add_command(completion.completion)
     cli.add_command(hosts.hosts)
     cli.add_command(queue.queue)
     cli.add_command(queue.queues)
     cli.add_command(demo.demo)
+    cli.add_command(serve.serve)
     # the cloudmesh seed's vocabulary: cms job …, cms set jobset=…, its files
     cli.add_command(job.job)
     cli.add_command(jobset.set_variable)

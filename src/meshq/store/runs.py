@@ -59,7 +59,7 @@ class RunLeases:
         if time.time() - row["heartbeat"] > LEASE:
             return False
         if row["hostname"] == socket.gethostname():
-            return _pid_alive(row["pid"])
+            return pid_alive(row["pid"])
         return True
 
     def other_runs_since(self, run_id: int, since: float, dead: set[int]) -> tuple[bool, set[int]]:
@@ -122,7 +122,8 @@ class RunLeases:
             c.executemany("UPDATE jobs SET run_id = ? WHERE id = ?", [(run_id, i) for i in job_ids])
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -32,15 +32,20 @@ from meshq.model import (
     params_to_text,
 )
 from meshq.names import Expanded, queue_name
+from meshq.ordering import SORT_KEYS, Order
 from meshq.store.connection import connect, default_db_path, exposure, transaction
 from meshq.store.deps import Dependencies
 from meshq.store.extras import Extras
+from meshq.store.feed import Feed
 from meshq.store.hosts import HostInventory
 from meshq.store.runs import RunLeases
 from meshq.validate import text
 
 #: the columns of a Job, in its fields' order (Job.from_row reads them so)
 _JOB_COLUMNS = {"queue": "queues.name", "experiment": "queues.experiment", "index": 'jobs."index"'}
+#: the column of each sort key (:mod:`meshq.ordering`): queue order is id order
+_ORDER_COLUMNS = {**{k: k for k in SORT_KEYS}, "submitted": "id"}
+
 _JOB_SELECT = (
     "SELECT "
     + ", ".join(f'{_JOB_COLUMNS.get(f, "jobs." + f)} AS "{f}"' for f in JOB_FIELDS)
@@ -149,7 +154,7 @@ def _placed(job: Job, host: str | None, by_scheduler: bool) -> bool:
     return by_scheduler and (job.placed or job.host != host)
 
 
-class Store(HostInventory, RunLeases, Dependencies, Extras):
+class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
     """A meshq state store in one SQLite file. Safe to open from many
     processes at once; one instance belongs to one thread."""
 
@@ -336,10 +341,13 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         host: str | None = None,
         limit: int | None = None,
         globs: Sequence[str] = (),
+        offset: int = 0,
+        order: Order | None = None,
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order, filtered by state, names, a
-        host, and ``match`` (true for the names wanted: see
-        :mod:`meshq.selection`).
+        """Jobs of ``queue`` in queue order (or in ``order``, when no
+        ``match`` is given), filtered by state, names, a host, and ``match``
+        (true for the names wanted: see :mod:`meshq.selection`); the
+        ``limit`` of them after the first ``offset`` (a page).
 
         A job is named when ``names`` holds its name or one of ``globs``
         (``*`` and ``?`` wildcards, as :func:`fnmatch.fnmatchcase` reads
@@ -369,13 +377,23 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         if host is not None:
             sql.append("AND jobs.host = ?")
             args.append(host)
-        sql.append("ORDER BY jobs.id")
-        if limit is not None and match is None:
-            sql.append("LIMIT ?")
-            args.append(limit)
+        in_sql = match is None
+        if in_sql and order is not None:
+            # the column comes from a fixed map, never from the caller's text
+            column = _ORDER_COLUMNS[order.key]
+            sql.append(f"ORDER BY jobs.{column} {'DESC' if order.descending else 'ASC'}, jobs.id")
+        else:
+            sql.append("ORDER BY jobs.id")
+        if in_sql and (limit is not None or offset):
+            sql.append("LIMIT ? OFFSET ?")
+            args += [-1 if limit is None else limit, offset]
+        skip = 0 if in_sql else offset
         out = []
         for row in self.conn.execute(" ".join(sql), args):
             if match is not None and not match(row["name"]):
+                continue
+            if skip:
+                skip -= 1
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:
@@ -426,6 +444,18 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 (queue.id,),
             )
         }
+
+    def count_jobs(self, queue: Queue, statuses: Iterable[Status] | None = None) -> int:
+        """How many jobs of ``queue`` are in ``statuses`` (None: in all):
+        one index range, however big the queue."""
+        sql = "SELECT count(*) FROM jobs WHERE queue_id = ?"
+        args: list[Any] = [queue.id]
+        if statuses is not None:
+            sts = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(sts))})"
+            args += sts
+        total: int = self.conn.execute(sql, args).fetchone()[0]
+        return total
 
     def names_by_status(self, queue: Queue) -> dict[Status, list[str]]:
         """The names of ``queue``'s jobs grouped by state (states in the
