@@ -133,6 +133,10 @@ class JobOut(_Out):
     log: str
     experiment: str
     pid: int | None
+    remote_id: str | None = Field(
+        None, description="its id on a host that queues jobs itself (Slurm)"
+    )
+    remote_state: str | None = Field(None, description="that host's word on it, as last seen")
 
     @classmethod
     def of(cls, record: Any) -> JobOut:
@@ -244,6 +248,10 @@ class HostOut(_Out):
     last_probe: datetime | None
     last_error: str | None
     check_host_key: bool
+    options: list[tuple[str, str]] = Field(
+        default_factory=list, description="settings of its kind (a Slurm cluster's partition, …)"
+    )
+    info: str | None = Field(None, description="what the host said of itself at its last probe")
     running: int = Field(0, description="jobs running on it now, over all queues")
     gpus_in_use: list[str] = Field(default_factory=list)
 
