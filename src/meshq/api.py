@@ -504,7 +504,8 @@ class Meshq(Changes, Interop, Jobsets):
         from meshq.scheduler.run import stop_on_signals
 
         if handle_signals:
-            stop_on_signals(runner, self.warn)
+            # told where the run tells everything: above a progress bar, not through it
+            stop_on_signals(runner, runner.reporter.message)
         return await runner.run()
 
     # -- operations on hosts --------------------------------------------------

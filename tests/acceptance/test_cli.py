@@ -558,23 +558,6 @@ def test_jobs_survive_a_killed_manager_and_refresh_records_them(mq: Meshq) -> No
     assert mq.job("q", "job1")["attempts"] == 1
 
 
-def test_ctrl_c_stops_launching_and_leaves_running_jobs_running(mq: Meshq) -> None:
-    mq.ok("queue", "create", "q")
-    mq.add_local("q", "job[1-3]", "sleep 30")
-    run = mq.popen("queue", "run", "fifo", "q", "--max_parallel=1")
-    (job,) = mq.wait_status("q", ["job1"], {"start"})
-    run.send_signal(signal.SIGINT)
-    t0 = time.monotonic()
-    rc, _out, err = mq.finish(run, timeout=15)
-    took = time.monotonic() - t0
-    assert rc != 0, err
-    assert "still running" in err
-    assert alive(job["pid"]), "Ctrl-C killed the running job"
-    assert mq.statuses("q") == {"job1": "start", "job2": "ready", "job3": "ready"}
-    # "return soon": not after the running job, nor after a long grace
-    assert took < 3, f"meshq took {took:.1f} s to stop after Ctrl-C"
-
-
 def test_refresh_with_nothing_running_changes_nothing(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
     mq.add_local("q", "j", "true")
