@@ -46,6 +46,7 @@ from meshq.store.store import Change, Store
 # by the methods that need it: commands that only read the store, such as
 # `meshq queues` or `queue status`, start 40 ms sooner without it.
 if TYPE_CHECKING:
+    from meshq.attempts import AttemptRecord
     from meshq.hostops import Moved
     from meshq.hosts.registry import Target
     from meshq.scheduler.engine import Runner
@@ -110,6 +111,24 @@ class Meshq(Changes, Interop, Jobsets):
         if job.pyenv is None and (known := self.store.find_host(job.host)) is not None:
             pyenv = known.pyenv
         return paths.job_paths(job, local=self._is_local(job.host), default_pyenv=pyenv)
+
+    def attempts(self, job: Job) -> list[AttemptRecord]:
+        """``job``'s attempts, oldest first (:mod:`meshq.attempts`)."""
+        from meshq.attempts import attempts_of
+
+        return attempts_of(self.store.events(job))
+
+    def attempt_files(self, job: Job, rec: AttemptRecord) -> paths.JobPaths | None:
+        """Where attempt ``rec`` of ``job`` left its files, on its host."""
+        if rec.host is None:
+            return None
+        ran = job.evolve(host=rec.host)
+        where = self.files(ran)
+        assert where is not None
+        kept = paths.attempt_paths(
+            ran, rec.attempt, local=self._is_local(rec.host), kept=True, default_pyenv=where.pyenv
+        )
+        return kept if rec.kept else where
 
     # -- hosts ----------------------------------------------------------------
 
@@ -537,17 +556,30 @@ class Meshq(Changes, Interop, Jobsets):
         queue: str,
         name: str | None = None,
         status: str | Iterable[Status | str] | None = None,
+        *,
+        purge: bool = False,
     ) -> list[Moved]:
-        """Make jobs runnable again: kill them if running, remove their job
-        directories, and set them ready (undefined when they have no host).
-        With neither ``name`` nor ``status``: every job not in ``end``."""
+        """Make jobs runnable again: kill them if running and set them ready
+        (undefined when they have no host). Their files stay: the next
+        attempt moves them into ``attempts/N/`` (see :mod:`meshq.paths`);
+        ``purge`` removes the job folders, every attempt's files, on every
+        host they ran on. With neither ``name`` nor ``status``: every job
+        not in ``end``."""
         from meshq import hostops
 
         jobs = self.select(queue, name, status, acting=True)
         if name is None and status is None:
             jobs = [j for j in jobs if j.status is not Status.END]
         await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="reset")
-        await self._remove_dirs(jobs)
+        if purge:
+            await self._remove_dirs(
+                [
+                    _on_host(j, h)
+                    for j in jobs
+                    for h in dict.fromkeys([j.host, *(r.host for r in self.attempts(j))])
+                    if h is not None
+                ]
+            )
         changes = [_reset_change(job) for job in jobs]
         fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
         changes = [c for c in changes if fresh[c.job_id].status is not c.new]
@@ -604,16 +636,21 @@ class Meshq(Changes, Interop, Jobsets):
         stderr: bool = False,
         follow: bool = False,
         poll: float = 0.2,
+        attempt: int | None = None,
     ) -> AsyncIterator[bytes]:
         """The job's stdout (or stderr) as bytes; with ``follow``, new output
-        as it is written, until the job ends. A file that cannot be read is
-        a :class:`HostError` saying which, where and why: nothing comes back
-        only when the job really wrote nothing."""
+        as it is written, until the job ends. ``attempt``: that attempt's
+        (an earlier one's files are kept, see :mod:`meshq.paths`). A file
+        that cannot be read is a :class:`HostError` saying which, where and
+        why: nothing comes back only when the job really wrote nothing."""
         import asyncio
 
         from meshq.hosts.registry import make_backend
 
         job = self.job(queue, name)
+        if attempt is not None and attempt != job.attempts:
+            yield await self._earlier_output(job, attempt, stderr)
+            return
         if follow:
             while job.status in (Status.READY, Status.UNDEFINED, Status.RUN) and job.pid is None:
                 await asyncio.sleep(poll)
@@ -633,6 +670,26 @@ class Meshq(Changes, Interop, Jobsets):
             yield await backend.read(path)
         finally:
             await backend.close()
+
+    async def _earlier_output(self, job: Job, attempt: int, stderr: bool) -> bytes:
+        """The stdout (or stderr) of ``job``'s earlier attempt ``attempt``."""
+        from meshq import hostops
+
+        recs = {r.attempt: r for r in self.attempts(job)}
+        rec = recs.get(attempt)
+        if rec is None:
+            have = f"1 to {job.attempts}" if job.attempts else "none yet"
+            raise UsageError(
+                f"job {job.name!r} has no attempt {attempt} (its attempts: {have}); "
+                f"'meshq queue show {job.queue} {job.name}' lists them"
+            )
+        if rec.host is None:
+            raise UsageError(f"attempt {attempt} of {job.name!r} never started: it has no output")
+        ran = _on_host(job, rec.host)
+        kept = paths.attempt_paths(ran, attempt, local=self._is_local(ran.host or ""), kept=True)
+        now = self.files(ran)
+        assert now is not None
+        return await hostops.read_attempt(self._target_for(ran), attempt, kept, now, stderr)
 
 
 def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
@@ -660,6 +717,12 @@ def _runner(
         host_lost_after=HOST_LOST_AFTER if host_lost_after is None else host_lost_after,
         reprobe_every=REPROBE_EVERY if reprobe_every is None else reprobe_every,
     )
+
+
+def _on_host(job: Job, host: str) -> Job:
+    """``job`` as it ran on ``host``: as the user its current attempt ran as
+    when that is the host, else as the job, the inventory or ssh config say."""
+    return job if host == job.host else job.evolve(host=host, run_user=None, run_port=None)
 
 
 def _reset_change(job: Job) -> Change:

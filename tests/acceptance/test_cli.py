@@ -624,13 +624,16 @@ def test_reset(mq: Meshq) -> None:
     done = mq.ok("queue", "reset", "q")
     assert "bad" in done.stdout and "good" not in done.stdout
     assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined"}
+    # the failed attempt's files stay (the next attempt keeps them in attempts/1/)
+    assert (job_dir(mq, "q", "bad") / "bad.log").is_file()
+    mq.ok("queue", "reset", "q", "--name=bad", "--purge")
     assert not job_dir(mq, "q", "bad").exists()
     assert job_dir(mq, "q", "good").is_dir()
 
     # --status picks the jobs
     mq.ok("queue", "reset", "q", "--status=end")
     assert mq.statuses("q") == {"good": "ready", "bad": "ready", "loose": "undefined"}
-    assert not job_dir(mq, "q", "good").exists()
+    assert (job_dir(mq, "q", "good") / "good.log").is_file()
 
     # a running job is killed first
     # (only its first attempt runs long)
@@ -641,13 +644,16 @@ def test_reset(mq: Meshq) -> None:
     mq.ok("queue", "reset", "q", "--name=long")
     assert mq.job("q", "long")["status"] == "ready"
     wait_until(lambda: group_members(job["pid"]) == [], 10, what="the reset job to die")
-    assert not job_dir(mq, "q", "long").exists()
+    assert (job_dir(mq, "q", "long") / "long.log").is_file()
 
     # --name with a pattern, narrowed by --status (this run runs only "long",
     # which ends well: good and bad ended in the abandoned run; the loose job
     # is skipped, which is told, not a failure)
     assert run_fifo(mq, "q").returncode == 0
     assert mq.statuses("q") == {"good": "end", "bad": "fail", "loose": "undefined", "long": "end"}
+    # the killed first attempt's log was kept aside by the second
+    kept = (job_dir(mq, "q", "long") / "attempts" / "1" / "long.log").read_text()
+    assert kept.startswith("start 1 ") and "\nkill 1 " in kept, kept
     mq.ok("queue", "reset", "q", "--name=good,bad", "--status=fail")
     assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined", "long": "end"}
     mq.ok("queue", "reset", "q", "--name=good,long")

@@ -104,7 +104,7 @@ def test_jobs_are_reset_and_deleted_as_the_user_they_ran_as(
     assert record["status"] == "end" and record["run_user"] == host.user
     folder = host.local_path(record["files"]["folder"])
     assert folder.is_dir()
-    done = mq.ok("queue", "reset", "q", "--name=j1", env=env)
+    done = mq.ok("queue", "reset", "q", "--name=j1", "--purge", env=env)
     assert "permission denied" not in done.stderr.lower(), done.stderr
     assert not folder.exists()
     queue_folder = folder.parent

@@ -39,7 +39,7 @@ def test_the_bar_counts_retries_right_and_fits(mq: Meshq, cols: int) -> None:
     text = "\n".join(lines)
     for word in ("done", "failed", " left", "eta"):
         assert word not in text, word
-    assert "j5: retry 1 of 1: fail" in text
+    assert "j5: attempt 1 failed on localhost (exit 1); it will be retried (1 retry left)" in text
     assert "bad fail (exit 3)" in text
     assert lines[-2:] == ["b: 12 end, 1 fail", "1 attempt(s) retried (--retries)"]
 

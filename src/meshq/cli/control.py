@@ -225,6 +225,11 @@ def kill(
 @queue.command()
 @queue_argument
 @selection
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also remove the job folders (every attempt's output) on every host they ran on.",
+)
 @experiment_option
 @format_option()
 @click.pass_context
@@ -233,15 +238,17 @@ def reset(
     queue_name: str,
     name: str | None,
     status: str | None,
+    purge: bool,
     experiment: str | None,
     fmt: str,
 ) -> None:
-    """Make jobs runnable again: kill if running, remove the job directory,
-    back to ready (undefined without a host). With no option: every job not
-    in end."""
+    """Make jobs runnable again: kill if running, back to ready (undefined
+    without a host). Their output stays: the next attempt keeps it in
+    JOB/attempts/N/ ('meshq queue logs --attempt=N'). With no option: every
+    job not in end."""
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
-    _print_moves(run_async(mq.reset(queue_name, name, status)), fmt)
+    _print_moves(run_async(mq.reset(queue_name, name, status, purge=purge)), fmt)
 
 
 @queue.command()

@@ -20,6 +20,7 @@ from meshq.cli.options import (
 )
 from meshq.cli.queue import queue
 from meshq.cli.records import (
+    ATTEMPT_COLUMNS,
     EVENT_COLUMNS,
     JOB_COLUMNS,
     REMOTE_COLUMN,
@@ -195,6 +196,7 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
         mq.history(queue_name, job.name),
         mq.dependencies(queue_name, job.name),
         mq.files(job),
+        [(rec, mq.attempt_files(job, rec)) for rec in mq.attempts(job)],
     )
     if fmt != "table":
         emit_data(record, fmt)
@@ -203,6 +205,9 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {cell(value)}".rstrip())
+    if len(record["attempt_list"]) > 1:
+        click.echo("")
+        table(record["attempt_list"], ATTEMPT_COLUMNS, title="attempts")
     click.echo("")
     table(record["history"], EVENT_COLUMNS, title="history")
 
@@ -212,15 +217,29 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
 @job_argument
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The output of attempt N ('queue show' lists them) [the latest].",
+)
 @click.pass_context
-def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follow: bool) -> None:
+def logs(
+    ctx: click.Context,
+    queue_name: str,
+    job_name: str,
+    stderr: bool,
+    follow: bool,
+    attempt: int | None,
+) -> None:
     """Print a job's output (as it is: the job's own bytes)."""
     mq = mq_of(ctx)
     job = mq.one(queue_name, job_name)
 
     async def copy() -> None:
         out = sys.stdout.buffer
-        async for chunk in mq.logs(queue_name, job.name, stderr=stderr, follow=follow):
+        chunks = mq.logs(queue_name, job.name, stderr=stderr, follow=follow, attempt=attempt)
+        async for chunk in chunks:
             out.write(chunk)
             out.flush()
 

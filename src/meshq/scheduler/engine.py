@@ -746,7 +746,13 @@ class Runner(HostCare):
         else:
             back = Status.READY
         why = failed.fields.get("error") or f"exit {failed.fields.get('exit_code')}"
-        detail = f"retry {job.attempts} of {allowed}: {failed.new.value} on {job.host} ({why})"
+        # the retries left, this one included: "1 left" on the last
+        left = allowed - job.attempts + 1
+        ended = "failed" if failed.new is Status.FAIL else f"ended {failed.new.value}"
+        detail = (
+            f"attempt {job.attempts} {ended} on {job.host} ({why}); "
+            f"it will be retried ({left} {'retry' if left == 1 else 'retries'} left)"
+        )
         if self.store.apply([Change(job.id, back, fields, detail, job.attempts)]) != [True]:
             return False
         if job.host:
