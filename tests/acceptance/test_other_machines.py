@@ -177,3 +177,83 @@ def test_show_says_where_the_files_are_on_this_machine(mq: Meshq, proj: Path) ->
     files = show(mq, mq.env, "q", "j")["files"]
     assert files["folder"] == str(proj / "experiment" / "q" / "j")
     assert Path(files["log"]).read_text().startswith("start 1 ")
+
+
+#: fails its first attempt (exit 2, "bad" on stderr), ends well on its second
+FLAKY = 'echo "out $MESHQ_ATTEMPT"; [ "$MESHQ_ATTEMPT" = 2 ] || { echo bad >&2; exit 2; }'
+
+
+@pytest.fixture
+def two(make_ssh_cluster: ClusterFactory) -> SshCluster:
+    return make_ssh_cluster(2)
+
+
+def test_a_retry_goes_to_the_other_free_host_and_each_attempt_keeps_its_output(
+    mq: Meshq, two: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, two)
+    h1, h2 = two.hosts
+    add_jobs(
+        mq,
+        env,
+        proj,
+        "q",
+        "--name=flaky",
+        "--retries=1",
+        "--command=" + FLAKY,
+    )
+    hosts = f"--hosts={h1.user}@{h1.name},{h2.user}@{h2.name}"
+    done = mq.ok("queue", "run", "fifo_multi", "q", hosts, "--policy=sequential", env=env, cwd=proj)
+    assert (
+        f"flaky: attempt 1 failed on {h1.name} (exit 2); it will be retried (1 retry left)"
+        in done.stderr
+    ), done.stderr
+    record = show(mq, env, "q", "flaky")
+    assert record["status"] == "end" and record["host"] == h2.name
+    tries = record["attempt_list"]
+    assert [(a["attempt"], a["host"], a["status"], a["exit_code"]) for a in tries] == [
+        (1, h1.name, "fail", 2),
+        (2, h2.name, "end", 0),
+    ]
+    # attempt 1's files are on h1, where show says, or, as these test hosts
+    # share one home (as hosts on NFS do), moved into attempts/1/ by attempt 2
+    said = h1.local_path(tries[0]["stderr"])
+    kept = said.parent / "attempts" / "1" / said.name
+    assert "bad\n" in (said.read_text(), kept.read_text() if kept.exists() else None)
+    logs = ("queue", "logs", "q", "flaky")
+    assert mq.ok(*logs, "--attempt=1", "--stderr", env=env).stdout == "bad\n"
+    assert mq.ok(*logs, "--attempt=1", env=env).stdout == "out 1\n"
+    assert mq.ok(*logs, "--attempt=2", env=env).stdout == "out 2\n"
+    assert mq.ok(*logs, env=env).stdout == "out 2\n"
+    # --purge removes the job's files on both hosts
+    folders = [h1.local_path(tries[0]["log"]).parent, h2.local_path(tries[1]["log"]).parent]
+    assert all(f.is_dir() for f in folders)
+    mq.ok("queue", "reset", "q", "--name=flaky", "--status=end", "--purge", env=env)
+    assert not any(f.exists() for f in folders)
+    gone = mq("queue", "logs", "q", "flaky", "--attempt=1", env=env)
+    assert gone.returncode == 2 and "are gone from" in gone.stderr, gone.stderr
+
+
+def test_a_retry_on_the_same_other_machine_keeps_the_first_attempt_aside(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    add_jobs(
+        mq,
+        env,
+        proj,
+        "q",
+        "--name=j",
+        f"--host={host.name}",
+        "--retries=1",
+        '--command=echo "out $MESHQ_ATTEMPT"; [ "$MESHQ_ATTEMPT" = 2 ]',
+    )
+    mq.ok("queue", "run", "fifo", "q", env=env, cwd=proj)
+    record = show(mq, env, "q", "j")
+    first, second = record["attempt_list"]
+    assert first["stdout"].endswith("/q/j/attempts/1/j.out"), first
+    assert second["stdout"] == record["files"]["stdout"]
+    assert host.local_path(first["stdout"]).read_text() == "out 1\n"
+    assert host.local_path(second["stdout"]).read_text() == "out 2\n"
+    assert mq.ok("queue", "logs", "q", "j", "--attempt=1", env=env).stdout == "out 1\n"
