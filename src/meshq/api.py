@@ -538,6 +538,15 @@ class Meshq(Changes, Interop, Jobsets):
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
         return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
 
+    async def settle(self, queue: str) -> list[Job]:
+        """Before a read: the queue's running jobs that no live run watches
+        are refreshed when on this machine; those on other hosts, which only
+        ``refresh`` may read, are returned (see :func:`hostops.settle`)."""
+        from meshq import hostops
+
+        jobs = self.store.active_jobs(self.store.queue(queue))
+        return await hostops.settle(self.store, jobs, self._target_for, self._is_local, self.warn)
+
     async def kill(
         self,
         queue: str,

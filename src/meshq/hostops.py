@@ -202,3 +202,28 @@ async def read_attempt(
         f"the files of attempt {attempt} are gone from {where.name} (removed by "
         f"'reset --purge', or by hand): looked in {kept.folder} and {now.folder}"
     )
+
+
+async def settle(
+    store: Store,
+    jobs: Sequence[Job],
+    target_for: TargetFor,
+    is_local: Callable[[str], bool],
+    warn: Callable[[str], None],
+) -> list[Job]:
+    """What a read of a queue does first, so that it never shows an old
+    state silently: of ``jobs`` (in ``run``/``start``), those no live run
+    watches are read again from their job logs and processes when they are
+    on this machine (cheap: no login), as ``meshq queue refresh`` does. The
+    unwatched ones on other hosts are returned, for the reader to mark."""
+    alive: dict[int | None, bool] = {}
+    unwatched = []
+    for job in jobs:
+        if job.run_id not in alive:
+            alive[job.run_id] = store.run_alive(job.run_id)
+        if not alive[job.run_id]:
+            unwatched.append(job)
+    here = [j for j in unwatched if j.host is not None and is_local(j.host)]
+    if here:
+        await refresh(store, here, target_for, warn)
+    return [j for j in unwatched if j not in here]

@@ -257,3 +257,32 @@ def test_a_retry_on_the_same_other_machine_keeps_the_first_attempt_aside(
     assert host.local_path(first["stdout"]).read_text() == "out 1\n"
     assert host.local_path(second["stdout"]).read_text() == "out 2\n"
     assert mq.ok("queue", "logs", "q", "j", "--attempt=1", env=env).stdout == "out 1\n"
+
+
+def test_a_job_on_another_machine_watched_by_no_run_is_marked_until_refreshed(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    add_jobs(mq, env, proj, "q", "--name=j", f"--host={host.name}", "--command=sleep 1")
+    run = mq.popen("queue", "run", "fifo", "q", env=env)
+    mq.wait_status("q", ["j"], {"start"})
+    # a live run watches it: no mark
+    assert "start?" not in mq.ok("queue", "list", "q", env=env).stdout
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    listed = mq.ok("queue", "list", "q", env=env)
+    assert "start?" in listed.stdout, listed.stdout
+    assert "watched by no run" in listed.stderr and "meshq queue refresh q" in listed.stderr
+    status = mq.ok("queue", "status", "q", env=env)
+    assert "start?" in status.stdout and "meshq queue refresh q" in status.stderr
+    [record] = json.loads(mq.ok("queue", "list", "q", "--format=json", env=env).stdout)
+    assert record["status"] == "start" and record["watched"] is False
+    rows = json.loads(mq.ok("queue", "status", "q", "--format=json", env=env).stdout)
+    assert rows == [{"status": "start", "count": 1, "jobs": ["j"], "watched": False}]
+    wait_until(
+        lambda: "end" in mq.ok("queue", "refresh", "q", env=env).stdout, 20, what="the job's end"
+    )
+    listed = mq.ok("queue", "list", "q", env=env)
+    assert "start?" not in listed.stdout and "watched by no run" not in listed.stderr
+    assert mq.statuses("q") == {"j": "end"}

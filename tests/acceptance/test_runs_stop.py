@@ -8,6 +8,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.acceptance.conftest import Meshq, wait_until
 from tests.support.procs import alive
@@ -147,3 +148,35 @@ def test_a_paused_queue_s_bar_says_paused(mq: Meshq) -> None:
     run = term.finish(30)
     assert run.returncode == 0, run.text
     assert mq.statuses("q") == {"job1": "end"}
+
+
+def abandon(mq: Meshq, queue: str, names: list[str], *, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> list[dict[str, Any]]:
+    """Run the queue in the background until ``names`` have started, then
+    SIGKILL that meshq: the jobs run on, watched by nobody."""
+    run = mq.popen("queue", "run", "fifo", queue, "-j", "8", env=env)
+    started = mq.wait_status(queue, names, {"start"})
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    return started
+
+
+def test_reading_a_queue_reads_again_what_ran_here_unwatched(mq: Meshq) -> None:
+    gate = mq.work / "gate"
+    mq.ok("queue", "create", "q")
+    mq.add_local("q", "job[1-2]", gated(gate))
+    started = abandon(mq, "q", ["job1", "job2"])
+    # still running: shown as running, and not marked (it was just read here)
+    listed = mq.ok("queue", "list", "q")
+    assert "start?" not in listed.stdout and "watched by no run" not in listed.stderr
+    assert [j["watched"] for j in mq.jobs("q")] == [True, True]
+    gate.touch()
+    wait_until(lambda: not any(alive(j["pid"]) for j in started), 15, what="the jobs to end")
+    # no refresh: every read shows the end the job logs say
+    status = mq.ok("queue", "status", "q").stdout
+    assert "end" in status and "start" not in status, status
+    assert mq.statuses("q") == {"job1": "end", "job2": "end"}
+    shown = json.loads(mq.ok("queue", "show", "q", "job1", "--format=json").stdout)
+    assert shown["status"] == "end" and shown["exit_code"] == 0 and shown["watched"] is None
+    summary = json.loads(mq.ok("queue", "summary", "q", "--format=json").stdout)
+    assert summary["counts"] == {"end": 2} and summary["unwatched"] == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from meshq.cli import stale
 from meshq.cli.main import mq_of, run_async
 from meshq.cli.options import (
     FORMATS,
@@ -30,6 +31,7 @@ from meshq.cli.records import (
 )
 from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
 from meshq.errors import UsageError
+from meshq.model import ACTIVE, Job
 
 
 @queue.command(name="list")
@@ -56,6 +58,7 @@ def list_(
 
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
+    unwatched = stale.settle(mq, queue_name)
     jobs = mq.select(queue_name, name, status)
     if fmt == "joblog":
         from meshq import joblog
@@ -68,7 +71,15 @@ def list_(
     columns: tuple[Column, ...] = JOB_COLUMNS
     if any(j.remote_id for j in jobs):
         columns = (*JOB_COLUMNS[:4], REMOTE_COLUMN, *JOB_COLUMNS[4:])
-    emit([job_record(j, now) for j in jobs], fmt, columns)
+    if fmt == "table":
+        emit([stale.mark(job_record(j, now), j, unwatched) for j in jobs], fmt, columns)
+        unwatched.hint()
+    else:
+        emit(
+            [{**job_record(j, now), "watched": stale.watched(j, unwatched)} for j in jobs],
+            fmt,
+            columns,
+        )
 
 
 STATUS_COLUMNS = (
@@ -105,14 +116,43 @@ def status(ctx: click.Context, queue_name: str, watch: bool, interval: float, fm
         from meshq.cli.watch import watch as live
 
         return live(mq_of(ctx), queue_name, interval)
-    groups = mq_of(ctx).by_status(queue_name)
-    rows = [
+    mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
+    groups = mq.by_status(queue_name)
+    rows: list[dict[str, Any]] = [
         {"status": s.value, "count": len(names), "jobs": Names(names)}
         for s, names in groups.items()
     ]
+    if unwatched.ids:
+        # the jobs whose state may be old get a row of their own: start?
+        old = {j.name: j for j in mq.select(queue_name, status=list(ACTIVE))}
+        rows = _split_unwatched(rows, old, unwatched)
     total = sum(len(names) for names in groups.values())
+    if fmt == "table":
+        rows = [
+            {**r, "status": r["status"] + stale.MARK} if r.get("watched") is False else r
+            for r in rows
+        ]
     emit(rows, fmt, STATUS_COLUMNS, title=f"{queue_name}: {total} job(s)")
+    if fmt == "table":
+        unwatched.hint()
     return 0
+
+
+def _split_unwatched(
+    rows: list[dict[str, Any]], jobs: dict[str, Job], unwatched: stale.Unwatched
+) -> list[dict[str, Any]]:
+    """``status`` rows with each running state's unwatched jobs apart."""
+    out = []
+    for row in rows:
+        names = list(row["jobs"])
+        doubtful = [n for n in names if n in jobs and jobs[n].id in unwatched.ids]
+        sure = [n for n in names if n not in doubtful]
+        if sure:
+            out.append({**row, "count": len(sure), "jobs": Names(sure)})
+        if doubtful:
+            out.append({**row, "count": len(doubtful), "jobs": Names(doubtful), "watched": False})
+    return out
 
 
 SUMMARY_HOST_COLUMNS = (
@@ -136,7 +176,9 @@ def _seconds(value: float | None) -> Seconds | None:
 def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
     """Counts per state, how long jobs ran (mean, median, max), and each
     host's attempts and failures (retried attempts too)."""
-    s = mq_of(ctx).summary(queue_name)
+    mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
+    s = mq.summary(queue_name)
     stats = s.runtime
     runtime = {
         "jobs": stats.jobs,
@@ -162,6 +204,7 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
                 "counts": counts,
                 "runtime": runtime,
                 "hosts": hosts,
+                "unwatched": len(unwatched.ids),
             },
             fmt,
         )
@@ -180,6 +223,7 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
             for h in hosts
         ]
         table(rows, SUMMARY_HOST_COLUMNS)
+    unwatched.hint()
 
 
 @queue.command()
@@ -190,6 +234,7 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
 def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     """Every field of one job, and its state history (JSON: one object)."""
     mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
     job = mq.one(queue_name, job_name)
     record = show_record(
         job,
@@ -199,8 +244,9 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
         [(rec, mq.attempt_files(job, rec)) for rec in mq.attempts(job)],
     )
     if fmt != "table":
-        emit_data(record, fmt)
+        emit_data({**record, "watched": stale.watched(job, unwatched)}, fmt)
         return
+    record = stale.mark(record, job, unwatched)
     lines = show_lines(record)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
@@ -210,6 +256,7 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
         table(record["attempt_list"], ATTEMPT_COLUMNS, title="attempts")
     click.echo("")
     table(record["history"], EVENT_COLUMNS, title="history")
+    unwatched.hint()
 
 
 @queue.command()
