@@ -5,6 +5,7 @@ real signals, in a pipe and in a real terminal."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -180,3 +181,24 @@ def test_reading_a_queue_reads_again_what_ran_here_unwatched(mq: Meshq) -> None:
     assert shown["status"] == "end" and shown["exit_code"] == 0 and shown["watched"] is None
     summary = json.loads(mq.ok("queue", "summary", "q", "--format=json").stdout)
     assert summary["counts"] == {"end": 2} and summary["unwatched"] == 0
+
+
+def test_a_resumed_run_s_bar_counts_only_what_is_left(mq: Meshq) -> None:
+    gate = mq.work / "gate"
+    mq.ok("queue", "create", "q")
+    mq.add_local("q", "job[1-2]", gated(gate))
+    mq.add_local("q", "job[3-9]", "sleep 0.3")
+    run = mq.popen("queue", "run", "fifo", "q", "-j", "2")
+    mq.wait_status("q", ["job1", "job2"], {"start"})
+    run.send_signal(signal.SIGINT)
+    gate.touch()
+    rc, _out, err = mq.finish(run, timeout=30)
+    assert rc == INTERRUPTED, err
+    term = Terminal(("queue", "run", "fifo", "q", "-j", "2"), cols=120, rows=24, env=mq.env,
+                    cwd=mq.work)
+    done = term.finish(60)
+    assert done.returncode == 0, done.text
+    bars = [line for line in done.lines if line.startswith("q ")]
+    assert bars and all("/7" in bar for bar in bars), "\n".join(bars)
+    # elapsed and remaining in one format, the remaining time 0 at the end
+    assert re.search(r"7/7 7 end · 0 running \d+:\d\d:\d\d 0:00:00$", bars[-1]), bars[-1]
