@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshq import jobfile, names, paths, selection, validate
+from meshq.attemptops import Attempts, on_host
 from meshq.changes import Changes
 from meshq.errors import HostError, NotFound, UsageError, shown, shown_path
 from meshq.interop import Interop, is_meshq_job_list
@@ -46,7 +47,6 @@ from meshq.store.store import Change, Store
 # by the methods that need it: commands that only read the store, such as
 # `meshq queues` or `queue status`, start 40 ms sooner without it.
 if TYPE_CHECKING:
-    from meshq.attempts import AttemptRecord
     from meshq.hostops import Moved
     from meshq.hosts.registry import Target
     from meshq.scheduler.engine import Runner
@@ -72,7 +72,7 @@ def _warn(text: str) -> None:
     print(f"meshq: warning: {text}", file=sys.stderr)
 
 
-class Meshq(Changes, Interop, Jobsets):
+class Meshq(Attempts, Changes, Interop, Jobsets):
     """A handle on one meshq store and the hosts its jobs run on. In-place
     changes of jobs and hosts are in :class:`Changes`; the cloudmesh seed's
     files, policies and jobsets in :class:`Interop` and :class:`Jobsets`."""
@@ -111,24 +111,6 @@ class Meshq(Changes, Interop, Jobsets):
         if job.pyenv is None and (known := self.store.find_host(job.host)) is not None:
             pyenv = known.pyenv
         return paths.job_paths(job, local=self._is_local(job.host), default_pyenv=pyenv)
-
-    def attempts(self, job: Job) -> list[AttemptRecord]:
-        """``job``'s attempts, oldest first (:mod:`meshq.attempts`)."""
-        from meshq.attempts import attempts_of
-
-        return attempts_of(self.store.events(job))
-
-    def attempt_files(self, job: Job, rec: AttemptRecord) -> paths.JobPaths | None:
-        """Where attempt ``rec`` of ``job`` left its files, on its host."""
-        if rec.host is None:
-            return None
-        ran = job.evolve(host=rec.host)
-        where = self.files(ran)
-        assert where is not None
-        kept = paths.attempt_paths(
-            ran, rec.attempt, local=self._is_local(rec.host), kept=True, default_pyenv=where.pyenv
-        )
-        return kept if rec.kept else where
 
     # -- hosts ----------------------------------------------------------------
 
@@ -583,7 +565,7 @@ class Meshq(Changes, Interop, Jobsets):
         if purge:
             await self._remove_dirs(
                 [
-                    _on_host(j, h)
+                    on_host(j, h)
                     for j in jobs
                     for h in dict.fromkeys([j.host, *(r.host for r in self.attempts(j))])
                     if h is not None
@@ -680,26 +662,6 @@ class Meshq(Changes, Interop, Jobsets):
         finally:
             await backend.close()
 
-    async def _earlier_output(self, job: Job, attempt: int, stderr: bool) -> bytes:
-        """The stdout (or stderr) of ``job``'s earlier attempt ``attempt``."""
-        from meshq import hostops
-
-        recs = {r.attempt: r for r in self.attempts(job)}
-        rec = recs.get(attempt)
-        if rec is None:
-            have = f"1 to {job.attempts}" if job.attempts else "none yet"
-            raise UsageError(
-                f"job {job.name!r} has no attempt {attempt} (its attempts: {have}); "
-                f"'meshq queue show {job.queue} {job.name}' lists them"
-            )
-        if rec.host is None:
-            raise UsageError(f"attempt {attempt} of {job.name!r} never started: it has no output")
-        ran = _on_host(job, rec.host)
-        kept = paths.attempt_paths(ran, attempt, local=self._is_local(ran.host or ""), kept=True)
-        now = self.files(ran)
-        assert now is not None
-        return await hostops.read_attempt(self._target_for(ran), attempt, kept, now, stderr)
-
 
 def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
     """The states a ``status`` argument names (None: any state)."""
@@ -726,12 +688,6 @@ def _runner(
         host_lost_after=HOST_LOST_AFTER if host_lost_after is None else host_lost_after,
         reprobe_every=REPROBE_EVERY if reprobe_every is None else reprobe_every,
     )
-
-
-def _on_host(job: Job, host: str) -> Job:
-    """``job`` as it ran on ``host``: as the user its current attempt ran as
-    when that is the host, else as the job, the inventory or ssh config say."""
-    return job if host == job.host else job.evolve(host=host, run_user=None, run_port=None)
 
 
 def _reset_change(job: Job) -> Change:
