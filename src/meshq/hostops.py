@@ -213,9 +213,12 @@ async def settle(
 ) -> list[Job]:
     """What a read of a queue does first, so that it never shows an old
     state silently: of ``jobs`` (in ``run``/``start``), those no live run
-    watches are read again from their job logs and processes when they are
-    on this machine (cheap: no login), as ``meshq queue refresh`` does. The
-    unwatched ones on other hosts are returned, for the reader to mark."""
+    watches and that started on this machine are read again from their job
+    logs and processes (cheap: no login), as ``meshq queue refresh`` does.
+    The other unwatched ones are returned, for the reader to mark: those on
+    other hosts, and those in ``run`` (claimed, never heard of: settling
+    them means fencing their launch on the host, which is refresh's to do,
+    not a read's)."""
     alive: dict[int | None, bool] = {}
     unwatched = []
     for job in jobs:
@@ -223,7 +226,11 @@ async def settle(
             alive[job.run_id] = store.run_alive(job.run_id)
         if not alive[job.run_id]:
             unwatched.append(job)
-    here = [j for j in unwatched if j.host is not None and is_local(j.host)]
+    here = [
+        j
+        for j in unwatched
+        if j.status is Status.START and j.host is not None and is_local(j.host)
+    ]
     if here:
         await refresh(store, here, target_for, warn)
     return [j for j in unwatched if j not in here]

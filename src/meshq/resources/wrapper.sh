@@ -96,7 +96,9 @@ meshq_keep_attempt() {
     # directory) into attempts/N/; N is on the old log's first line. Best
     # effort: if it cannot, the new attempt appends to them as before
     local kind prev=""
-    [[ -e $3 ]] || return 0
+    # a regular file only: a log that is something else (a device, a pipe)
+    # is no earlier attempt's, and reading it might never end
+    [[ -f $3 ]] || return 0
     read -r kind prev _ < "$3" 2>/dev/null
     [[ $prev =~ ^[0-9]+$ ]] || return 0
     mkdir -p -- "attempts/$prev" 2>/dev/null && mv -f -- "$1" "$2" "$3" "attempts/$prev/" 2>/dev/null
