@@ -227,9 +227,7 @@ async def settle(
         if not alive[job.run_id]:
             unwatched.append(job)
     here = [
-        j
-        for j in unwatched
-        if j.status is Status.START and j.host is not None and is_local(j.host)
+        j for j in unwatched if j.status is Status.START and j.host is not None and is_local(j.host)
     ]
     if here:
         await refresh(store, here, target_for, warn)
