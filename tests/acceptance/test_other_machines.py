@@ -205,7 +205,7 @@ def test_a_retry_goes_to_the_other_free_host_and_each_attempt_keeps_its_output(
     hosts = f"--hosts={h1.user}@{h1.name},{h2.user}@{h2.name}"
     done = mq.ok("queue", "run", "fifo_multi", "q", hosts, "--policy=sequential", env=env, cwd=proj)
     assert (
-        f"flaky: attempt 1 failed on {h1.name} (exit 2); it will be retried (1 retry left)"
+        f"flaky: attempt 1 ended fail on {h1.name} (exit 2); it will be retried (1 retry left)"
         in done.stderr
     ), done.stderr
     record = show(mq, env, "q", "flaky")

@@ -748,9 +748,9 @@ class Runner(HostCare):
         why = failed.fields.get("error") or f"exit {failed.fields.get('exit_code')}"
         # the retries left, this one included: "1 left" on the last
         left = allowed - job.attempts + 1
-        ended = "failed" if failed.new is Status.FAIL else f"ended {failed.new.value}"
+        # the state's own name, as everywhere (docs/rules.md, States)
         detail = (
-            f"attempt {job.attempts} {ended} on {job.host} ({why}); "
+            f"attempt {job.attempts} ended {failed.new.value} on {job.host} ({why}); "
             f"it will be retried ({left} {'retry' if left == 1 else 'retries'} left)"
         )
         if self.store.apply([Change(job.id, back, fields, detail, job.attempts)]) != [True]:

@@ -33,7 +33,7 @@ class Reporter(Protocol):
     def message(self, text: str) -> None: ...
     def phase(self, text: str) -> None:
         """What the run as a whole is doing, when not just running
-        (``paused``, ``stopping: 4 running``); ``""``: running again."""
+        (``paused``, ``stopping``); ``""``: running again."""
 
     def end(self) -> None: ...
 
