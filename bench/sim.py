@@ -15,8 +15,9 @@ The queue's jobs are ``true`` with no host; a simulated job "runs" 1 s and
 every 97th exits 1 (so ``list --status=fail`` has rows). The default suite
 runs 100,000 jobs (``--full``: 1,000,000) and a 10,000-job queue for the
 growth of the cost per job. ``sim_managers``: 2 and 4 managers at once on
-one queue, sharing the hosts' slots through the store (run leases, claims
-counted in the transaction); every job must run exactly once.
+one queue, each over hosts of its own, and all over the same hosts (slots
+shared through the store: run leases, claims counted in the transaction);
+every job must run exactly once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ BENCH = Path(__file__).resolve().parent
 
 
 def _manager(
-    mq: Meshq, queue: str, out: Path, *, profile: Path | None = None, prefix: str = "sim"
+    mq: Meshq,
+    queue: str,
+    out: Path,
+    *,
+    profile: Path | None = None,
+    prefix: str = "sim",
+    hosts: int = HOSTS,
 ) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
@@ -53,7 +60,7 @@ def _manager(
         "--queue",
         queue,
         "--hosts",
-        str(HOSTS),
+        str(hosts),
         "--slots",
         str(SLOTS),
         "--prefix",
@@ -162,14 +169,16 @@ def manager_scaling(ctx: Context) -> list[Measure]:
 
 
 def managers(ctx: Context) -> list[Measure]:
-    """2 and 4 managers on one queue over the same simulated hosts: their
-    jobs/s together over one manager's, and that no job ran twice."""
+    """2 and 4 managers on one queue: their jobs/s together over one
+    manager's, each manager with hosts of its own (1,000 / n of the same
+    1,000 hosts' slots), and how the jobs split when they all share the
+    1,000 hosts instead. Every run checks that no job ran twice."""
     out: list[Measure] = []
     for n in (2, 4):
         m = Measure(
             f"sim_managers_{n}",
-            f"jobs/s of {n} managers on one queue over one's, {MANAGERS_JOBS:,} jobs, "
-            f"{HOSTS} simulated hosts x {SLOTS} slots",
+            f"jobs/s of {n} managers on one queue, each over {HOSTS // n} of the "
+            f"{HOSTS} simulated hosts x {SLOTS} slots, over one manager's, {MANAGERS_JOBS:,} jobs",
             "x",
             0.5,
             ">=",
@@ -180,38 +189,55 @@ def managers(ctx: Context) -> list[Measure]:
             details = []
             for _ in range(ctx.repeat):
                 one = _together(ctx, 1)
-                many = _together(ctx, n)
-                ratios.append(many["jobs_per_s"] / one["jobs_per_s"])
-                details.append({"one": one, "many": many})
+                split = _together(ctx, n, split=True)
+                shared = _together(ctx, n, split=False)
+                ratios.append(split["jobs_per_s"] / one["jobs_per_s"])
+                details.append({"one": one, "split": split, "shared": shared})
                 ctx.log(
-                    f"  {n} managers: {many['jobs_per_s']:.0f} jobs/s together, one: "
-                    f"{one['jobs_per_s']:.0f} (load {many['loadavg']})"
+                    f"  {n} managers (load {split['loadavg']}): own hosts "
+                    f"{split['jobs_per_s']:.0f} jobs/s together, jobs each {split['jobs_each']}; "
+                    f"shared hosts {shared['jobs_per_s']:.0f} jobs/s, jobs each "
+                    f"{shared['jobs_each']}; one manager {one['jobs_per_s']:.0f} jobs/s"
                 )
             m.set_runs(ratios)
             m.details = {"runs": details}
     return out
 
 
-def _together(ctx: Context, n: int) -> dict[str, Any]:
-    """``n`` managers at once on one queue of :data:`MANAGERS_JOBS` jobs."""
+def _together(ctx: Context, n: int, *, split: bool = False) -> dict[str, Any]:
+    """``n`` managers at once on one queue of :data:`MANAGERS_JOBS` jobs:
+    over the same :data:`HOSTS` hosts, or (``split``) each over hosts of
+    its own, :data:`HOSTS` / n of them."""
     mq = Meshq(ctx.scratch(f"managers{n}") / "store")
     fill_queue(mq, "q", mq.home.parent / "exp", MANAGERS_JOBS, "true")
     load = Path("/proc/loadavg").read_text().split()[0]
     outs = [Path(tempfile.mkstemp(dir=mq.home.parent, suffix=".json")[1]) for _ in range(n)]
     t0 = time.monotonic()
-    procs = [_manager(mq, "q", o) for o in outs]
+    if split:
+        procs = [
+            _manager(mq, "q", o, prefix=f"sim{i}-", hosts=HOSTS // n) for i, o in enumerate(outs)
+        ]
+    else:
+        procs = [_manager(mq, "q", o) for o in outs]
     rss = [_wait(p) for p in procs]
     wall = time.monotonic() - t0
     runs = [json.loads(o.read_text()) for o in outs]
+    # no job claimed twice: one launch (a `run` history row) and one attempt each
     ((twice,),) = mq.query("SELECT count(*) FROM jobs WHERE attempts != 1")
     ((launches,),) = mq.query("SELECT count(*) FROM events WHERE new = 'run'")
-    if twice or launches != MANAGERS_JOBS:
-        raise RuntimeError(f"{twice} jobs ran more than once ({launches} launches)")
+    ((done,),) = mq.query("SELECT count(*) FROM jobs WHERE status IN ('end', 'fail')")
+    if twice or launches != MANAGERS_JOBS or done != MANAGERS_JOBS:
+        raise RuntimeError(
+            f"{twice} jobs ran more than once ({launches} launches, {done} of "
+            f"{MANAGERS_JOBS} finished)"
+        )
     return {
         "managers": n,
+        "split_hosts": split,
         "jobs_per_s": MANAGERS_JOBS / wall,
         "wall_s": wall,
         "jobs_each": [r["jobs"] for r in runs],
+        "duplicate_claims": twice,
         "cpu_ms_per_job": sum(r["cpu_s"] for r in runs) * 1000 / MANAGERS_JOBS,
         "peak_rss_mb": max(rss),
         "loadavg": load,

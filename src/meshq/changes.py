@@ -1,5 +1,5 @@
 """Changing jobs and hosts in place (``meshq queue set --name``, ``meshq
-hosts set``): the part of :class:`meshq.api.Meshq` that edits what exists
+hosts set``): the part of :class:`meshq.service.Service` that edits what exists
 instead of adding or deleting. Values are checked by the same functions
 ``queue add`` and ``hosts add`` use."""
 
@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 
 
 class Changes:
-    """In-place changes; mixed into :class:`meshq.api.Meshq`."""
+    """In-place changes; mixed into :class:`meshq.service.Service`."""
 
     store: Store
 
     if TYPE_CHECKING:
-        # Meshq's, by which every command picks jobs
+        # Service's, by which every command picks jobs
 
         def select(
             self,
@@ -89,6 +89,8 @@ class Changes:
             command_text=given.get("command") or "true",
             # a relative --directory is read as add reads it for that host
             host=given.get("host") or (hosts.pop() if len(hosts) == 1 else None),
+            # only the fields given are set: no default directory is needed
+            in_job_folder=True,
             **{k: v for k, v in given.items() if k not in ("command", "host")},
         )
         values: dict[str, object] = {k: getattr(spec, k) for k in given}

@@ -22,7 +22,7 @@ from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
 
-#: how to reach the host a job ran on, as its record says (see api.Meshq)
+#: how to reach the host a job ran on, as its record says (see service.Service)
 TargetFor = Callable[[Job], Target]
 
 

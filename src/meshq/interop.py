@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from meshq import names, validate
 from meshq.cloudmesh import files, jobset, queuefile, states
-from meshq.errors import UsageError, shown, shown_path
+from meshq.errors import UsageError, WrongFile, shown, shown_path
 from meshq.model import (
     LOCAL_HOST_NAMES,
     LOCALHOST,
@@ -86,15 +86,16 @@ def read_seed_file(path: str, data: Any | None = None) -> files.Bundle:
         return queuefile.read_cluster(where, data)
     if kind == "queue":
         return queuefile.read_queue(where, path, data)
-    raise UsageError(
+    raise WrongFile(
         f"{where} is none of the seed's files (a jobset with 'cloudmesh:', a "
-        "<queue>-queue.yaml or a <cluster>-cluster.yaml): for meshq's own job list use "
-        "'meshq queue add QUEUE --file'"
+        "<queue>-queue.yaml or a <cluster>-cluster.yaml)",
+        path=str(path),
+        kind="",
     )
 
 
 class Interop:
-    """Seed files in and out, and stored policies (a part of :class:`meshq.Meshq`)."""
+    """Seed files in and out, and stored policies (a part of :class:`meshq.service.Service`)."""
 
     store: Store
     warn: Callable[[str], None]
@@ -126,9 +127,10 @@ class Interop:
         bundle = read_seed_file(path)
         where = shown_path(path)
         if bundle.kind not in kinds:
-            raise UsageError(
-                f"{where} is a {bundle.kind} file, not a {' or '.join(kinds)} file: import it "
-                f"with 'meshq queue import {where}'"
+            raise WrongFile(
+                f"{where} is a {bundle.kind} file, not a {' or '.join(kinds)} file",
+                path=where,
+                kind=bundle.kind,
             )
         hosts = self._new_hosts(bundle.hosts, where)
         if bundle.kind == "cluster":
@@ -237,6 +239,7 @@ class Interop:
             command_text=record.command or "",
             host=host,
             status="undefined" if status is Status.UNDEFINED else None,
+            in_job_folder=record.in_job_folder,
             **record.fields,
         )
         exit_code = None
@@ -265,9 +268,7 @@ class Interop:
         where = shown_path(path)
         bundle = read_seed_file(path, document)
         if bundle.kind == "cluster":
-            raise UsageError(
-                f"{where} holds hosts, not jobs: add them with 'meshq queue import {where}'"
-            )
+            raise WrongFile(f"{where} holds hosts, not jobs", path=where, kind="cluster")
         hosts = self._new_hosts(bundle.hosts, where)
         records = self._new_jobs(bundle.jobs, where, [h for h, _ in hosts])
         if bundle.policy and bundle.policy != (q.policy or DEFAULT_POLICY):

@@ -12,6 +12,16 @@
         timeout: 3600
 
 A bare list works too. Every field is one of ``meshq queue add``'s options.
+An entry with ``grid`` is a sweep (:mod:`meshq.sweeps`): one job per
+combination of the values, ``{NAME}`` in its command replaced by each value
+(quoted), ``name`` a template or a prefix (or left out)::
+
+      - command: python train.py --lr={lr} --seed={seed}
+        name: lr-sweep
+        grid:
+          lr: [0.1, 0.01]
+          seed: 1-8
+
 The file is checked whole before anything is added, and added in one
 transaction: a mistake anywhere adds nothing.
 """
@@ -48,6 +58,7 @@ FIELDS = frozenset(
         "timeout",
         "retries",
         "after",
+        "grid",
     }
 )
 #: the fields that hold a number; every other field holds text
@@ -181,6 +192,8 @@ def _entry(where: str, number: int, item: object) -> dict[str, Any]:
             "write 'name: …' and 'command: …' under '- '"
         )
     for key, value in item.items():
+        if key == "grid":
+            continue
         if key not in FIELDS:
             close = difflib.get_close_matches(str(key), FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -198,7 +211,37 @@ def _entry(where: str, number: int, item: object) -> dict[str, Any]:
             f"{where}: entry {number}: {key} must be {kind}, not {given}: "
             "write it without the !! tag (or in quotes)"
         )
-    for required in ("name", "command"):
+    for required in ("command",) if "grid" in item else ("name", "command"):
         if required not in item:
             raise UsageError(f"{where}: entry {number} has no {required}: add one")
-    return {str(k): str(v) for k, v in item.items()}
+    out: dict[str, Any] = {str(k): str(v) for k, v in item.items() if k != "grid"}
+    if "grid" in item:
+        out["grid"] = _grid(where, number, item["grid"])
+    return out
+
+
+def _grid(where: str, number: int, value: object) -> dict[str, list[str]]:
+    """An entry's ``grid``: each parameter's values, from a list or from
+    the command line's text (``0.1,0.01``, ``1-8``)."""
+    from meshq.sweeps import parse_values
+
+    if not isinstance(value, dict) or not value:
+        raise UsageError(
+            f"{where}: entry {number}: grid must map each parameter to its values, "
+            "such as 'lr: [0.1, 0.01]'"
+        )
+    out: dict[str, list[str]] = {}
+    for name, values in value.items():
+        if isinstance(values, list) and all(isinstance(v, str | int | float) for v in values):
+            out[str(name)] = [str(v) for v in values]
+        elif isinstance(values, str):
+            try:
+                out[str(name)] = parse_values(values)
+            except UsageError as err:
+                raise UsageError(f"{where}: entry {number}: grid {name}: {err}") from None
+        else:
+            raise UsageError(
+                f"{where}: entry {number}: grid {shown(name)} must be a list of values "
+                "or text such as 1-8"
+            )
+    return out

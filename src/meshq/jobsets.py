@@ -64,7 +64,7 @@ def digest(path: str) -> str | None:
 
 
 class Jobsets:
-    """The ``job`` commands' operations (a part of :class:`meshq.Meshq`)."""
+    """The ``job`` commands' operations (a part of :class:`meshq.service.Service`)."""
 
     store: Store
     warn: Callable[[str], None]

@@ -15,7 +15,10 @@ from meshq.errors import TransitionError, UsageError, shown
 
 class Status(enum.StrEnum):
     """Where a job is in its life. The names are the seed's, plus
-    ``fail`` and ``timeout``."""
+    ``fail`` and ``timeout``. A ``str``: ``Status.END == "end"``.
+
+    Example: ``mq.jobs("sweep", status=[Status.FAIL, Status.TIMEOUT])``
+    """
 
     #: created, no host assigned yet
     UNDEFINED = "undefined"
@@ -224,6 +227,8 @@ class JobSpec:
     retries: int | None = None
     #: names of jobs of the queue that must end well first (``--after``)
     after: tuple[str, ...] = ()
+    #: the sweep parameters of the job, (name, value text) in order
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +283,9 @@ class Job:
     remote_id: str | None = None
     #: that host's word on the job, as last seen (``PENDING (Priority)``)
     remote_state: str | None = None
+    #: the sweep parameters it was made with, (name, value text) in order;
+    #: its command sees each as ``MESHQ_PARAM_<NAME>``
+    params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -287,6 +295,7 @@ class Job:
         values = list(row)
         values[_STATUS_AT] = Status(values[_STATUS_AT])
         values[_PLACED_AT] = bool(values[_PLACED_AT])
+        values[_PARAMS_AT] = params_from_text(values[_PARAMS_AT])
         return cls(*values)
 
     def evolve(self, **changes: Any) -> Self:
@@ -313,18 +322,51 @@ class Job:
         out["status"] = self.status.value
         for key in ("submitted", "started", "ended"):
             out[key] = utc_iso(out[key])
+        out["params"] = dict(self.params)
         out.pop("id")
         return out
+
+    @property
+    def environment(self) -> tuple[tuple[str, str], ...]:
+        """What its command sees beside meshq's own variables: each sweep
+        parameter as ``MESHQ_PARAM_<NAME>`` (the name in upper case)."""
+        return tuple((param_variable(name), value) for name, value in self.params)
+
+
+def param_variable(name: str) -> str:
+    """The environment variable a sweep parameter reaches its command as."""
+    return f"MESHQ_PARAM_{name.upper()}"
+
+
+def params_to_text(params: tuple[tuple[str, str], ...]) -> str | None:
+    """Sweep parameters as the store keeps them: a JSON object, in order."""
+    import json
+
+    return json.dumps(dict(params), ensure_ascii=False) if params else None
+
+
+def params_from_text(text: str | None) -> tuple[tuple[str, str], ...]:
+    """The sweep parameters the store kept (see :func:`params_to_text`)."""
+    if not text:
+        return ()
+    import json
+
+    value = json.loads(text)
+    return tuple((str(k), str(v)) for k, v in value.items()) if isinstance(value, dict) else ()
 
 
 #: a job's fields, in the order :meth:`Job.from_row` reads them
 JOB_FIELDS = tuple(f.name for f in fields(Job))
 _STATUS_AT = JOB_FIELDS.index("status")
 _PLACED_AT = JOB_FIELDS.index("placed")
+_PARAMS_AT = JOB_FIELDS.index("params")
 
 
 class HostKind(enum.StrEnum):
-    """How meshq reaches a host."""
+    """How meshq reaches a host. A ``str``: ``HostKind.SLURM == "slurm"``.
+
+    Example: ``mq.add_hosts("hpc", kind=HostKind.SLURM, login="me@login1")``
+    """
 
     #: this machine: jobs are subprocesses
     LOCAL = "local"
@@ -353,7 +395,10 @@ class HostKind(enum.StrEnum):
 
 
 class HostStatus(enum.StrEnum):
-    """Whether the scheduler may use a host."""
+    """Whether the scheduler may use a host.
+
+    Example: ``[h.name for h in mq.hosts() if h.status is HostStatus.DOWN]``
+    """
 
     #: in use
     ACTIVE = "active"

@@ -21,16 +21,23 @@ new attempt first moves the files of the one before on that host into
 attempt N's files are there, or, while no later attempt ran on its host,
 still in the job's folder (:func:`attempt_paths`). Its working directory is ``--directory`` when
 given (``~/…`` kept as typed, anything else made absolute where it was
-added, and mapped like the experiment), else the job's folder. No other
-module builds a job's path: the scheduler, the host operations, ``logs`` and
-``show`` all take theirs from here.
+added, and mapped like the experiment), else the folder it was added in
+(:func:`submit_folder`, stored with the job when it is added): on another
+host the same folder relative to the home, as GNU Parallel's ``--wd .``.
+A job stored without one (added before this rule, or from a newer seed's
+queue file, whose jobs run in their folders) runs in its job folder. No
+other module builds a job's path: the scheduler, the host operations,
+``logs`` and ``show`` all take theirs from here.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from meshq.errors import UsageError
 
 if TYPE_CHECKING:
     from meshq.model import Job, Queue
@@ -51,6 +58,19 @@ def user_path(value: str) -> str:
     if value == HOME or value.startswith(HOME + "/"):
         return value
     return os.path.abspath(value)
+
+
+def submit_folder() -> str:
+    """The folder a job added now runs in when it names none: the one the
+    adding process runs in, absolute, as Slurm, pueue and GNU Parallel run
+    a job where it was submitted. A :class:`UsageError` when that folder is
+    gone (deleted under a shell that is still in it)."""
+    try:
+        return str(Path.cwd())
+    except FileNotFoundError:
+        raise UsageError(
+            "the folder you are in no longer exists: cd to one that does, or give --directory"
+        ) from None
 
 
 def on_host(path: str, *, local: bool) -> str:

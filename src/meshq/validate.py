@@ -111,8 +111,14 @@ def job_spec(
     gpus: int | str | None = None,
     retries: int | str | None = None,
     after: str | None = None,
+    in_job_folder: bool = False,
 ) -> tuple[JobSpec, Status]:
-    """Check a job's fields; the spec to store and its first state."""
+    """Check a job's fields; the spec to store and its first state.
+
+    A job given no ``directory`` runs where it is added: the folder this
+    process runs in is stored as its directory (:func:`meshq.paths.submit_folder`).
+    ``in_job_folder`` stores none instead, so that it runs in its own job
+    folder (a newer seed's queue file, whose jobs ran there)."""
     shell = shell or "bash"
     if not _SHELL.fullmatch(shell):
         raise UsageError(f"invalid shell {shown(shell)}: give a program name or path such as bash")
@@ -138,6 +144,8 @@ def job_spec(
     # ~/… is kept as typed, since each host has its own home
     if directory is not None:
         directory = paths.user_path(directory)
+    elif not in_job_folder:
+        directory = text(paths.submit_folder(), "the folder you are in")
     if pyenv is not None:
         pyenv = paths.user_path(pyenv)
     seconds = _timeout(timeout)

@@ -29,6 +29,7 @@ from tests.acceptance.conftest import (
     group_members,
     wait_until,
 )
+from tests.acceptance.seed_support import jobset, seed_job
 
 JOB_FIELDS = {
     "name",
@@ -99,8 +100,8 @@ def test_create_relative_and_absolute_experiment(mq: Meshq, tmp_path: Path) -> N
         "abs": str(tmp_path / "absolute"),
         "def": str(sub / "experiment"),
     }
-    # the stored folder is the one the queue's jobs run under
-    mq.add_local("rel", "j1", "pwd")
+    # the stored folder is the one the queue's jobs keep their files under
+    mq.add_local("rel", "j1", 'echo "$MESHQ_JOB_DIR"')
     assert run_fifo(mq, "rel").returncode == 0
     assert (sub / "runs" / "exp" / "rel" / "j1" / "j1.out").read_text().strip() == str(
         sub / "runs" / "exp" / "rel" / "j1"
@@ -253,6 +254,25 @@ def test_jobs_that_cannot_start_are_fail_start(mq: Meshq) -> None:
     assert jobs["fine"]["status"] == "end"
 
 
+def test_a_default_folder_gone_by_the_start_is_one_line_naming_directory(mq: Meshq) -> None:
+    # no --directory: the job runs where it was added, which the user then removed
+    mq.ok("queue", "create", "q")
+    gone = mq.work / "gone"
+    gone.mkdir()
+    mq.ok("queue", "add", "q", "--name=j", "--command=true", "--host=localhost", cwd=gone)
+    gone.rmdir()
+    assert run_fifo(mq, "q").returncode == 1
+    said = (
+        f"the working directory {gone} does not exist on this host: create it there, "
+        "or give the job another with --directory"
+    )
+    assert mq.job("q", "j")["error"] == said
+    log = (job_dir(mq, "q", "j") / "j.log").read_text().splitlines()
+    assert len(log) == 1 and log[0].startswith("fail_start 1 ") and log[0].endswith(said)
+    shown = mq.ok("queue", "show", "q", "j", env={**mq.env, "COLUMNS": "200"}).stdout
+    assert said in shown
+
+
 # -- queue list / status ----------------------------------------------------------
 
 
@@ -277,10 +297,12 @@ def test_list_formats_and_filters(mq: Meshq) -> None:
     assert started <= ended
     assert abs((ended - datetime.now(ended.tzinfo)).total_seconds()) < 300
     assert by["ok1"]["attempts"] == 1 and isinstance(by["ok1"]["pid"], int)
-    # no --directory given: the job runs in its folder, which show tells
-    assert by["ok1"]["directory"] is None
+    # no --directory given: the job runs in the folder it was added in,
+    # stored with it, and show tells it
+    assert by["ok1"]["directory"] == str(mq.work)
     shown = mq.json("queue", "show", "q", "ok1")
-    assert shown["files"]["workdir"] == str(job_dir(mq, "q", "ok1"))
+    assert shown["files"]["workdir"] == str(mq.work)
+    assert shown["files"]["folder"] == str(job_dir(mq, "q", "ok1"))
 
     as_yaml = yaml.safe_load(mq.ok("queue", "list", "q", "--output=yaml").stdout)
     assert as_yaml == jobs
@@ -324,6 +346,22 @@ def test_status_counts_and_groups_names(mq: Meshq) -> None:
     table = mq.ok("queue", "status", "q").stdout
     assert "end" in table and "fail" in table and "undefined" in table
     assert "job[1-3]" in table
+
+
+def test_a_status_table_names_the_first_of_each_state_and_all_names_every_one(
+    mq: Meshq,
+) -> None:
+    from meshq.cli.inspect import SHOWN_NAMES
+
+    jobs = SHOWN_NAMES + 500
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", f"--name=job[1-{jobs}]", "--command=true")
+    table = mq.ok("queue", "status", "q").stdout
+    assert f"job[1-{SHOWN_NAMES}] and 500 more" in table
+    assert f"{jobs}" in table  # the count is every job's
+    assert f"job[1-{jobs}]" in mq.ok("queue", "status", "q", "--all").stdout
+    (row,) = mq.json("queue", "status", "q")
+    assert row["count"] == jobs and len(row["jobs"]) == jobs  # JSON names every job
 
 
 # -- queue run fifo -----------------------------------------------------------------
@@ -451,11 +489,52 @@ def test_directory_is_the_working_directory(mq: Meshq, tmp_path: Path) -> None:
     mq.ok("queue", "create", "q")
     mq.add_local("q", "abs", "pwd", f"--directory={absolute}")
     mq.add_local("q", "rel", "pwd", "--directory=reldir")
-    mq.add_local("q", "default", "pwd")
+    mq.add_local("q", "default", 'pwd; echo "$MESHQ_JOB_DIR"')
+    mq.ok("queue", "add", "q", "--name=below", "--command=pwd", "--host=localhost", cwd=absolute)
     assert run_fifo(mq, "q").returncode == 0
     assert out_of(mq, "q", "abs").strip() == str(absolute)
     assert out_of(mq, "q", "rel").strip() == str(mq.work / "reldir")
-    assert out_of(mq, "q", "default").strip() == str(job_dir(mq, "q", "default"))
+    # no --directory: where queue add ran, as Slurm, pueue and GNU Parallel
+    # run a job; MESHQ_JOB_DIR is still the job's own folder
+    assert out_of(mq, "q", "default").split() == [str(mq.work), str(job_dir(mq, "q", "default"))]
+    assert out_of(mq, "q", "below").strip() == str(absolute)
+
+
+def test_job_files_and_job_add_run_where_they_were_added(mq: Meshq) -> None:
+    # a job file without directory runs where queue add --file ran; the
+    # seed's `job add` likewise, and its `directory: .` is that folder too
+    proj = mq.work / "proj"
+    proj.mkdir()
+    (proj / "jobs.yaml").write_text(
+        "jobs:\n  - {name: f1, command: pwd, host: localhost}\n"
+        "  - {name: f2, command: pwd, host: localhost, directory: sub}\n"
+    )
+    (proj / "sub").mkdir()
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", "--file=jobs.yaml", cwd=proj)
+    assert run_fifo(mq, "q").returncode == 0
+    assert out_of(mq, "q", "f1") == f"{proj}\n"
+    assert out_of(mq, "q", "f2") == f"{proj / 'sub'}\n"
+    (proj / "a.yaml").write_text(jobset(seed_job("d1", executable="pwd", arguments="")))
+    mq.ok("job", "set", "a.yaml", cwd=proj)
+    mq.ok("job", "add", "--name=n1", "--ip=localhost", "--executable=pwd", cwd=proj / "sub")
+    jobs = {j["name"]: j for j in mq.jobs("a")}
+    assert jobs["d1"]["directory"] == str(proj)
+    assert jobs["n1"]["directory"] == str(proj / "sub")
+
+
+def test_queue_set_directory_moves_where_a_waiting_job_runs(mq: Meshq) -> None:
+    proj = mq.work / "proj"
+    (proj / "sub").mkdir(parents=True)
+    mq.ok("queue", "create", "q")
+    mq.ok("queue", "add", "q", "--name=j[1-2]", "--command=pwd", "--host=localhost", cwd=proj)
+    # another field set leaves the folder it was added in; --directory is
+    # read where queue set runs, as add reads it
+    mq.ok("queue", "set", "q", "--name=j1", "--command=pwd; true", cwd=mq.work)
+    mq.ok("queue", "set", "q", "--name=j2", "--directory=sub", cwd=proj)
+    assert run_fifo(mq, "q").returncode == 0
+    assert out_of(mq, "q", "j1") == f"{proj}\n"
+    assert out_of(mq, "q", "j2") == f"{proj / 'sub'}\n"
 
 
 def test_shell_option_picks_the_shell(mq: Meshq) -> None:
@@ -865,8 +944,9 @@ BAD_INPUTS = [
     pytest.param(["queue", "status", "nope"], id="status-unknown-queue"),
     pytest.param(["queue", "delete", "nope"], id="delete-unknown-queue"),
     pytest.param(["queue", "delete", BASE_QUEUE, "--name=job9"], id="delete-unknown-job"),
-    pytest.param(["queue", "delete", BASE_QUEUE, "--name=job[7-9]"],
-                 id="delete-range-matching-no-job"),
+    pytest.param(
+        ["queue", "delete", BASE_QUEUE, "--name=job[7-9]"], id="delete-range-matching-no-job"
+    ),
     pytest.param(["queue", "reset", BASE_QUEUE, "--name=nojob*"], id="reset-glob-matching-no-job"),
     pytest.param(["queue", "kill", BASE_QUEUE, "--name=job9"], id="kill-unknown-job"),
     pytest.param(["queue", "reset", BASE_QUEUE, "--name=job9"], id="reset-unknown-job"),

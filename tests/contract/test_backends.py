@@ -3,7 +3,8 @@ must pass, run against each (huey runs one storage suite against every
 storage the same way).
 
 Each subclass says how to get a host of its kind (:class:`HostUnderTest`);
-the tests then use meshq as a user would — through :class:`meshq.Meshq`,
+the tests then use meshq as the interfaces do — through the service layer
+(:class:`meshq.service.Service`),
 with the queue's experiment under the *local* home — and look at the
 host's side of things where that host really keeps them. The SSH host logs
 in as another user with another home (``tests/support/sshd.py``), so a
@@ -29,10 +30,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from meshq.api import Meshq
+from meshq import paths
 from meshq.errors import UnreadableFile
 from meshq.model import LOCALHOST, Status
 from meshq.paths import JobPaths
+from meshq.service import Service
 from tests.support.fixtures import ClusterFactory
 from tests.support.slurm import SlurmCluster
 from tests.support.sshd import pid_alive
@@ -108,10 +110,10 @@ class BackendContract:
         home_experiment: str,
         host: HostUnderTest,
         monkeypatch: pytest.MonkeyPatch,
-    ) -> Iterator[Meshq]:
+    ) -> Iterator[Service]:
         for key, value in host.env.items():
             monkeypatch.setenv(key, value)
-        m = Meshq(tmp_path / "meshq.db")
+        m = Service(tmp_path / "meshq.db")
         if host.inventory is not None:
             m.add_hosts(host.name, **host.inventory)
         m.create_queue(QUEUE, home_experiment)
@@ -120,24 +122,26 @@ class BackendContract:
 
     # -- helpers --------------------------------------------------------------
 
-    def add(self, mq: Meshq, host: HostUnderTest, name: str, command: str, **kw: Any) -> None:
+    def add(self, mq: Service, host: HostUnderTest, name: str, command: str, **kw: Any) -> None:
         mq.add(QUEUE, name, command, host=host.name, **kw)
 
-    def files(self, mq: Meshq, name: str) -> JobPaths:
+    def files(self, mq: Service, name: str) -> JobPaths:
         files = mq.files(mq.job(QUEUE, name))
         assert files is not None
         return files
 
-    def out(self, mq: Meshq, host: HostUnderTest, name: str) -> str:
+    def out(self, mq: Service, host: HostUnderTest, name: str) -> str:
         return host.local(self.files(mq, name).stdout).read_text()
 
-    def run_all(self, mq: Meshq, parallel: int = 4) -> None:
+    def run_all(self, mq: Service, parallel: int = 4) -> None:
         result = run(mq.run_fifo(QUEUE, max_parallel=parallel, check_interval=0.5))
         assert not result.interrupted
 
     # -- launching, and where a job runs ---------------------------------------
 
-    def test_a_job_runs_and_records_where_and_as_whom(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_a_job_runs_and_records_where_and_as_whom(
+        self, mq: Service, host: HostUnderTest
+    ) -> None:
         self.add(mq, host, "j1", 'echo "hi $MESHQ_JOB"; echo oops >&2; whoami')
         self.run_all(mq)
         job = mq.job(QUEUE, "j1")
@@ -149,27 +153,57 @@ class BackendContract:
         assert log.startswith("start 1 ") and "\nend 1 0 " in log
 
     def test_every_path_is_absolute_or_under_the_hosts_home(
-        self, mq: Meshq, host: HostUnderTest
+        self, mq: Service, host: HostUnderTest
     ) -> None:
         self.add(mq, host, "j1", "true")
         for path in self.files(mq, "j1").to_dict().values():
             assert path is None or path.startswith(("/", "~/"))
 
-    def test_the_default_working_directory_is_the_job_folder(
-        self, mq: Meshq, host: HostUnderTest
+    @pytest.fixture
+    def project(self, home_experiment: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """The user's project folder, ``~/meshq-tests/<id>/proj``: the
+        folder the test is in when it adds its jobs."""
+        here = Path(home_experiment).parent / "proj"
+        here.mkdir()
+        monkeypatch.chdir(here)
+        return here
+
+    def test_the_default_working_directory_is_where_it_was_added(
+        self, mq: Service, host: HostUnderTest, project: Path
     ) -> None:
-        self.add(mq, host, "j1", "pwd")
+        # the user adds a job without --directory: it runs in the project
+        # folder, or in the same folder under the host's home (GNU
+        # Parallel's --wd .); MESHQ_JOB_DIR is its own folder
+        self.add(mq, host, "j1", 'pwd; echo "$MESHQ_JOB_DIR"')
+        there = host.make_dir(host.local(f"~/{project.relative_to(Path.home())}"))
         self.run_all(mq)
         assert mq.job(QUEUE, "j1").status is Status.END, mq.job(QUEUE, "j1").error
         folder = host.local(self.files(mq, "j1").folder)
-        assert self.out(mq, host, "j1") == f"{folder}\n"
+        assert self.out(mq, host, "j1") == f"{there}\n{folder}\n"
 
-    def test_an_absolute_directory(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_a_default_directory_the_host_lacks_fails_the_start_naming_directory(
+        self, mq: Service, host: HostUnderTest, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # added in a folder that is gone by the time the job starts (on a
+        # host with another home it was never there)
+        self.add(mq, host, "j1", "true")
+        monkeypatch.chdir(project.parent)
+        project.rmdir()
+        remote = host.local(f"~/{project.relative_to(Path.home())}")
+        assert not remote.exists()
+        self.run_all(mq)
+        job = mq.job(QUEUE, "j1")
+        assert job.status is Status.FAIL_START
+        assert job.error is not None and "\n" not in job.error
+        assert f"{remote} does not exist on this host" in job.error
+        assert "--directory" in job.error
+
+    def test_an_absolute_directory(self, mq: Service, host: HostUnderTest) -> None:
         self.add(mq, host, "j1", "pwd", directory="/tmp")
         self.run_all(mq)
         assert self.out(mq, host, "j1") == "/tmp\n"
 
-    def test_a_directory_under_the_home(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_a_directory_under_the_home(self, mq: Service, host: HostUnderTest) -> None:
         name = f"meshq-tests/wd-{uuid.uuid4().hex}"
         target = host.make_dir(host.home / name)
         try:
@@ -181,7 +215,7 @@ class BackendContract:
 
     def test_a_relative_directory_is_the_folder_it_was_added_in(
         self,
-        mq: Meshq,
+        mq: Service,
         host: HostUnderTest,
         home_experiment: str,
         monkeypatch: pytest.MonkeyPatch,
@@ -198,7 +232,7 @@ class BackendContract:
         assert self.out(mq, host, "j1") == f"{there}\n"
 
     def test_a_missing_directory_fails_the_start_saying_so(
-        self, mq: Meshq, host: HostUnderTest
+        self, mq: Service, host: HostUnderTest
     ) -> None:
         self.add(mq, host, "j1", "true", directory="~/no-such-folder-here")
         self.run_all(mq)
@@ -206,7 +240,7 @@ class BackendContract:
         assert job.status is Status.FAIL_START
         assert job.error is not None and "no-such-folder-here does not exist" in job.error
 
-    def test_pyenv_under_the_home(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_pyenv_under_the_home(self, mq: Service, host: HostUnderTest) -> None:
         name = f"meshq-tests/venv-{uuid.uuid4().hex}"
         venv = host.make_dir(host.home / name / "bin")
         (venv / "activate").write_text("export FROM_PYENV=yes-$(id -un)\n")
@@ -217,14 +251,14 @@ class BackendContract:
         finally:
             subprocess.run(["rm", "-rf", str(venv.parent)], check=False)
 
-    def test_gpu_ids_reach_the_command(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_gpu_ids_reach_the_command(self, mq: Service, host: HostUnderTest) -> None:
         self.add(mq, host, "j1", 'echo "$CUDA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER"', gpu="1,3")
         self.add(mq, host, "j2", 'echo "${CUDA_VISIBLE_DEVICES-unset}"')
         self.run_all(mq)
         assert self.out(mq, host, "j1") == "1,3 PCI_BUS_ID\n"
         assert self.out(mq, host, "j2") == "unset\n"
 
-    def test_jobs_naming_one_gpu_id_share_it(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_jobs_naming_one_gpu_id_share_it(self, mq: Service, host: HostUnderTest) -> None:
         # --gpu=IDS is the seed's: it sets CUDA_VISIBLE_DEVICES and holds nothing
         self.add(mq, host, "g[1-3]", "sleep 0.5", gpu="0")
         self.run_all(mq, parallel=3)
@@ -234,7 +268,7 @@ class BackendContract:
 
     # -- output ---------------------------------------------------------------
 
-    def test_logs_and_follow(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_logs_and_follow(self, mq: Service, host: HostUnderTest) -> None:
         self.add(mq, host, "j1", "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo e >&2")
 
         async def go() -> bytes:
@@ -251,8 +285,38 @@ class BackendContract:
         assert run(read(False)) == b"line1\nline2\nline3\n"
         assert run(read(True)) == b"e\n"
 
+    def test_files_put_on_the_host_read_back_whole(
+        self, mq: Service, host: HostUnderTest, home_experiment: str
+    ) -> None:
+        from meshq.hosts.registry import make_backend, target
+
+        backend = make_backend(target(mq.store, host.name))
+        folder = paths.on_host(f"{home_experiment}/put/a/b", local=backend.local)
+        data = bytes(range(256)) * 1000  # every byte value, NUL and newlines too
+
+        async def go() -> bytes:
+            try:
+                await backend.put(f"{folder}/data.bin", data)
+                await backend.put(f"{folder}/data.bin", data[:10])  # replaced whole
+                return await backend.read(f"{folder}/data.bin")
+            finally:
+                await backend.close()
+
+        assert run(go()) == data[:10]
+        made = host.local(f"{folder}/data.bin")
+        assert made.read_bytes() == data[:10]
+        assert [p.name for p in made.parent.iterdir()] == ["data.bin"]  # no part left
+
+    def test_sweep_values_reach_the_command_as_data(
+        self, mq: Service, host: HostUnderTest
+    ) -> None:
+        mq.sweep(QUEUE, "printf '%s|' {v} \"$MESHQ_PARAM_V\"", {"v": ["a b; $(id)"]},
+                 name="s{index}", host=host.name)
+        self.run_all(mq)
+        assert self.out(mq, host, "s1") == "a b; $(id)|a b; $(id)|"
+
     def test_logs_of_a_job_that_wrote_nothing_is_empty(
-        self, mq: Meshq, host: HostUnderTest
+        self, mq: Service, host: HostUnderTest
     ) -> None:
         self.add(mq, host, "j1", "true")
         self.run_all(mq)
@@ -263,7 +327,7 @@ class BackendContract:
         assert run(read()) == b""
 
     def test_logs_of_a_file_that_cannot_be_read_says_why(
-        self, mq: Meshq, host: HostUnderTest
+        self, mq: Service, host: HostUnderTest
     ) -> None:
         self.add(mq, host, "j1", "echo hi")
         self.run_all(mq)
@@ -280,8 +344,8 @@ class BackendContract:
 
     # -- stopping jobs --------------------------------------------------------
 
-    def test_kill_stops_the_job_and_its_children(self, mq: Meshq, host: HostUnderTest) -> None:
-        self.add(mq, host, "j1", "sleep 60 & echo $! > child.pid; wait")
+    def test_kill_stops_the_job_and_its_children(self, mq: Service, host: HostUnderTest) -> None:
+        self.add(mq, host, "j1", 'sleep 60 & echo $! > "$MESHQ_JOB_DIR/child.pid"; wait')
 
         async def go() -> None:
             runner = asyncio.create_task(mq.run_fifo(QUEUE, max_parallel=1, check_interval=0.5))
@@ -298,7 +362,7 @@ class BackendContract:
         run(go())
         assert mq.job(QUEUE, "j1").status is Status.KILL
 
-    def test_a_time_limit_stops_the_job(self, mq: Meshq, host: HostUnderTest) -> None:
+    def test_a_time_limit_stops_the_job(self, mq: Service, host: HostUnderTest) -> None:
         self.add(mq, host, "j1", "sleep 60", timeout=1)
         t0 = time.monotonic()
         self.run_all(mq)
@@ -310,7 +374,7 @@ class BackendContract:
     # -- cleaning up ----------------------------------------------------------
 
     def test_reset_keeps_attempts_purge_and_delete_remove_the_job_folder(
-        self, mq: Meshq, host: HostUnderTest
+        self, mq: Service, host: HostUnderTest
     ) -> None:
         self.add(mq, host, "j[1-2]", 'echo "hi $MESHQ_ATTEMPT"')
         self.run_all(mq)
@@ -341,7 +405,7 @@ class BackendContract:
     # -- a manager that crashed -----------------------------------------------
 
     def test_refresh_after_a_manager_crash(
-        self, mq: Meshq, host: HostUnderTest, tmp_path: Path
+        self, mq: Service, host: HostUnderTest, tmp_path: Path
     ) -> None:
         self.add(mq, host, "j[1-2]", "sleep 1.5; echo done")
         env = {**os.environ, **host.env}

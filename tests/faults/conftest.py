@@ -6,7 +6,7 @@ cut off from its hosts, with real processes and real ``sshd`` test hosts.
   machine is killed at teardown.
 * ``cluster(n)`` -- ``n`` fresh sshd test hosts ``mq1``..``mqN`` (killed at
   teardown), which ``cli`` and the Python API (``MESHQ_SSH_CONFIG``) reach.
-* ``api`` -- the Python API (:class:`meshq.Meshq`) on the same store as
+* ``api`` -- the service layer (:class:`meshq.service.Service`) on the same store as
   ``cli``, for scenarios that need the run in this process (``host_lost_after``
   and ``reprobe_every`` are not options of the CLI).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from meshq.api import Meshq
+from meshq.service import Service
 from tests.faults.helpers import Cli, kill_tagged
 from tests.support.fixtures import ClusterFactory
 from tests.support.sshd import SshCluster
@@ -32,8 +32,10 @@ def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    handle = Cli(tmp_path)
+def cli(
+    tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch, submit_folder: Path
+) -> Iterator[Cli]:
+    handle = Cli(tmp_path, work=submit_folder)
     # dozens of meshq starts: let them share compiled bytecode
     handle.env.pop("PYTHONDONTWRITEBYTECODE", None)
     handle.env["PYTHONPYCACHEPREFIX"] = str(pycache)
@@ -64,8 +66,8 @@ def cluster(
 
 
 @pytest.fixture
-def api(cli: Cli) -> Iterator[Meshq]:
-    handle = Meshq(cli.db, warn=lambda text: None)
+def api(cli: Cli) -> Iterator[Service]:
+    handle = Service(cli.db, warn=lambda text: None)
     try:
         yield handle
     finally:

@@ -258,10 +258,12 @@ class Cli:
     and kills, by pid, what a test left running on this machine, and only
     that; what runs on the SSH test hosts goes with their cluster."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, work: Path | None = None) -> None:
         self.root = root
         self.home = root / "home"
-        self.work = root / "work"
+        # the folder commands run in, where jobs added without --directory
+        # run: jobs of another user on an SSH test host must be able to enter it
+        self.work = work or root / "work"
         self.logs = root / "logs"
         for d in (self.home, self.work, self.logs):
             d.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 a bounded time; the host is used again once it answers; and a network drop
 shorter than ``host_lost_after`` costs nothing.
 
-The runs are the Python API's (``Meshq.run_fifo_multi``) in this process:
+The runs are the service layer's (``Service.run_fifo_multi``) in this process:
 its ``host_lost_after`` and ``reprobe_every`` keep these tests short (the
 CLI waits the default 20 s and 30 s).
 """
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.model import HostStatus, Status
+from meshq.service import Service
 from tests.faults.helpers import (
     Cli,
     alive,
@@ -57,13 +57,13 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = SCENARIO_TIMEOUT) -> T:
     return scenarios.run(coro, timeout)
 
 
-def host_status(api: Meshq, name: str) -> HostStatus:
+def host_status(api: Service, name: str) -> HostStatus:
     return {h.name: h.status for h in api.hosts()}[name]
 
 
 def test_a_lost_host_crashes_only_its_jobs_in_bounded_time_and_is_used_again_once_back(
     cli: Cli,
-    api: Meshq,
+    api: Service,
     cluster: Callable[[int], SshCluster],
     home_experiment: str,
     shared_dir: Path,
@@ -184,7 +184,7 @@ def _drop_connections(host: SshHost) -> list[int]:
 
 def test_a_network_drop_shorter_than_host_lost_after_crashes_no_running_job(
     cli: Cli,
-    api: Meshq,
+    api: Service,
     cluster: Callable[[int], SshCluster],
     home_experiment: str,
     shared_dir: Path,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.model import HostStatus, Status
+from meshq.service import Service
 from tests.faults.helpers import (
     Cli,
     comm_of,
@@ -59,13 +59,13 @@ def _hosts_and_queue(cli: Cli, experiment: str, local_slots: int) -> None:
     cli.ok("queue", "create", QUEUE, f"--experiment={experiment}")
 
 
-def _history(api: Meshq, name: str) -> list[tuple[str, str | None]]:
+def _history(api: Service, name: str) -> list[tuple[str, str | None]]:
     return [(e.new.value, e.detail) for e in api.history(QUEUE, name)]
 
 
 def test_a_run_ends_with_every_job_it_took_final(
     cli: Cli,
-    api: Meshq,
+    api: Service,
     cluster: Callable[[int], SshCluster],
     home_experiment: str,
     shared_dir: Path,
@@ -124,7 +124,7 @@ def _sshd_pids(host: SshHost) -> list[int]:
 
 def test_a_host_back_from_a_partition_is_settled(
     cli: Cli,
-    api: Meshq,
+    api: Service,
     cluster: Callable[[int], SshCluster],
     home_experiment: str,
     shared_dir: Path,
@@ -202,7 +202,7 @@ def _hang_logins(host: SshHost, script: Path) -> None:
 
 def test_a_host_whose_login_hangs_holds_up_no_other(
     cli: Cli,
-    api: Meshq,
+    api: Service,
     cluster: Callable[[int], SshCluster],
     home_experiment: str,
     shared_dir: Path,

@@ -43,10 +43,10 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from meshq import paths
-from meshq.api import Meshq
 from meshq.cli.main import main as meshq_main
 from meshq.errors import UsageError
 from meshq.model import Status
+from meshq.service import Service
 from tests.support.cli import MESHQ, TRACEBACK
 
 # -- the CLI half ---------------------------------------------------------------
@@ -84,7 +84,7 @@ def hostile_base(tmp_path_factory: pytest.TempPathFactory) -> HostileBase:
     (root / "home").mkdir()
     (root / "work").mkdir()
     exp, elsewhere = root / "work" / "experiment", root / "elsewhere"
-    api = Meshq(root / "home" / "meshq.db")
+    api = Service(root / "home" / "meshq.db")
     try:
         api.create_queue(HQ, str(exp))
         api.add(HQ, "job1", "echo one", host="localhost")
@@ -841,7 +841,7 @@ path_text = _tokens(
 
 @dataclass
 class HostileApi:
-    mq: Meshq
+    mq: Service
     root: Path
     canary: Path
     queues: Iterator[int]
@@ -876,7 +876,7 @@ def hostile_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hos
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("MESHQ_INPUT", raising=False)
     monkeypatch.setenv("MESHQ_MAX_NAMES", "1000")
-    mq = Meshq(tmp_path / "db", warn=lambda line: None)
+    mq = Service(tmp_path / "db", warn=lambda line: None)
     try:
         yield HostileApi(mq, tmp_path, tmp_path / "canary", itertools.count(1))
     finally:

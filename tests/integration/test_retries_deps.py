@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.errors import NotFound, UsageError
 from meshq.model import Status
+from meshq.service import Service
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def mq(tmp_path: Path) -> Meshq:
-    m = Meshq(tmp_path / "meshq.db", warn=lambda text: None)
+def mq(tmp_path: Path) -> Service:
+    m = Service(tmp_path / "meshq.db", warn=lambda text: None)
     m.create_queue("q", str(tmp_path / "exp"))
     return m
 
 
-def test_retries_rerun_a_failing_job_until_it_succeeds(mq: Meshq) -> None:
+def test_retries_rerun_a_failing_job_until_it_succeeds(mq: Service) -> None:
     mq.add("q", "flaky", '[ "$MESHQ_ATTEMPT" -ge 3 ]', host="localhost", retries=2)
     result = asyncio.run(mq.run_fifo("q", max_parallel=1))
     job = mq.job("q", "flaky")
@@ -42,7 +42,7 @@ def test_retries_rerun_a_failing_job_until_it_succeeds(mq: Meshq) -> None:
 
 
 def test_retries_stop_at_their_limit_and_the_queue_default_applies(
-    mq: Meshq, tmp_path: Path
+    mq: Service, tmp_path: Path
 ) -> None:
     mq.create_queue("d", str(tmp_path / "exp"), retries=1)
     mq.add("d", "bad", "exit 3", host="localhost")
@@ -53,7 +53,7 @@ def test_retries_stop_at_their_limit_and_the_queue_default_applies(
     assert not result.ok and result.retried == 1
 
 
-def test_a_kill_is_not_retried(mq: Meshq) -> None:
+def test_a_kill_is_not_retried(mq: Service) -> None:
     mq.add("q", "victim", "sleep 30", host="localhost", retries=3)
 
     async def go() -> None:
@@ -70,7 +70,7 @@ def test_a_kill_is_not_retried(mq: Meshq) -> None:
 
 
 def test_timeouts_are_retried_and_the_queue_default_time_limit_applies(
-    mq: Meshq, tmp_path: Path
+    mq: Service, tmp_path: Path
 ) -> None:
     mq.create_queue("t", str(tmp_path / "exp"), timeout=0.5, retries=1)
     mq.add("t", "slow", "sleep 30", host="localhost")
@@ -81,7 +81,7 @@ def test_timeouts_are_retried_and_the_queue_default_time_limit_applies(
     assert time.monotonic() - t0 < 20
 
 
-def test_after_waits_for_its_jobs_to_end_well(mq: Meshq, tmp_path: Path) -> None:
+def test_after_waits_for_its_jobs_to_end_well(mq: Service, tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     mq.add("q", "prep[1-2]", f"sleep 0.3; echo $MESHQ_JOB >> {trace}", host="localhost")
     mq.add("q", "train[1-3]", f"echo $MESHQ_JOB >> {trace}", host="localhost", after="prep[1-2]")
@@ -92,7 +92,7 @@ def test_after_waits_for_its_jobs_to_end_well(mq: Meshq, tmp_path: Path) -> None
     assert mq.dependencies("q", "train1") == [("prep1", Status.END), ("prep2", Status.END)]
 
 
-def test_a_failed_dependency_skips_its_dependents_in_a_chain(mq: Meshq) -> None:
+def test_a_failed_dependency_skips_its_dependents_in_a_chain(mq: Service) -> None:
     mq.add("q", "a", "exit 1", host="localhost")
     mq.add("q", "b", "true", host="localhost", after="a")
     mq.add("q", "c", "true", host="localhost", after="b")
@@ -108,14 +108,14 @@ def test_a_failed_dependency_skips_its_dependents_in_a_chain(mq: Meshq) -> None:
     assert mq.job("q", "b").status is Status.READY
 
 
-def test_a_dependency_that_will_be_retried_does_not_skip_yet(mq: Meshq) -> None:
+def test_a_dependency_that_will_be_retried_does_not_skip_yet(mq: Service) -> None:
     mq.add("q", "a", '[ "$MESHQ_ATTEMPT" -ge 2 ]', host="localhost", retries=1)
     mq.add("q", "b", "true", host="localhost", after="a")
     asyncio.run(mq.run_fifo("q", max_parallel=2))
     assert mq.counts("q") == {Status.END: 2}
 
 
-def test_after_is_checked_when_adding(mq: Meshq) -> None:
+def test_after_is_checked_when_adding(mq: Service) -> None:
     mq.add("q", "a", "true")
     with pytest.raises(UsageError, match="cannot wait for itself"):
         mq.add("q", "b[1-2]", "true", after="b1")
@@ -124,7 +124,7 @@ def test_after_is_checked_when_adding(mq: Meshq) -> None:
     assert [j.name for j in mq.jobs("q")] == ["a"]
 
 
-def test_pause_stops_launches_and_resume_lets_the_run_go_on(mq: Meshq, tmp_path: Path) -> None:
+def test_pause_stops_launches_and_resume_lets_the_run_go_on(mq: Service, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     mq.add("q", "first", f"while [ ! -e {gate} ]; do sleep 0.05; done", host="localhost")
     mq.add("q", "rest[1-3]", "true", host="localhost")
@@ -151,7 +151,7 @@ def test_pause_stops_launches_and_resume_lets_the_run_go_on(mq: Meshq, tmp_path:
     assert mq.counts("q") == {Status.END: 4}
 
 
-def test_a_job_file_adds_all_its_jobs_in_one_go(mq: Meshq, tmp_path: Path) -> None:
+def test_a_job_file_adds_all_its_jobs_in_one_go(mq: Service, tmp_path: Path) -> None:
     path = tmp_path / "jobs.yaml"
     path.write_text(
         "jobs:\n"
@@ -181,7 +181,7 @@ def test_a_retry_prefers_a_host_where_the_job_has_not_failed(
 ) -> None:
     cluster = make_ssh_cluster(2)
     monkeypatch.setenv("MESHQ_SSH_CONFIG", str(cluster.ssh_config))
-    mq = Meshq(tmp_path / "db", warn=lambda text: None)
+    mq = Service(tmp_path / "db", warn=lambda text: None)
     mq.add_hosts("mq1", max_jobs=2)
     mq.add_hosts("mq2", max_jobs=2)
     # under the local home, as a user's queue: meshq puts it under each host's home

@@ -1,4 +1,4 @@
-"""A fifo run over real processes on this machine, through the Python API."""
+"""A fifo run over real processes on this machine, through the service layer."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from meshq.api import Meshq
 from meshq.hosts.backend import HostKind
 from meshq.hosts.local import LocalTransport
 from meshq.hosts.registry import Target
 from meshq.model import Status
 from meshq.scheduler.engine import Runner
 from meshq.scheduler.run import RunHost, RunResult
+from meshq.service import Service
 
 pytestmark = pytest.mark.timeout(90)
 LOCAL = Target("localhost", HostKind.LOCAL)
 
 
 @pytest.fixture
-def mq(tmp_path: Path) -> Meshq:
-    m = Meshq(tmp_path / "meshq.db")
+def mq(tmp_path: Path) -> Service:
+    m = Service(tmp_path / "meshq.db")
     m.create_queue("q", str(tmp_path / "exp"))
     return m
 
@@ -40,7 +40,7 @@ def overlap(path: Path) -> int:
     return peak
 
 
-def test_fifo_runs_every_ready_job_at_most_n_at_once(mq: Meshq, tmp_path: Path) -> None:
+def test_fifo_runs_every_ready_job_at_most_n_at_once(mq: Service, tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     cmd = f"echo start $(date +%s.%N) >> {trace}; sleep 0.3; echo end $(date +%s.%N) >> {trace}"
     mq.add("q", "job[1-12]", cmd, host="localhost")
@@ -50,7 +50,7 @@ def test_fifo_runs_every_ready_job_at_most_n_at_once(mq: Meshq, tmp_path: Path) 
     assert overlap(trace) == 3
 
 
-def test_failures_are_kept_apart_from_successes(mq: Meshq) -> None:
+def test_failures_are_kept_apart_from_successes(mq: Service) -> None:
     mq.add("q", "job[1-4]", 'exit "$((MESHQ_INDEX % 2))"', host="localhost")
     result = asyncio.run(mq.run_fifo("q", max_parallel=4))
     assert not result.ok
@@ -62,7 +62,7 @@ def test_failures_are_kept_apart_from_successes(mq: Meshq) -> None:
     }
 
 
-def test_jobs_with_no_host_are_skipped_by_fifo(mq: Meshq) -> None:
+def test_jobs_with_no_host_are_skipped_by_fifo(mq: Service) -> None:
     mq.add("q", "loose", "true")
     mq.add("q", "pinned", "true", host="localhost")
     result = asyncio.run(mq.run_fifo("q", max_parallel=2))
@@ -71,13 +71,13 @@ def test_jobs_with_no_host_are_skipped_by_fifo(mq: Meshq) -> None:
     assert mq.job("q", "pinned").status is Status.END
 
 
-def test_jobs_added_during_a_run_are_run_by_it(mq: Meshq) -> None:
+def test_jobs_added_during_a_run_are_run_by_it(mq: Service) -> None:
     mq.add("q", "first", "sleep 0.5", host="localhost")
 
     async def go() -> None:
         run = asyncio.create_task(mq.run_fifo("q", max_parallel=2))
         await asyncio.sleep(0.2)
-        other = Meshq(mq.store.path)  # a second terminal
+        other = Service(mq.store.path)  # a second terminal
         other.add("q", "late[1-3]", "true", host="localhost")
         result = await run
         assert result.finished == {Status.END: 4}
@@ -86,7 +86,7 @@ def test_jobs_added_during_a_run_are_run_by_it(mq: Meshq) -> None:
     assert mq.counts("q") == {Status.END: 4}
 
 
-def test_completion_is_recorded_as_it_happens(mq: Meshq) -> None:
+def test_completion_is_recorded_as_it_happens(mq: Service) -> None:
     mq.add("q", "job[1-5]", "sleep 0.2", host="localhost")
     asyncio.run(mq.run_fifo("q", max_parallel=5, check_interval=30))
     for job in mq.jobs("q"):
@@ -96,7 +96,7 @@ def test_completion_is_recorded_as_it_happens(mq: Meshq) -> None:
         assert recorded - job.ended < 2.0
 
 
-def test_a_run_adopts_jobs_left_running_and_requeues_lost_launches(mq: Meshq) -> None:
+def test_a_run_adopts_jobs_left_running_and_requeues_lost_launches(mq: Service) -> None:
     mq.add("q", "survivor", "sleep 0.5", host="localhost")
     mq.add("q", "lost", "true", host="localhost")
 
@@ -122,7 +122,7 @@ def test_a_run_adopts_jobs_left_running_and_requeues_lost_launches(mq: Meshq) ->
     assert result.finished[Status.END] == 2
 
 
-def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
+def test_stop_leaves_running_jobs_running(mq: Service, tmp_path: Path) -> None:
     mq.add("q", "job[1-4]", "sleep 1", host="localhost")
 
     async def go() -> RunResult:
@@ -148,13 +148,13 @@ def test_stop_leaves_running_jobs_running(mq: Meshq, tmp_path: Path) -> None:
     assert mq.counts("q") == {Status.END: 2, Status.READY: 2}
 
 
-def folder(mq: Meshq, name: str) -> str:
+def folder(mq: Service, name: str) -> str:
     files = mq.files(mq.job("q", name))
     assert files is not None
     return files.folder
 
 
-def test_kill_reset_and_delete(mq: Meshq, tmp_path: Path) -> None:
+def test_kill_reset_and_delete(mq: Service, tmp_path: Path) -> None:
     mq.add("q", "job[1-2]", "sleep 30", host="localhost")
 
     async def go() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshq import Meshq
 from meshq.errors import UsageError
+from meshq.service import Service
 from tests.acceptance.seed_support import README_TEMPLATE
 
 
@@ -30,9 +30,9 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def stores(tmp_path: Path, here: Path) -> Iterator[list[Meshq]]:
+def stores(tmp_path: Path, here: Path) -> Iterator[list[Service]]:
     """Two stores: the first import, and the import of its export."""
-    made = [Meshq(db=tmp_path / f"store{i}.db", warn=lambda _: None) for i in (1, 2)]
+    made = [Service(db=tmp_path / f"store{i}.db", warn=lambda _: None) for i in (1, 2)]
     yield made
     for mq in made:
         mq.close()
@@ -45,7 +45,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def round_trip(
-    stores: list[Meshq], path: Path, fmt: str, here: Path, *, hosts: bool = False
+    stores: list[Service], path: Path, fmt: str, here: Path, *, hosts: bool = False
 ) -> tuple[str, str]:
     """Import ``path`` into the first store, export it, import that into the
     second, export again: both exports."""
@@ -62,7 +62,7 @@ def round_trip(
 
 
 def test_the_manuals_jobset_round_trips_keeping_every_field(
-    stores: list[Meshq], here: Path
+    stores: list[Service], here: Path
 ) -> None:
     path = write(here / "spec.yaml", README_TEMPLATE)
     first, second = round_trip(stores, path, "jobset", here)
@@ -163,7 +163,7 @@ cloudmesh:
 """
 
 
-def test_a_jobset_with_every_field_round_trips(stores: list[Meshq], here: Path) -> None:
+def test_a_jobset_with_every_field_round_trips(stores: list[Service], here: Path) -> None:
     path = write(here / "everything.yaml", JOBSET_WITH_EVERYTHING)
     first, second = round_trip(stores, path, "jobset", here)
     assert first == second
@@ -218,7 +218,7 @@ def test_a_jobset_with_every_field_round_trips(stores: list[Meshq], here: Path) 
     assert exported["hosts"]["localhost"]["ip"] == "127.0.0.1"
 
 
-def test_a_job_spec_file_round_trips_as_a_jobset(stores: list[Meshq], here: Path) -> None:
+def test_a_job_spec_file_round_trips_as_a_jobset(stores: list[Service], here: Path) -> None:
     path = write(
         here / "other.yaml",
         """\
@@ -289,7 +289,7 @@ job2:
 """
 
 
-def test_the_newer_seeds_queue_file_round_trips(stores: list[Meshq], here: Path) -> None:
+def test_the_newer_seeds_queue_file_round_trips(stores: list[Service], here: Path) -> None:
     path = write(here / "experiment" / "a-queue.yaml", SEED_QUEUE_FILE)
     first, second = round_trip(stores, path, "queue", here)
     assert first == second
@@ -313,7 +313,7 @@ def test_the_newer_seeds_queue_file_round_trips(stores: list[Meshq], here: Path)
                 assert exported["jobs"][name][key] == value, (name, key)
 
 
-def test_a_queue_that_ran_round_trips_in_both_formats(stores: list[Meshq], here: Path) -> None:
+def test_a_queue_that_ran_round_trips_in_both_formats(stores: list[Service], here: Path) -> None:
     mq = stores[0]
     mq.create_queue("sweep", "./experiment", timeout=60, retries=1)
     mq.set_policy("sweep", "smart")
@@ -340,7 +340,7 @@ def test_a_queue_that_ran_round_trips_in_both_formats(stores: list[Meshq], here:
     for fmt in ("queue", "jobset"):
         text = mq.export_queue("sweep", fmt)
         path = write(here / fmt / "sweep.yaml", text)
-        other = Meshq(db=here.parent / f"{fmt}.db", warn=lambda _: None)
+        other = Service(db=here.parent / f"{fmt}.db", warn=lambda _: None)
         try:
             other.import_file(str(path))
             assert other.export_queue("sweep", fmt) == text
@@ -357,7 +357,7 @@ def test_a_queue_that_ran_round_trips_in_both_formats(stores: list[Meshq], here:
     assert queue_text["config"]["policy"] == "smart"
 
 
-def test_a_cluster_file_round_trips(stores: list[Meshq], here: Path) -> None:
+def test_a_cluster_file_round_trips(stores: list[Service], here: Path) -> None:
     path = write(
         here / "experiment" / "a-cluster.yaml",
         """\
@@ -419,7 +419,7 @@ def test_a_cluster_file_round_trips(stores: list[Meshq], here: Path) -> None:
     ],
 )
 def test_a_bad_file_is_refused_whole_and_changes_nothing(
-    stores: list[Meshq], here: Path, text: str, words: str
+    stores: list[Service], here: Path, text: str, words: str
 ) -> None:
     mq = stores[0]
     path = write(here / "bad.yaml", text)
@@ -430,7 +430,7 @@ def test_a_bad_file_is_refused_whole_and_changes_nothing(
     assert mq.queues() == [] and mq.hosts() == []
 
 
-def test_importing_over_an_existing_queue_or_host(stores: list[Meshq], here: Path) -> None:
+def test_importing_over_an_existing_queue_or_host(stores: list[Service], here: Path) -> None:
     mq = stores[0]
     warnings: list[str] = []
     mq.warn = warnings.append

@@ -17,7 +17,7 @@ from meshq.names import expand
 from meshq.scheduler.engine import Runner
 from meshq.scheduler.policies import smart
 from meshq.scheduler.reconcile import verdict
-from meshq.scheduler.run import RunHost
+from meshq.scheduler.run import RunHost, RunResult
 from meshq.store.store import Store
 
 
@@ -114,3 +114,49 @@ def test_a_run_over_simulated_hosts_ends_every_job_once(tmp_path: Path) -> None:
     assert {j.status for j in jobs} == {Status.END} and {j.attempts for j in jobs} == {1}
     assert len({j.host for j in jobs}) == 20
     store.close()
+
+
+def test_two_runs_started_together_with_hosts_of_their_own_share_the_queue(
+    tmp_path: Path,
+) -> None:
+    """Each run in a thread of its own, with its own store connection and
+    hosts: they peek the same first jobs, one claim wins them, and the
+    other peeks again instead of ending with the queue still waiting."""
+    import threading
+
+    path = tmp_path / "meshq.db"
+    setup = Store(path)
+    queue = setup.create_queue("q", str(tmp_path / "exp"))
+    setup.add_jobs(queue, expand("j[1-4000]"), JobSpec("true"), Status.UNDEFINED)
+    start = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def run(prefix: str) -> None:
+        store = Store(path)
+        sim = SimHosts(latency=0.001, duration=0.2, fail_every=0)
+        hosts = [
+            RunHost(f"{prefix}{i}", Target(f"{prefix}{i}", HostKind.SSH), 50, maker=sim.maker)
+            for i in range(10)
+        ]
+        runner = Runner(store, store.queue("q"), hosts, mode="fifo_multi", policy=smart)
+        start.wait()
+        try:
+            results[prefix] = asyncio.run(runner.run())
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    a, b = results["a"], results["b"]
+    assert isinstance(a, RunResult) and isinstance(b, RunResult)
+    # both ran jobs, and together every job exactly once
+    ran = {p: r.finished.get(Status.END, 0) for p, r in (("a", a), ("b", b))}
+    assert ran["a"] > 0 and ran["b"] > 0 and sum(ran.values()) == 4000, ran
+    jobs = setup.jobs(queue)
+    assert {j.status for j in jobs} == {Status.END} and {j.attempts for j in jobs} == {1}
+    ((launches,),) = setup.conn.execute("SELECT count(*) FROM events WHERE new = 'run'")
+    assert launches == 4000
+    setup.close()

@@ -24,8 +24,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from meshq.api import Meshq
+from meshq import Executor, HostKind, Meshq
 from meshq.model import Status
+from meshq.service import Service
+from tests.support.pyenv import make_pyenv
 from tests.support.slurm import GPUS, SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
@@ -59,16 +61,16 @@ def Q() -> str:
     return f"q{uuid.uuid4().hex[:10]}"
 
 
-def meshq_for(tmp_path: Path, queue: str, **host: Any) -> Meshq:
+def meshq_for(tmp_path: Path, queue: str, **host: Any) -> Service:
     """A store with the session's cluster as host ``hpc`` and an empty queue."""
-    m = Meshq(tmp_path / "meshq.db")
+    m = Service(tmp_path / "meshq.db")
     m.add_hosts(HPC, kind="slurm", login="local", **host)
     m.create_queue(queue, str(tmp_path / "experiment"))
     return m
 
 
 @pytest.fixture
-def mq(tmp_path: Path, slurm: SlurmCluster, Q: str) -> Iterator[Meshq]:
+def mq(tmp_path: Path, slurm: SlurmCluster, Q: str) -> Iterator[Service]:
     m = meshq_for(tmp_path, Q, max_jobs=1000)
     yield m
     m.close()
@@ -80,7 +82,7 @@ def our_jobs(slurm: SlurmCluster, queue: str) -> list[tuple[str, str]]:
     return [tuple(line.split("|", 1)) for line in out.stdout.splitlines()]  # type: ignore[misc]
 
 
-def run_fifo(mq: Meshq, queue: str, parallel: int = 100) -> None:
+def run_fifo(mq: Service, queue: str, parallel: int = 100) -> None:
     result = run(mq.run_fifo(queue, max_parallel=parallel, check_interval=0.5))
     assert not result.interrupted
 
@@ -88,7 +90,7 @@ def run_fifo(mq: Meshq, queue: str, parallel: int = 100) -> None:
 # -- states -----------------------------------------------------------------------
 
 
-def test_exit_codes_and_slurm_agrees(mq: Meshq, slurm: SlurmCluster, Q: str) -> None:
+def test_exit_codes_and_slurm_agrees(mq: Service, slurm: SlurmCluster, Q: str) -> None:
     mq.add(Q, "ok", "echo fine", host=HPC)
     mq.add(Q, "bad", "echo no >&2; exit 3", host=HPC)
     run_fifo(mq, Q)
@@ -102,7 +104,7 @@ def test_exit_codes_and_slurm_agrees(mq: Meshq, slurm: SlurmCluster, Q: str) -> 
     assert bad.remote_state == "FAILED"
 
 
-def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Meshq, Q: str) -> None:
+def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Service, Q: str) -> None:
     mq.add(Q, "gpu", "true", host=HPC, gpus=GPUS + 1)  # more than the node has
     run_fifo(mq, Q)
     job = mq.job(Q, "gpu")
@@ -115,7 +117,7 @@ def test_a_refused_submission_fails_to_start_with_slurms_message(mq: Meshq, Q: s
     assert Path(files.log).read_text().startswith("fail_start 1 ")
 
 
-def test_gpus_come_from_the_cluster(mq: Meshq, Q: str) -> None:
+def test_gpus_come_from_the_cluster(mq: Service, Q: str) -> None:
     # three jobs of two GPUs each on a node of four: Slurm runs two at once, gives
     # each its own GPUs, and starts the third once two are free
     mq.add(Q, "g[1-3]", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 2', host=HPC, gpus=2)
@@ -135,7 +137,7 @@ def test_gpus_come_from_the_cluster(mq: Meshq, Q: str) -> None:
 
 
 def test_meshq_timeout_becomes_a_longer_slurm_time_limit(
-    mq: Meshq, slurm: SlurmCluster, Q: str
+    mq: Service, slurm: SlurmCluster, Q: str
 ) -> None:
     mq.add(Q, "t", "sleep 30", host=HPC, timeout=2)
 
@@ -178,7 +180,7 @@ def test_a_pending_job_shows_its_slurm_id_and_reason_and_can_be_killed(
 
 
 def test_a_node_going_down_is_a_crash_and_the_retry_runs(
-    mq: Meshq, slurm: SlurmCluster, Q: str
+    mq: Service, slurm: SlurmCluster, Q: str
 ) -> None:
     # the first attempt runs until the node fails under it; the retry just ends
     mq.add(
@@ -232,7 +234,7 @@ def test_slurms_own_time_limit_is_a_crash_saying_so(
 
 
 @pytest.mark.timeout(300)
-def test_a_thousand_jobs_go_through_one_array(mq: Meshq, slurm: SlurmCluster, Q: str) -> None:
+def test_a_thousand_jobs_go_through_one_array(mq: Service, slurm: SlurmCluster, Q: str) -> None:
     mq.add(Q, "j[1-1000]", "true", host=HPC)
     t0 = time.monotonic()
     result = run(mq.run_fifo_multi(Q, check_interval=5.0), timeout=280)
@@ -278,7 +280,7 @@ def test_max_jobs_allowed_caps_what_is_queued_in_the_cluster(
 
 
 def test_a_manager_killed_right_after_sbatch_submits_nothing_twice(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "j[1-5]", "sleep 1; echo done", host=HPC)
     args = [sys.executable, "-m", "meshq", "--db", str(tmp_path / "meshq.db")]
@@ -305,7 +307,7 @@ def test_a_manager_killed_right_after_sbatch_submits_nothing_twice(
 
 
 def test_a_manager_killed_before_sbatch_leaves_jobs_to_submit_once(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "j[1-3]", "echo done", host=HPC)
     args = [sys.executable, "-m", "meshq", "--db", str(tmp_path / "meshq.db")]
@@ -326,7 +328,7 @@ def test_a_manager_killed_before_sbatch_leaves_jobs_to_submit_once(
 
 
 def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
-    mq: Meshq, slurm: SlurmCluster, tmp_path: Path, Q: str
+    mq: Service, slurm: SlurmCluster, tmp_path: Path, Q: str
 ) -> None:
     mq.add(Q, "ok", "sleep 1", host=HPC)
     mq.add(Q, "bad", "sleep 1; exit 4", host=HPC)
@@ -348,3 +350,61 @@ def test_refresh_reads_back_jobs_that_ended_while_meshq_was_away(
     moved = run(mq.refresh(Q))
     assert sorted((m.name, m.new) for m in moved) == [("bad", Status.FAIL), ("ok", Status.END)]
     assert mq.job(Q, "bad").exit_code == 4
+
+
+# -- sweeps and Python calls ----------------------------------------------------------
+
+
+def test_each_array_task_of_a_sweep_sees_its_own_parameters(
+    mq: Service, slurm: SlurmCluster, Q: str
+) -> None:
+    # four jobs in one sbatch array: each task reads its own launch fields
+    # from the batch file (17 a job, the last its MESHQ_PARAM_* lines)
+    values = ["0.1", "a b; $(id)", "x'y", ""]
+    mq.sweep(
+        Q,
+        'printf "%s|%s|%s" "$MESHQ_PARAM_LR" "$MESHQ_PARAM_SEED" "$MESHQ_INDEX"',
+        {"lr": values, "seed": [7]},
+        name="s{index}",
+        host=HPC,
+    )
+    run_fifo(mq, Q)
+    jobs = sorted(mq.jobs(Q), key=lambda j: j.name)
+    assert {j.status for j in jobs} == {Status.END}, [j.error for j in jobs]
+    arrays = {(j.remote_id or "").split("_")[0] for j in jobs}
+    assert len(arrays) == 1, arrays  # one submission
+    for job in jobs:
+        files = mq.files(job)
+        assert files is not None
+        lr = dict(job.params)["lr"]
+        assert Path(files.stdout).read_text() == f"{lr}|7|{job.index}"
+    assert sorted(dict(j.params)["lr"] for j in jobs) == sorted(values)
+
+
+def where_it_ran(x: int) -> tuple[int, str, str]:
+    return x * x, os.environ.get("SLURM_ARRAY_JOB_ID", ""), os.environ["MESHQ_JOB"]
+
+
+def test_the_executor_runs_python_calls_as_slurm_jobs(
+    tmp_path: Path, slurm: SlurmCluster, Q: str
+) -> None:
+    # the call file goes to the job folder through the login node (put), the
+    # result comes back from it (read); Slurm runs the call
+    with Meshq(tmp_path / "meshq.db", warn=lambda text: None) as api:
+        api.add_hosts(HPC, kind=HostKind.SLURM, login="local", max_jobs=1000)
+        with Executor(
+            queue=Q,
+            hosts=[HPC],
+            mq=api,
+            experiment=str(tmp_path / "exp"),
+            pyenv=make_pyenv(tmp_path / "env"),
+            by_value=[__name__],
+        ) as ex:
+            got = list(ex.map(where_it_ran, range(4), timeout=150))
+        assert [x for x, _, _ in got] == [0, 1, 4, 9]
+        assert all(array.isdigit() for _, array, _ in got), got
+        jobs = api.jobs(Q)
+        assert {j.status for j in jobs} == {Status.END}
+        assert sorted(name for _, _, name in got) == sorted(j.name for j in jobs)
+        assert all(j.host == HPC and j.remote_id for j in jobs)
+        assert {(j.remote_id or "").split("_")[0] for j in jobs} == {got[0][1]}

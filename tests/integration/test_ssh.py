@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import pytest
 
 from meshq import paths
-from meshq.api import Meshq
 from meshq.errors import UsageError
 from meshq.model import HostStatus, Job, Status
+from meshq.service import Service
 from tests.support import scenarios
 from tests.support.fixtures import ClusterFactory
 from tests.support.reporting import Messages
@@ -159,11 +159,11 @@ def stdout_of(cluster: SshCluster, job: Job) -> str:
     return cluster.host(job.host).local_path(paths.job_paths(job, local=False).stdout).read_text()
 
 
-def hosts_in_order(mq: Meshq, queue: str) -> list[str | None]:
+def hosts_in_order(mq: Service, queue: str) -> list[str | None]:
     return [j.host for j in mq.jobs(queue)]
 
 
-def assert_ran_where_recorded(cluster: SshCluster, mq: Meshq, queue: str) -> None:
+def assert_ran_where_recorded(cluster: SshCluster, mq: Service, queue: str) -> None:
     """Each job printed $MESHQ_TEST_HOST first: the host the store recorded ran it."""
     for job in mq.jobs(queue):
         assert job.host is not None, job
@@ -191,8 +191,8 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def mq(tmp_path: Path) -> Iterator[Meshq]:
-    handle = Meshq(tmp_path / "db", warn=lambda text: None)
+def mq(tmp_path: Path) -> Iterator[Service]:
+    handle = Service(tmp_path / "db", warn=lambda text: None)
     yield handle
     handle.close()
 
@@ -224,7 +224,7 @@ def own_cluster(
 
 
 def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
-    cluster3: SshCluster, mq: Meshq, home_experiment: str, shared_dir: Path
+    cluster3: SshCluster, mq: Service, home_experiment: str, shared_dir: Path
 ) -> None:
     slots = {"mq1": 1, "mq2": 2, "mq3": 3}
     for name, n in slots.items():
@@ -257,7 +257,7 @@ def test_fifo_multi_fills_every_host_to_its_slots_and_no_further(
 
 
 def test_one_host_runs_more_jobs_at_once_than_sshd_has_sessions(
-    cluster3: SshCluster, mq: Meshq, home_experiment: str, shared_dir: Path
+    cluster3: SshCluster, mq: Service, home_experiment: str, shared_dir: Path
 ) -> None:
     # sshd's default MaxSessions is 10 channels per connection: meshq's one
     # agent channel per host must not make that a limit on jobs
@@ -283,7 +283,7 @@ def test_one_host_runs_more_jobs_at_once_than_sshd_has_sessions(
 
 
 def test_each_policy_places_jobs_its_own_way(
-    cluster3: SshCluster, mq: Meshq, home_experiment: str
+    cluster3: SshCluster, mq: Service, home_experiment: str
 ) -> None:
     # Inventory order mq2 (2 slots), mq3 (3), mq1 (1): every policy then differs.
     for name, n in (("mq2", 2), ("mq3", 3), ("mq1", 1)):
@@ -326,7 +326,7 @@ def test_each_policy_places_jobs_its_own_way(
 
 
 def test_hosts_list_form_repeats_for_slots_and_uses_the_user(
-    cluster3: SshCluster, mq: Meshq, home_experiment: str
+    cluster3: SshCluster, mq: Service, home_experiment: str
 ) -> None:
     user = cluster3.host("mq1").user
     mq.create_queue("q", home_experiment)
@@ -356,7 +356,7 @@ def test_hosts_list_form_repeats_for_slots_and_uses_the_user(
 
 
 def test_gpu_jobs_get_distinct_free_ids_of_their_host(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path, home_experiment: str, shared_dir: Path
+    cluster3: SshCluster, mq: Service, tmp_path: Path, home_experiment: str, shared_dir: Path
 ) -> None:
     mq.add_hosts("mq1", max_jobs=4, gpus="0,1")
     mq.add_hosts("mq2", max_jobs=4, gpus="0,1,2,3")
@@ -422,13 +422,13 @@ def test_gpu_jobs_get_distinct_free_ids_of_their_host(
 
 
 def test_kill_then_reset_a_remote_job(
-    cluster3: SshCluster, mq: Meshq, home_experiment: str
+    cluster3: SshCluster, mq: Service, home_experiment: str
 ) -> None:
     mq.add_hosts("mq1", max_jobs=2)
     mq.create_queue("placed", home_experiment)
     mq.create_queue("pinned", home_experiment)
     # the command's shell, a background child and the foreground sleep share its group
-    cmd = "sleep 30 & echo $! > child.pid; echo $$ > shell.pid; sleep 30"
+    cmd = 'cd "$MESHQ_JOB_DIR"; sleep 30 & echo $! > child.pid; echo $$ > shell.pid; sleep 30'
     mq.add("placed", "victim", cmd)  # no host: fifo_multi places it
     mq.add("pinned", "victim", cmd, host="mq1")  # pinned: fifo runs it there
     mq1 = cluster3.host("mq1")
@@ -461,7 +461,7 @@ def test_kill_then_reset_a_remote_job(
             # they run under mq1's sshd, not as children of this test
             assert set(processes[queue]) <= set(mq1.tagged_pids())
 
-        other = Meshq(mq.store.path)  # a second terminal
+        other = Service(mq.store.path)  # a second terminal
         try:
             for queue in ("placed", "pinned"):
                 moved = await other.kill(queue, "victim")
@@ -511,7 +511,7 @@ def test_kill_then_reset_a_remote_job(
 
 
 def test_logs_of_remote_jobs_and_follow(
-    cluster3: SshCluster, mq: Meshq, tmp_path: Path, home_experiment: str, shared_dir: Path
+    cluster3: SshCluster, mq: Service, tmp_path: Path, home_experiment: str, shared_dir: Path
 ) -> None:
     mq.add_hosts("mq3", max_jobs=3)
     mq.create_queue("q", home_experiment)
@@ -586,7 +586,7 @@ def test_logs_of_remote_jobs_and_follow(
 
 
 def test_a_host_down_from_the_start(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str
+    own_cluster: Callable[..., SshCluster], mq: Service, home_experiment: str
 ) -> None:
     cluster = own_cluster(3)
     cluster.host("mq3").kill_all()  # its sshd is gone before anything starts
@@ -620,7 +620,7 @@ def test_a_host_down_from_the_start(
 
 
 def test_a_down_host_is_probed_again_and_used_once_back(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str, shared_dir: Path
+    own_cluster: Callable[..., SshCluster], mq: Service, home_experiment: str, shared_dir: Path
 ) -> None:
     cluster = own_cluster(2)
     late = cluster.host("mq2")
@@ -667,7 +667,7 @@ def test_a_down_host_is_probed_again_and_used_once_back(
 
 
 def test_a_host_lost_mid_run(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str
+    own_cluster: Callable[..., SshCluster], mq: Service, home_experiment: str
 ) -> None:
     cluster = own_cluster(2)
     victim = cluster.host("mq2")
@@ -732,7 +732,7 @@ def test_a_host_lost_mid_run(
 
 
 def test_a_short_drop_within_host_lost_after_costs_nothing(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, home_experiment: str, shared_dir: Path
+    own_cluster: Callable[..., SshCluster], mq: Service, home_experiment: str, shared_dir: Path
 ) -> None:
     cluster = own_cluster(1)
     host = cluster.host("mq1")
@@ -792,7 +792,7 @@ def test_a_short_drop_within_host_lost_after_costs_nothing(
 
 
 def test_a_host_with_the_wrong_host_key_is_not_used(
-    own_cluster: Callable[..., SshCluster], mq: Meshq, tmp_path: Path, home_experiment: str
+    own_cluster: Callable[..., SshCluster], mq: Service, tmp_path: Path, home_experiment: str
 ) -> None:
     cluster = own_cluster(2, wrong_known_host_for={"mq2"})
     mq.add_hosts("mq1", max_jobs=1)

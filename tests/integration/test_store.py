@@ -13,7 +13,8 @@ from meshq.errors import AlreadyExists, NotFound, StoreError, TransitionError
 from meshq.model import JobSpec, Status
 from meshq.names import expand
 from meshq.store import Change, Store
-from meshq.store.schema import SCHEMA_VERSION
+from meshq.store.connection import _statements
+from meshq.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def test_store_is_wal_with_a_busy_timeout_and_the_current_schema(store: Store) -> None:
@@ -35,6 +36,30 @@ def test_reopening_keeps_data_and_a_newer_schema_is_refused(tmp_path: Path) -> N
         Store(path)
 
 
+def test_a_schema_7_store_is_migrated_to_8_sweep_params_beside_slurm_ids(tmp_path: Path) -> None:
+    # schema 7 is what main shipped (Slurm ids); 8 adds jobs.params
+    assert SCHEMA_VERSION == 8
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:7], start=1):
+        for statement in _statements(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.close()
+    s = Store(path)
+    q = s.create_queue("q", "/e")
+    s.add_jobs(q, expand("a"), JobSpec(command="true"), Status.READY)
+    s.add_jobs(q, expand("b"), JobSpec(command="true", params=(("lr", "0.1"),)), Status.READY)
+    s.conn.execute("UPDATE jobs SET remote_id = '12_0' WHERE name = 'a'")
+    s.close()
+    s = Store(path)
+    assert s.conn.execute("PRAGMA user_version").fetchone()[0] == 8
+    a, b = s.job(q, "a"), s.job(q, "b")
+    assert (a.remote_id, a.params) == ("12_0", ())
+    assert (b.remote_id, b.params) == (None, (("lr", "0.1"),))
+    s.close()
+
+
 def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -42,12 +67,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_queue_names_are_unique_and_unknown_ones_say_how_to_fix(store: Store) -> None:
+def test_queue_names_are_unique_and_unknown_ones_are_named(store: Store) -> None:
     store.create_queue("q", "/e")
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as twice:
         store.create_queue("q", "/e")
-    with pytest.raises(NotFound, match="meshq queue create nope"):
+    assert (twice.value.kind, twice.value.name) == ("queue", "q")
+    with pytest.raises(NotFound, match="no queue 'nope'") as missing:
         store.queue("nope")
+    assert (missing.value.kind, missing.value.queue) == ("queue", "nope")
 
 
 def test_add_is_all_or_nothing(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
@@ -186,3 +213,82 @@ def test_set_job_fields_is_one_update_guarded_by_the_states(store: Store) -> Non
     assert {j.command for j in store.jobs(q)} == {"echo new"}
     with pytest.raises(ValueError, match="job setting"):
         store.set_job_fields(jobs, {"status": "end"})
+
+
+def _mark(store: Store, queue_id: int, status: str, where: str) -> None:
+    """Put the jobs of a queue that ``where`` picks in ``status``, in SQL:
+    the tests using it are about reads, not how jobs got to a state."""
+    with store.conn:
+        store.conn.execute(
+            f"UPDATE jobs SET status = ? WHERE queue_id = ? AND {where}", (status, queue_id)
+        )
+
+
+def test_first_names_by_status_counts_every_job_and_names_the_first_few(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-30]")
+    other = make_queue(name="other", pattern="job[1-50]")
+    _mark(store, q.id, "end", "name IN ('job3', 'job7', 'job8', 'job9', 'job20', 'job21', 'job22')")
+    _mark(store, q.id, "run", "name = 'job30'")
+    _mark(store, other.id, "fail", "1")
+    got = store.first_names_by_status(q, 3)
+    # states in the order of a job's life, counts whole, names the first in queue order
+    assert list(got) == [Status.READY, Status.RUN, Status.END]
+    assert got[Status.READY] == (22, ["job1", "job2", "job4"])
+    assert got[Status.RUN] == (1, ["job30"])
+    assert got[Status.END] == (7, ["job3", "job7", "job8"])
+    # with room for every name, it is names_by_status with counts
+    whole = store.first_names_by_status(q, 1000)
+    assert {s: names for s, (_, names) in whole.items()} == store.names_by_status(q)
+    assert all(n == len(names) for n, names in whole.values())
+    assert store.first_names_by_status(other, 1) == {Status.FAIL: (50, ["job1"])}
+
+
+def test_jobs_by_name_are_looked_up_in_the_index_with_states_and_a_limit(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    q = make_queue(pattern="job[1-2000]")
+    make_queue(name="other", pattern="job[1-10],x1")
+    _mark(store, q.id, "end", "id % 2 = 0")
+    wanted = ["job1500", "job7", "job8", "x1", "nope", "job7"]
+    # queue order, each once, only this queue's, unknown names left out
+    assert [j.name for j in store.jobs(q, names=wanted)] == ["job7", "job8", "job1500"]
+    ended = store.jobs(q, names=wanted, statuses=[Status.END])
+    assert [(j.name, j.status) for j in ended] == [("job8", Status.END), ("job1500", Status.END)]
+    assert [j.name for j in store.jobs(q, names=wanted, limit=1)] == ["job7"]
+    # the lookup is by the (queue_id, name) index, not a scan of the queue
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)  # the SQL with its values bound
+    store.jobs(q, names=["job7"], statuses=[Status.END])
+    store.conn.set_trace_callback(None)
+    (query,) = [sql for sql in statements if "json_each" in sql]
+    plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("(queue_id=? AND name=?)" in row[-1] for row in plan), plan
+
+
+def test_globs_are_matched_in_sql_as_fnmatch_reads_them(
+    store: Store,
+    make_queue,  # type: ignore[no-untyped-def]
+) -> None:
+    import fnmatch
+
+    q = make_queue(pattern="job[1-120],run.a_1,run-b,Job7")
+    make_queue(name="other", pattern="job[1-5]")
+    names = [j.name for j in store.jobs(q)]
+    for globs in (["job1*"], ["job?"], ["*_1", "run-?"], ["j*7"], ["*"], ["nothing*"]):
+        want = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+        assert [j.name for j in store.jobs(q, globs=globs)] == want, globs
+    # a name or a glob: either selects the job; states still filter
+    got = store.jobs(q, names=["job50", "Job7"], globs=["job11?"])
+    assert [j.name for j in got] == [
+        "job50",
+        "job110",
+        *(f"job11{i}" for i in range(1, 10)),
+        "Job7",
+    ]
+    _mark(store, q.id, "end", "name = 'job115'")
+    ended = store.jobs(q, names=["job50"], globs=["job11?"], statuses=[Status.END])
+    assert [j.name for j in ended] == ["job115"]

@@ -243,6 +243,25 @@ def home_experiment() -> Iterator[str]:
             _remove_tree(side)
 
 
+@pytest.fixture(autouse=True)
+def submit_folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test runs in a fresh folder of its own (mode 0777, under
+    ``SHARED_TMP``), as a user runs meshq in a project folder.
+
+    A job added without ``--directory`` runs in the folder it was added in
+    (on another host: the same path, this one being outside any home). The
+    checkout the tests run from may be under a home another test user
+    cannot see, or hold files a job must not touch: so no test adds jobs
+    there. A test that wants another folder ``chdir``s itself."""
+    path = Path(tempfile.mkdtemp(prefix="meshq-test-cwd-", dir=SHARED_TMP))
+    path.chmod(0o777)
+    monkeypatch.chdir(path)
+    try:
+        yield path
+    finally:
+        _remove_tree(path)
+
+
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A fresh folder (mode 0777, under ``SHARED_TMP``) every user of this machine can use.

@@ -102,6 +102,7 @@ def test_cells_for_people() -> None:
     assert cell(None) == ""
     assert cell(Seconds(3725)) == "1h02m"
     assert cell(Names([f"t{i:02d}" for i in range(1, 21)])) == "t[01-20]"
+    assert cell(Names(["job1", "job2"], more=1500)) == "job[1-2] and 1,500 more"
     assert cell(["0", "1"]) == "0,1"
     assert cell(moment) == moment.astimezone().strftime("%m-%d %H:%M:%S")
 

@@ -1,1 +1,1 @@
-"""The ``meshq`` command line: a thin layer over :mod:`meshq.api`."""
+"""The ``meshq`` command line: a thin layer over :mod:`meshq.service`."""

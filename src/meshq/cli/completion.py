@@ -38,9 +38,9 @@ def _words(ctx: click.Context, read: Callable[[Any], Iterable[str]]) -> list[str
     if path is None:
         return []
     try:
-        from meshq.api import Meshq
+        from meshq.service import Service
 
-        mq = Meshq(path)
+        mq = Service(path)
         try:
             return list(read(mq))
         finally:

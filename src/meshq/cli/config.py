@@ -8,6 +8,8 @@
     policy = "smart"           # queue run fifo_multi --policy
     timeout = "2h"             # queue create --timeout (the queue's default)
     retries = 1                # queue create --retries (the queue's default)
+    notify = 'notify-send "meshq: $MESHQ_QUEUE" "$MESHQ_END end, $MESHQ_FAIL fail"'
+                               # queue run fifo/fifo_multi --notify
 
 A flag on the command line wins over the file. The values become click's
 ``default_map``, so ``--help`` shows them as the defaults. A file meshq
@@ -53,6 +55,12 @@ def _count(least: int) -> Callable[[object], int]:
     return check
 
 
+def _shell_text(value: object) -> str:
+    if not isinstance(value, str) or "\0" in value:
+        raise ValueError("give a command as a string, such as 'notify-send meshq \"$MESHQ_QUEUE\"'")
+    return value
+
+
 def _policy(value: object) -> str:
     if value not in POLICIES:
         raise ValueError(f"give one of {', '.join(POLICIES)}")
@@ -77,6 +85,10 @@ KEYS: dict[str, tuple[Callable[[object], Any], list[tuple[tuple[str, ...], str]]
     "policy": (_policy, [(("queue", "run", "fifo_multi"), "policy")]),
     "timeout": (_duration, [(("queue", "create"), "timeout")]),
     "retries": (_count(0), [(("queue", "create"), "retries")]),
+    "notify": (
+        _shell_text,
+        [(("queue", "run", "fifo"), "notify"), (("queue", "run", "fifo_multi"), "notify")],
+    ),
 }
 
 

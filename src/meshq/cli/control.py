@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from meshq.cli.main import mq_of, run_async
+from meshq.cli.notify import NOTIFY_OPTION, run_notify
 from meshq.cli.options import (
     check_experiment,
     experiment_option,
@@ -36,6 +37,7 @@ _RUN_NAME = click.option(
 @queue_argument
 @parallel_option(1, "How many jobs run at once.")
 @_RUN_NAME
+@NOTIFY_OPTION
 @experiment_option
 @format_option()
 @click.pass_context
@@ -44,6 +46,7 @@ def fifo(
     queue_name: str,
     max_parallel: int,
     name: str | None,
+    notify: str | None,
     experiment: str | None,
     fmt: str,
 ) -> int:
@@ -63,7 +66,7 @@ def fifo(
     result = run_async(
         mq.run_fifo(queue_name, max_parallel, name=name, reporter=reporter, handle_signals=True)
     )
-    return _summarize(queue_name, result, fmt)
+    return _finish(queue_name, result, fmt, notify)
 
 
 @run.command(name="fifo_multi")
@@ -83,6 +86,7 @@ def fifo(
     "(the queue's own, 'queue set --policy', comes before a config default).",
 )
 @_RUN_NAME
+@NOTIFY_OPTION
 @experiment_option
 @format_option()
 @click.pass_context
@@ -92,6 +96,7 @@ def fifo_multi(
     hosts_: str | None,
     policy: str | None,
     name: str | None,
+    notify: str | None,
     experiment: str | None,
     fmt: str,
 ) -> int:
@@ -120,7 +125,15 @@ def fifo_multi(
             handle_signals=True,
         )
     )
-    return _summarize(queue_name, result, fmt)
+    return _finish(queue_name, result, fmt, notify)
+
+
+def _finish(queue_name: str, result: Any, fmt: str, notify: str | None) -> int:
+    """Say what the run did, then run the --notify command; the run's
+    exit status, whatever the notify command does."""
+    code = _summarize(queue_name, result, fmt)
+    run_notify(notify, run_record(queue_name, result), code)
+    return code
 
 
 def run_record(queue_name: str, result: Any) -> dict[str, Any]:

@@ -7,8 +7,14 @@ import click
 from meshq.cli.completion import complete_host
 from meshq.cli.main import mq_of, run_async
 from meshq.cli.options import format_option, host_argument
-from meshq.cli.records import HOST_COLUMNS, host_record
-from meshq.cli.render import emit, say
+from meshq.cli.records import (
+    HOST_COLUMNS,
+    RESOLVED_NOTE,
+    host_record,
+    reached_cells,
+    with_reached,
+)
+from meshq.cli.render import emit, say, table
 from meshq.errors import UsageError
 from meshq.limits import MAX_CPUS, MAX_SLOTS
 from meshq.model import Host
@@ -211,11 +217,22 @@ def set_(
 @format_option()
 @click.pass_context
 def list_(ctx: click.Context, fmt: str) -> None:
-    """The inventory: slots and GPUs in use and free, status, last probe."""
+    """The inventory: slots and GPUs in use and free, status, last probe;
+    address, user and port as a connection uses them (those that come from
+    ~/.ssh/config marked *; in JSON under resolved)."""
     mq = mq_of(ctx)
     slots, gpus = mq.host_usage()
-    rows = [host_record(h, slots[h.name], gpus.get(h.name, set())) for h in mq.hosts()]
-    emit(rows, fmt, HOST_COLUMNS)
+    rows = [
+        with_reached(host_record(h, slots[h.name], gpus.get(h.name, set())), mq.reached_as(h))
+        for h in mq.hosts()
+    ]
+    if fmt != "table":
+        emit(rows, fmt, HOST_COLUMNS)
+        return
+    cells = [reached_cells(row) for row in rows]
+    shown = table([row for row, _ in cells], HOST_COLUMNS)
+    if any(marked & set(shown) for _, marked in cells):
+        click.echo(RESOLVED_NOTE)
 
 
 @hosts.command()

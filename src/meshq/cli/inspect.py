@@ -82,6 +82,10 @@ def list_(
         )
 
 
+#: how many names of each state a ``queue status`` table names (in queue
+#: order) unless --all; the count is always every job's
+SHOWN_NAMES = 1000
+
 STATUS_COLUMNS = (
     Column("status", priority=0),
     Column("count", priority=1, right=True),
@@ -105,9 +109,18 @@ STATUS_COLUMNS = (
     metavar="DURATION",
     help="How often --watch redraws (0.5, 2s, 1m).",
 )
+@click.option(
+    "--all",
+    "all_names",
+    is_flag=True,
+    help=f"Name every job of each state in the table (it names the first "
+    f"{SHOWN_NAMES:,} of each; --format=json names every job).",
+)
 @format_option()
 @click.pass_context
-def status(ctx: click.Context, queue_name: str, watch: bool, interval: float, fmt: str) -> int:
+def status(
+    ctx: click.Context, queue_name: str, watch: bool, interval: float, all_names: bool, fmt: str
+) -> int:
     """Count the jobs per state, and name them, grouped by state; --watch
     for a live view."""
     if watch:
@@ -118,16 +131,21 @@ def status(ctx: click.Context, queue_name: str, watch: bool, interval: float, fm
         return live(mq_of(ctx), queue_name, interval)
     mq = mq_of(ctx)
     unwatched = stale.settle(mq, queue_name)
-    groups = mq.by_status(queue_name)
+    if fmt == "table" and not all_names:
+        # a table is cut to the terminal's width: collapsing a million names
+        # (1 s) to show its first 200 cells is the cost this rule removes
+        counted = mq.first_by_status(queue_name, SHOWN_NAMES)
+    else:
+        counted = {s: (len(names), names) for s, names in mq.by_status(queue_name).items()}
     rows: list[dict[str, Any]] = [
-        {"status": s.value, "count": len(names), "jobs": Names(names)}
-        for s, names in groups.items()
+        {"status": s.value, "count": n, "jobs": Names(names, more=n - len(names))}
+        for s, (n, names) in counted.items()
     ]
+    total = sum(n for n, _ in counted.values())
     if unwatched.ids:
         # the jobs whose state may be old get a row of their own: start?
         old = {j.name: j for j in mq.select(queue_name, status=list(ACTIVE))}
         rows = _split_unwatched(rows, old, unwatched)
-    total = sum(len(names) for names in groups.values())
     if fmt == "table":
         rows = [
             {**r, "status": r["status"] + stale.MARK} if r.get("watched") is False else r
@@ -148,8 +166,9 @@ def _split_unwatched(
         names = list(row["jobs"])
         doubtful = [n for n in names if n in jobs and jobs[n].id in unwatched.ids]
         sure = [n for n in names if n not in doubtful]
-        if sure:
-            out.append({**row, "count": len(sure), "jobs": Names(sure)})
+        if sure or row["jobs"].more:
+            more = row["jobs"].more
+            out.append({**row, "count": len(sure) + more, "jobs": Names(sure, more=more)})
         if doubtful:
             out.append({**row, "count": len(doubtful), "jobs": Names(doubtful), "watched": False})
     return out

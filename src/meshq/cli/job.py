@@ -145,7 +145,11 @@ def template(ctx: click.Context, file: str | None, name: str | None) -> None:
 @click.option("--ip", help="Host each job asks for (one, or one per job: 123,345) [127.0.0.1].")
 @click.option("--executable", help="The program to run [uname].")
 @click.option("--arguments", help="Its arguments (one, or one per job) [-a with uname].")
-@click.option("--directory", metavar="DIR", help="Working directory [the job's own folder].")
+@click.option(
+    "--directory",
+    metavar="DIR",
+    help="Working directory [the folder you run this in: on a host, the same under its home].",
+)
 @click.option("--input", "input_", metavar="PATH", help="Input path (one, or one per job).")
 @click.option(
     "--output",

@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from meshq.errors import SHOWN_CHARS, SHOWN_PATH_CHARS, MeshqError
 
 if TYPE_CHECKING:
-    from meshq.api import Meshq
+    from meshq.service import Service
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -38,12 +38,12 @@ class State:
         self.db = db
         #: how the user named the store: ``--db`` or ``MESHQ_DB`` (for errors)
         self.db_given_as = db_given_as
-        self._mq: Meshq | None = None
+        self._mq: Service | None = None
 
     @property
-    def mq(self) -> Meshq:
+    def mq(self) -> Service:
         if self._mq is None:
-            from meshq.api import Meshq
+            from meshq.service import Service
 
             if self.db:
                 from pathlib import Path
@@ -52,11 +52,11 @@ class State:
 
                 # checked here too, to name the option or variable it came from
                 check_named_path(Path(self.db).expanduser(), self.db_given_as)
-            self._mq = Meshq(self.db)
+            self._mq = Service(self.db)
         return self._mq
 
 
-def mq_of(ctx: click.Context) -> Meshq:
+def mq_of(ctx: click.Context) -> Service:
     """The API handle of the command's store."""
     state = ctx.find_object(State)
     assert state is not None, "the meshq group makes the State"
@@ -167,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("meshq: aborted", err=True)
         return 130
     except MeshqError as err:
-        click.echo(error_line(str(err), args), err=True)
+        from meshq.cli.hints import with_hint
+
+        click.echo(error_line(with_hint(err, args), args), err=True)
         return err.exit_code
     except KeyboardInterrupt:
         click.echo("meshq: interrupted; jobs already started run on", err=True)

@@ -56,7 +56,7 @@ class Duration(click.ParamType[float]):
 
 def selection(fn: F) -> F:
     """``--name`` and ``--status``, the two ways every command picks jobs
-    (read by :meth:`meshq.api.Meshq.select`)."""
+    (read by :meth:`meshq.service.Service.select`)."""
     fn = click.option(
         "--status", metavar="STATES", help=STATUS_HELP, shell_complete=complete_status
     )(fn)

@@ -214,6 +214,15 @@ def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
     metavar="YAML",
     help="Add the jobs of a job file instead (a list of entries with these fields).",
 )
+@click.option(
+    "--grid",
+    "grid",
+    metavar="NAME=VALUES",
+    multiple=True,
+    help="A sweep: one job per combination of the values (0.1,0.01 or 1-8); {NAME} in "
+    "--command is the value, quoted, and MESHQ_PARAM_NAME holds it. --name is then a "
+    "template (run-{lr}-{seed}) or a prefix. Repeat for more parameters.",
+)
 @click.option("--input", "input_", metavar="PATH", help="Input location, exported as MESHQ_INPUT.")
 @click.option("--output", metavar="FILE", help="File for the command's stdout [NAME.out].")
 @click.option("--status", help="First state: ready (needs a host) or undefined.")
@@ -230,7 +239,11 @@ def resume(ctx: click.Context, queue_name: str, fmt: str) -> None:
 @click.option("--shell", metavar="SHELL", help="Shell that runs the command [bash].")
 @click.option("--log", metavar="FILE", help="File for the job's state log [NAME.log].")
 @click.option("--pyenv", metavar="PATH", help="Activate script (or venv folder) sourced first.")
-@click.option("--directory", metavar="DIR", help="Working directory [the job's own directory].")
+@click.option(
+    "--directory",
+    metavar="DIR",
+    help="Working directory [the folder you run this in: on a host, the same under its home].",
+)
 @click.option(
     "--timeout", metavar="DURATION", help=f"{TIMEOUT_HELP} Past it the job is killed (timeout)."
 )
@@ -255,6 +268,7 @@ def add(
     name: str | None,
     command_text: str | None,
     job_file: str | None,
+    grid: tuple[str, ...],
     experiment: str | None,
     fmt: str,
     **fields: str | None,
@@ -267,19 +281,31 @@ def add(
     \b
       meshq queue add sweep --name='job[1-100]' --host=localhost \\
           --command='python train.py --seed=$MESHQ_INDEX'
+
+    A grid of parameters makes one job per combination (lr0.1-seed1, …):
+
+    \b
+      meshq queue add sweep --grid lr=0.1,0.01 --grid seed=1-8 --host=localhost \\
+          --command='python train.py --lr={lr} --seed={seed}'
     """
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
     # the seed's --output is the job's stdout file; the print format is --format
     check_job_flags(fields["output"], fields["gpus"])
+    fields["input"] = fields.pop("input_")
     if job_file is not None:
-        if name is not None or command_text is not None:
+        if name is not None or command_text is not None or grid:
             raise UsageError("give --file, or --name with --command, not both")
         added = mq.add_file(queue_name, job_file)
+    elif grid:
+        from meshq.sweeps import parse_grid
+
+        if command_text is None:
+            raise UsageError("give --command with --grid: {NAME} in it is each value")
+        added = mq.sweep(queue_name, command_text, parse_grid(grid), name=name, **fields)
     elif name is None or command_text is None:
         raise UsageError("give --name and --command (or --file=jobs.yaml)")
     else:
-        fields["input"] = fields.pop("input_")
         added = mq.add(queue_name, name, command_text, **fields)
     from meshq.names import collapse
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from meshq.cli.render import Column, Seconds, when
-from meshq.model import ACTIVE, Event, Host, Job, Queue, Status
+from meshq.model import ACTIVE, Event, Host, Identity, Job, Queue, Status
 from meshq.paths import JobPaths
 
 if TYPE_CHECKING:
@@ -191,6 +191,35 @@ def host_record(
             gpu_free=[g for g in host.gpus if g not in held],
         )
     return out
+
+
+#: the note under ``hosts list`` when a value shown came from the ssh config
+RESOLVED_NOTE = "* not given to meshq: as ssh's config resolves it"
+
+
+def with_reached(record: dict[str, Any], reached: Identity | None) -> dict[str, Any]:
+    """``record`` (a :func:`host_record`) with ``resolved``: the ``ip``,
+    ``user`` and ``port`` a connection uses (``None`` for this machine)."""
+    record["resolved"] = (
+        None
+        if reached is None
+        else {"ip": reached.address, "user": reached.user, "port": reached.port}
+    )
+    return record
+
+
+def reached_cells(record: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """A host's row for the table: ``ip``, ``user`` and ``port`` as a
+    connection uses them, those meshq was not given marked ``*``; and the
+    keys of those marked."""
+    resolved = record.get("resolved") or {}
+    row, marked = dict(record), set()
+    for key in resolved:
+        value = resolved[key]
+        if value is not None and value != record[key]:
+            row[key] = f"{value}*"
+            marked.add(key)
+    return row, marked
 
 
 def queue_record(queue: Queue, counts: Mapping[Status, int] | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,16 @@ class Seconds(float):
 
 
 class Names(list[str]):
-    """Job names: a list in JSON, a pattern (``job[1-5]``) in a table."""
+    """Job names: a list in JSON, a pattern (``job[1-5]``) in a table.
+
+    ``more`` counts the names of the same group left out of the list; a
+    table says so after the pattern (``job[1-1000] and 9,000 more``). Only
+    tables leave names out: JSON, YAML and CSV get whole lists.
+    """
+
+    def __init__(self, names: Iterable[str] = (), more: int = 0) -> None:
+        super().__init__(names)
+        self.more = more
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +157,11 @@ def table(
     *,
     title: str | None = None,
     width: int | None = None,
-) -> None:
+) -> list[str]:
     """Print a table that fits the terminal: columns two spaces apart, a
     bold header on a terminal. When it is too narrow, wide columns are cut
     with '…' first, then the least useful columns are left out
-    (:func:`layout`); headers are never cut.
+    (:func:`layout`); headers are never cut. The keys of the columns shown.
 
     Drawn here rather than with ``rich.table``: rich took 350 ms for the
     618 rows of ``queue list --status=fail`` on a 100,000-job queue, this
@@ -174,6 +183,7 @@ def table(
     lines.append(f"\x1b[1m{header}\x1b[0m" if _styled() else header)
     lines += [_line([(row[i], w, columns[i].right) for i, w in shown]) for row in cells]
     click.echo("\n".join(lines))
+    return [columns[i].key for i, _ in shown]
 
 
 def terminal_width() -> int:
@@ -283,9 +293,13 @@ def cell(value: Any) -> str:
     if isinstance(value, Names):
         from meshq.names import collapse
 
-        return collapse(list(value))
+        pattern = collapse(list(value))
+        return f"{pattern} and {value.more:,} more" if value.more else pattern
     if isinstance(value, list | tuple):
         return ",".join(cell(v) for v in value)
+    if isinstance(value, Mapping):
+        # a sweep job's parameters: lr=0.1 seed=3
+        return " ".join(f"{k}={cell(v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

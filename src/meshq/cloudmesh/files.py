@@ -113,6 +113,9 @@ class JobRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     #: ``host`` is where the scheduler put the job, not where it asked to run
     placed: bool = False
+    #: no working directory given where none means the job's own folder (a
+    #: newer seed's queue file); elsewhere none means where it is added
+    in_job_folder: bool = False
 
 
 @dataclass(slots=True)
@@ -368,6 +371,7 @@ def read_job(where: str, key: str, entry: Any, kind: Kind) -> JobRecord:
         error=values.get("error"),
         extra=extra,
         placed=(values.get("placed") or "no").strip().lower() in ("yes", "true"),
+        in_job_folder=kind == "queue" and workdir is None,
     )
 
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 from meshq import paths
 from meshq.errors import HostError, UnreadableFile
@@ -48,6 +51,11 @@ _ENDINGS = frozenset({Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT})
 # and only the leading ~ is expanded, by bash, with the host's own $HOME.
 _EXPAND = 'f=$1; case $f in "~") f=$HOME ;; "~/"*) f=$HOME/${f#"~/"} ;; esac; '
 _READ = _EXPAND + 'exec cat -- "$f"'
+# written next to itself, then renamed: a reader sees all of it or nothing
+# (the part's name is the writer's own: two may write one file at once)
+_WRITE = (
+    _EXPAND + 'p=$f.meshq-part.$$; mkdir -p -- "${f%/*}" && cat > "$p" && exec mv -f -- "$p" "$f"'
+)
 _FOLLOW = _EXPAND + 'exec tail -c +1 -F --pid="$2" -- "$f" 2>/dev/null'
 
 
@@ -62,6 +70,15 @@ def agent_script(extension: str = "") -> str:
     extension (functions ``meshq_op_OP``, see :meth:`AgentBackend.call`),
     then the loop."""
     return "\n".join((resource("wrapper.sh"), extension, resource("agent.sh")))
+
+
+def _write_whole(path: str, data: bytes) -> None:
+    """Write a file of this machine as :data:`_WRITE` writes one on a host."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f"{target.name}.meshq-part.{os.getpid()}.{threading.get_ident()}")
+    part.write_bytes(data)
+    part.replace(target)
 
 
 def agent_argv(extension: str = "") -> list[str]:
@@ -98,8 +115,9 @@ def _encode(fields: Iterable[str | int | float | None]) -> bytes:
 
 
 def launch_fields(job: Job, where: paths.JobPaths, gpu: str | None = None) -> list[str]:
-    """The 16 fields of a launch, in the order the job wrapper takes its
-    arguments (``meshq_wrap`` in ``resources/wrapper.sh``)."""
+    """The 17 fields of a launch, in the order the job wrapper takes its
+    arguments (``meshq_wrap`` in ``resources/wrapper.sh``); the last is the
+    job's own environment (sweep parameters) as ``NAME=VALUE`` lines."""
     fields = [
         job.id,
         job.attempts,
@@ -117,12 +135,14 @@ def launch_fields(job: Job, where: paths.JobPaths, gpu: str | None = None) -> li
         job.log,
         job.err_file,
         job.input,
+        # NAME=VALUE lines (sweep values hold no newline)
+        "\n".join(f"{k}={v}" for k, v in job.environment),
     ]
     return ["" if f is None else str(f) for f in fields]
 
 
 #: how many fields a launch has (see launch_fields)
-LAUNCH_FIELDS = 16
+LAUNCH_FIELDS = 17
 
 
 def parse_event(line: _Line) -> JobEvent | None:
@@ -393,12 +413,42 @@ class AgentBackend:
         return [line.fields[1:] for line in await self._answers(futures)]
 
     async def read(self, path: str) -> bytes:
+        if self.local:
+            # this machine: no process to start for a file of ours (a bash
+            # and a cat cost an Executor's loop more than the rest of a call);
+            # in a thread, as a big log must not hold the loop up
+            return await asyncio.to_thread(self._read_here, path)
         done = await self.transport.run(["bash", "--norc", "-c", _READ, "meshq-read", path])
         if done.returncode != 0:
             why = done.stderr.decode("utf-8", "replace").strip().splitlines()
             detail = why[-1] if why else f"exit status {done.returncode}"
             raise UnreadableFile(self.name, f"cannot read {path}: {detail.removeprefix('cat: ')}")
         return done.stdout
+
+    def _read_here(self, path: str) -> bytes:
+        """Read a file of this machine, failing as :data:`_READ` does."""
+        where = str(Path(path).expanduser()) if path == "~" or path.startswith("~/") else path
+        try:
+            return Path(where).read_bytes()
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+            raise UnreadableFile(self.name, f"cannot read {path}: {where}: {why}") from None
+
+    async def put(self, path: str, data: bytes) -> None:
+        if self.local:
+            # this machine: no process to start for a file of ours; in a
+            # thread, so that an Executor's many puts overlap their disk waits
+            try:
+                await asyncio.to_thread(_write_whole, path, data)
+            except OSError as err:
+                raise HostError(self.name, f"cannot write {path}: {err.strerror}") from None
+            return
+        argv = ["bash", "--norc", "-c", _WRITE, "meshq-write", path]
+        done = await self.transport.run(argv, input=data, timeout=120.0)
+        if done.returncode != 0:
+            why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            detail = why[-1] if why else f"exit status {done.returncode}"
+            raise HostError(self.name, f"cannot write {path}: {detail}")
 
     async def follow(self, path: str, pid: int) -> AsyncIterator[bytes]:
         argv = ["bash", "--norc", "-c", _FOLLOW, "meshq-follow", path, str(pid)]

@@ -143,7 +143,9 @@ class HostBackend(Protocol):
     """One host, as a run or a host operation uses it.
 
     Paths given to and taken by a backend are as the host sees them (see
-    :mod:`meshq.paths`); ``local`` says which form that is.
+    :mod:`meshq.paths`); ``local`` says which form that is. ``read`` and
+    ``put`` (files to and from the host: a Python call and its result, see
+    :mod:`meshq.calls`) work without :meth:`start`.
     """
 
     #: the host's name in the inventory (``localhost`` for this machine)
@@ -211,6 +213,12 @@ class HostBackend(Protocol):
     async def read(self, path: str) -> bytes:
         """The whole file ``path``; :class:`~meshq.errors.HostError` saying
         why when it cannot be read."""
+        ...
+
+    async def put(self, path: str, data: bytes) -> None:
+        """Write ``data`` to the file ``path`` (its folders made first),
+        whole or not at all: a reader never sees half of it;
+        :class:`~meshq.errors.HostError` saying why when it cannot."""
         ...
 
     def follow(self, path: str, pid: int) -> AsyncIterator[bytes]:

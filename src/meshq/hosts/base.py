@@ -64,10 +64,12 @@ class Transport(Protocol):
     #: the host's name in the inventory (``localhost`` for this machine)
     name: str
 
-    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+    async def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: bytes | None = None
+    ) -> Completed:
         """Run ``argv`` on the host and wait for it (no shell is involved
         on this machine; on an SSH host the words are quoted for the
-        remote shell)."""
+        remote shell); ``input`` is its standard input (default: none)."""
         ...
 
     def stream(self, argv: list[str]) -> AsyncIterator[bytes]:

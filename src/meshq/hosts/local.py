@@ -53,18 +53,20 @@ class LocalTransport:
     def __init__(self, name: str = LOCALHOST) -> None:
         self.name = name
 
-    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+    async def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: bytes | None = None
+    ) -> Completed:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as err:
             raise HostError(self.name, f"cannot run {argv[0]}: {err}") from None
         try:
-            out, errout = await asyncio.wait_for(proc.communicate(), timeout)
+            out, errout = await asyncio.wait_for(proc.communicate(input), timeout)
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshq.hosts.backend import EventSink, HostBackend, HostKind, LostSink, ignore_event
-from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host
+from meshq.model import LOCAL_HOST_NAMES, LOCALHOST, Host, Identity
 from meshq.store.store import Store
+
+if TYPE_CHECKING:
+    from meshq.hosts.ssh import SshTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +42,39 @@ def _local(target: Target, on_event: EventSink, on_lost: LostSink | None) -> Hos
     )
 
 
-def _ssh(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
+def _ssh_transport(target: Target) -> SshTransport:
+    """The SSH connection to ``target`` (an SSH host, or a cluster's login
+    node), as the inventory and a ``user@host`` entry say."""
     # imported here: asyncssh is heavy, and only SSH hosts need it
-    from meshq.hosts.agent import AgentBackend
     from meshq.hosts.ssh import SshTransport
 
     host = target.host
-    transport = SshTransport(
+    return SshTransport(
         target.name,
         address=host.address if host else None,
         user=target.user or (host.user if host else None),
         port=target.port or (host.port if host else None),
         check_host_key=host.check_host_key if host else True,
     )
-    pyenv = host.pyenv if host else None
-    return AgentBackend(transport, on_event, on_lost, local=False, default_pyenv=pyenv)
+
+
+def _ssh(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
+    from meshq.hosts.agent import AgentBackend
+
+    pyenv = target.host.pyenv if target.host else None
+    return AgentBackend(_ssh_transport(target), on_event, on_lost, local=False, default_pyenv=pyenv)
+
+
+def reached_as(host: Host) -> Identity | None:
+    """The address, user and port a connection to ``host`` uses, as the ssh
+    config resolves what the inventory leaves out (no connection is made);
+    ``None`` for a host that is this machine (``localhost``, a cluster
+    whose login node is this machine)."""
+    if host.kind is HostKind.LOCAL or host.name in LOCAL_HOST_NAMES:
+        return None
+    if host.kind is HostKind.SLURM and host.address is None:
+        return None
+    return _ssh_transport(Target(host.name, host.kind, host)).resolve()
 
 
 def _slurm(target: Target, on_event: EventSink, on_lost: LostSink | None) -> HostBackend:
@@ -68,15 +90,7 @@ def _slurm(target: Target, on_event: EventSink, on_lost: LostSink | None) -> Hos
 
         transport = LocalTransport(target.name)
     else:
-        from meshq.hosts.ssh import SshTransport
-
-        transport = SshTransport(
-            target.name,
-            address=host.address,
-            user=target.user or host.user,
-            port=target.port or host.port,
-            check_host_key=host.check_host_key,
-        )
+        transport = _ssh_transport(target)
     settings = ClusterSettings(
         partition=host.option("partition"),
         account=host.option("account"),

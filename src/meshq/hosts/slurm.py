@@ -518,6 +518,13 @@ class SlurmBackend:
     async def read(self, path: str) -> bytes:
         return await self.agent.read(path)
 
+    async def put(self, path: str, data: bytes) -> None:
+        """Write the file on the login node (this machine's file system with
+        ``--login=local``, else through the login's SSH connection), whole
+        or not at all: a job reads it on its compute node, so ``path`` must
+        be on the file system the cluster shares (the experiment is)."""
+        await self.agent.put(path, data)
+
     async def follow(self, path: str, pid: int) -> AsyncIterator[bytes]:
         """``path`` as it grows, until the Slurm job of its folder's latest
         attempt is over (the job's pid is on a compute node, not here)."""

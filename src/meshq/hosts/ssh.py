@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import os
 import shlex
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -27,7 +29,11 @@ from meshq.errors import HostError
 from meshq.hosts.backend import Identity
 from meshq.hosts.base import ByteWriter, Completed, LineReader
 
+#: ssh's own port, where neither meshq nor the config names one
+DEFAULT_PORT = 22
 CONNECT_TIMEOUT = 10.0
+#: names the ssh config file to read instead of ``~/.ssh/config``
+CONFIG_ENV = "MESHQ_SSH_CONFIG"
 #: a connection that answers no keepalive for interval × count seconds is dead
 KEEPALIVE_INTERVAL = 5.0
 KEEPALIVE_COUNT = 3
@@ -156,7 +162,7 @@ class SshTransport:
             "keepalive_interval": KEEPALIVE_INTERVAL,
             "keepalive_count_max": KEEPALIVE_COUNT,
         }
-        if config := os.environ.get("MESHQ_SSH_CONFIG"):
+        if config := os.environ.get(CONFIG_ENV):
             opts["config"] = [config]
         if self.user:
             opts["username"] = self.user
@@ -192,10 +198,46 @@ class SshTransport:
         address, port = (str(peer[0]), int(peer[1])) if peer else (None, self.port)
         return Identity(user=user, address=address, port=port)
 
-    async def run(self, argv: list[str], *, timeout: float = 30.0) -> Completed:
+    def resolve(self) -> Identity:
+        """Where a connection would go, without making one: the address
+        (``HostName``), user and port that asyncssh resolves from the ssh
+        config file it reads (``~/.ssh/config``, or ``MESHQ_SSH_CONFIG``)
+        under what this transport was told, by asyncssh's own parser with
+        the arguments :meth:`connect` gives it. What was told, where that
+        file cannot be read."""
+        from asyncssh.config import SSHClientConfig
+
+        told = Identity(user=self.user, address=self.address, port=self.port)
+        if named := os.environ.get(CONFIG_ENV):
+            paths = [Path(named)]
+        else:
+            default = Path("~", ".ssh", "config").expanduser()
+            paths = [default] if os.access(default, os.R_OK) else []
+        try:
+            local_user = getpass.getuser()
+            config = SSHClientConfig.load(
+                None, paths, False, False, False, local_user,
+                self.user or (), self.address, self.port or (),
+            )  # fmt: skip
+        except (OSError, KeyError, ValueError, asyncssh.Error):
+            return told
+        host = config.get("Hostname", self.address)
+        port = self.port or config.get("Port", DEFAULT_PORT)
+        user = self.user or config.get("User", local_user)
+        return Identity(
+            user=str(user),
+            address=str(host),
+            port=int(port) if isinstance(port, int | str) else told.port,
+        )
+
+    async def run(
+        self, argv: list[str], *, timeout: float = 30.0, input: bytes | None = None
+    ) -> Completed:
         conn = await self.connect()
         try:
-            done = await conn.run(shlex.join(argv), check=False, encoding=None, timeout=timeout)
+            done = await conn.run(
+                shlex.join(argv), check=False, encoding=None, timeout=timeout, input=input
+            )
         except asyncssh.TimeoutError:
             raise HostError(self.name, f"{argv[0]} did not finish in {timeout:g} s") from None
         except (OSError, asyncssh.Error) as err:

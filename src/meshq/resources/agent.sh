@@ -7,8 +7,9 @@
 #
 # Requests arrive on stdin as NUL-terminated fields, so no user text is ever
 # parsed by a shell; the first field names the operation:
-#   L KEY ATTEMPT JOBDIR WORKDIR SHELL COMMAND GPU PYENV TIMEOUT QUEUE NAME INDEX OUT LOG ERR INPUT
-#       launch a job (its events follow as S/E/F lines)
+#   L KEY ATTEMPT JOBDIR WORKDIR SHELL COMMAND GPU PYENV TIMEOUT QUEUE NAME INDEX OUT LOG ERR INPUT ENV
+#       launch a job (its events follow as S/E/F lines); ENV: NAME=VALUE lines
+#       the command sees besides meshq's own variables
 #   A KEY ATTEMPT PID PSTART JOBDIR LOG   is the job alive? what does its log say?
 #   K KEY ATTEMPT PID PSTART JOBDIR LOG GRACE   kill the job's process group
 #   D KEY JOBDIR                          remove a job directory
@@ -197,7 +198,7 @@ meshq_hostname=$(hostname 2>/dev/null || uname -n)
 meshq_notify R 2 "$meshq_hostname" "$BASH_VERSION" "$HOME"
 while IFS= read -r -d '' op; do
     case $op in
-        L) meshq_read 16 || break; meshq_have_shell "${F[4]}"
+        L) meshq_read "$meshq_launch_fields" || break; meshq_have_shell "${F[4]}"
            meshq_wrap "${F[@]}" < /dev/null & ;;
         A) meshq_read 6 || break; meshq_check "${F[@]}" ;;
         K) meshq_read 7 || break; meshq_kill "${F[@]}" < /dev/null & ;;

@@ -2,18 +2,18 @@
 # wrapper (wrapper.sh is prepended to this text), exactly as the host agent
 # runs it on other hosts, so the job's .out, .err and state log are the same.
 #
-# $1 is the submission's batch file: the launch fields of its jobs, 16 per
-# job (meshq_wrap's arguments), NUL-terminated, in array index order. Data
+# $1 is the submission's batch file: the launch fields of its jobs,
+# $meshq_launch_fields per job (meshq_wrap's arguments), NUL-terminated, in array index order. Data
 # only: no field is ever parsed by a shell.
 
 meshq_batch() {
     local -a F
-    local w kind att code rc=0
+    local w kind att code rc=0 nf=$meshq_launch_fields
     # the wrapper's event lines: nobody listens on a compute node (the
     # manager reads the state log instead)
     exec 3>/dev/null
-    mapfile -d '' -s $((${SLURM_ARRAY_TASK_ID:-0} * 16)) -n 16 -t F < "$1" 2>/dev/null
-    if ((${#F[@]} != 16)); then
+    mapfile -d '' -s $((${SLURM_ARRAY_TASK_ID:-0} * nf)) -n "$nf" -t F < "$1" 2>/dev/null
+    if ((${#F[@]} != nf)); then
         printf 'meshq: no job %s in the batch file %s\n' "${SLURM_ARRAY_TASK_ID:-0}" "$1" >&2
         return 1
     fi

@@ -9,7 +9,7 @@
 #                                    Y KEY EXIT_STATUS STDOUT STDERR
 #                                    (newlines in the outputs sent as \x1f)
 #   SB KEY SCRIPT BATCH CHDIR NWORDS WORD... RECORD...
-#                                    submit one array: write the RECORDs (16 launch
+#                                    submit one array: write the RECORDs (17 launch
 #                                    fields per job, as wrapper.sh takes them) to the
 #                                    file BATCH, run sbatch WORDs --array over them,
 #                                    and add "BATCHNAME ARRAYID" to the file
@@ -63,12 +63,13 @@ meshq_op_SR() {
 
 meshq_op_SB() {
     local key=$1 script=$2 batch=$3 chdir=$4 nwords=$5 out rc id i n msg jobdir now att
+    local nf=$meshq_launch_fields
     shift 5
     local -a words=("${@:1:nwords}")
     shift "$nwords"
     # positional parameters are a list (each ${@:k:1} walks it): use an array
     local -a rec=("$@")
-    n=$((${#rec[@]} / 16))
+    n=$((${#rec[@]} / nf))
     meshq_expand_home "$script"; script=$REPLY
     meshq_expand_home "$batch"; batch=$REPLY
     meshq_expand_home "$chdir"; chdir=$REPLY
@@ -101,11 +102,11 @@ meshq_op_SB() {
         for ((i = 0; i < n; i++)); do
             # fields in increasing order: bash finds the next array element
             # from the last one it looked up
-            att=${rec[i * 16 + 1]}
-            meshq_expand_home "${rec[i * 16 + 2]}"; jobdir=$REPLY
+            att=${rec[i * nf + 1]}
+            meshq_expand_home "${rec[i * nf + 2]}"; jobdir=$REPLY
             [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null
             printf 'fail_start %s %s %s\n' "$att" "$now" "$msg" \
-                >> "$jobdir/${rec[i * 16 + 13]}" 2>/dev/null
+                >> "$jobdir/${rec[i * nf + 13]}" 2>/dev/null
         done
         meshq_notify Y "$key" refused "$msg"
     fi

@@ -105,10 +105,14 @@ meshq_keep_attempt() {
     return 0
 }
 
+# how many arguments meshq_wrap takes: the fields of one launch (the agent's
+# L request, one job's record in a Slurm batch file; launch_fields in agent.py)
+meshq_launch_fields=17
+
 meshq_wrap() {
     local key=$1 attempt=$2 jobdir=$3 workdir=$4 shell=$5 command=$6 gpu=$7 pyenv=$8
     local timeout=$9 queue=${10} name=${11} index=${12} out=${13} log=${14} err=${15}
-    local input=${16}
+    local input=${16} env=${17:-}
     local me=$BASHPID rc=0 cpid spid="" state="" terminated="" problem=""
 
     trap '' PIPE
@@ -144,7 +148,9 @@ meshq_wrap() {
         [[ -d $pyenv ]] && pyenv=$pyenv/bin/activate
     fi
     if [[ ! -d $workdir ]]; then
-        problem="the working directory $workdir does not exist"
+        # one line that says what and how to fix it: the default is the
+        # folder the job was added in, which another host may not have
+        problem="the working directory $workdir does not exist on this host: create it there, or give the job another with --directory"
     elif [[ -n $pyenv && ! -r $pyenv ]]; then
         problem="the python environment $pyenv cannot be read"
     elif ! meshq_have_shell "$shell"; then
@@ -181,6 +187,11 @@ meshq_wrap() {
         export MESHQ_QUEUE=$queue MESHQ_JOB=$name MESHQ_INDEX=$index MESHQ_ATTEMPT=$attempt
         export MESHQ_JOB_DIR=$jobdir
         [[ -n $input ]] && export MESHQ_INPUT=$input
+        # NAME=VALUE lines: each exported as data, never read by a shell
+        while [[ -n $env ]]; do
+            export "${env%%$'\n'*}"
+            [[ $env == *$'\n'* ]] && env=${env#*$'\n'} || env=""
+        done
         if [[ -n $gpu ]]; then
             export CUDA_VISIBLE_DEVICES=$gpu CUDA_DEVICE_ORDER=PCI_BUS_ID
         fi

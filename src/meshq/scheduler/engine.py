@@ -69,6 +69,10 @@ OTHERS_EVERY = 0.25
 HOST_LOST_AFTER = 20.0
 #: how often a down host is probed again (s)
 REPROBE_EVERY = 30.0
+#: how many times a fill peeks again when another run claimed every job
+#: it peeked: each loss is another run's claim of waiting jobs, so the
+#: retries end; 4 managers started together lost 3 rounds in a row
+CLAIM_TRIES = 16
 #: how long to wait for more events once one arrived (s): fewer, larger
 #: transactions and launch rounds, for at most this much added latency
 COALESCE = 0.002
@@ -340,7 +344,9 @@ class Runner(HostCare):
         counts = self.store.counts(self.queue)
         return sum(counts.get(s, 0) for s in self._waiting_statuses())
 
-    async def _fill(self) -> bool:
+    async def _fill(self, tries: int = CLAIM_TRIES) -> bool:
+        """Claim and launch what the free slots can take; whether any job
+        was launched (or refused at once)."""
         self._skip_doomed()
         if self._paused():
             return False
@@ -377,7 +383,6 @@ class Runner(HostCare):
             self._refuse(refuse)
         if not launch:
             return bool(refuse)
-        self._took.update(j.id for j, _, _ in launch)
         # the store counts the hosts' slots again inside the claim: another run
         # may have taken one since we counted
         claimed = self.store.claim(
@@ -395,11 +400,19 @@ class Runner(HostCare):
         )
         faults.point("after-claim")
         won = {j.id for j in claimed}
+        self._took.update(won)
         for job, host, gpu in launch:
             if job.id not in won:  # another run took it, or its slot
                 self._state[host].give_back(held_gpus(job, gpu))
                 self._touch(host)
                 self._others_stale = True
+        if not claimed and tries > 1 and self.store.other_live_runs(self.queue, self.run_id):
+            # another run of the queue claimed every job we peeked (two runs
+            # started together peek the same first jobs): peek again rather
+            # than end with jobs still waiting. Slots the others took end it
+            # instead: the fresh count of others leaves none free. Alone, a
+            # run's claim comes up empty only on slots, and it waits as before.
+            return await self._fill(tries - 1)
         await self._make_dirs(claimed)
         now = time.monotonic()
         for job in claimed:

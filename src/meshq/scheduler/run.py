@@ -73,7 +73,14 @@ class RunHost:
 
 @dataclass(slots=True)
 class RunResult:
-    """What a run did."""
+    """What a run did.
+
+    Example::
+
+        result = mq.run_fifo("sweep", max_parallel=4)
+        if not result.ok:
+            print(result.finished, result.stranded_why)
+    """
 
     #: how many jobs ended in each final state during this run
     finished: Counter[Status] = field(default_factory=Counter)
@@ -100,9 +107,17 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Every job this run was there to run ended with exit code 0: none
-        failed, none was left waiting, and the run was not stopped."""
+        failed, none was left waiting because no host could take it, and the
+        run was not stopped. A run that found nothing to run is ok (and
+        :attr:`ran` is 0); one whose jobs could not start is not (they end
+        ``fail_start``, or are counted in :attr:`stranded`)."""
         bad = sum(n for s, n in self.finished.items() if s is not Status.END)
         return bad == 0 and not self.interrupted and not self.stranded
+
+    @property
+    def ran(self) -> int:
+        """How many jobs this run saw to a final state (well or not)."""
+        return sum(self.finished.values())
 
 
 def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:

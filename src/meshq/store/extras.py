@@ -175,8 +175,7 @@ class Extras:
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(
-                    f"queue {name!r} exists already: import under another name with "
-                    f"--name, or delete it first with 'meshq queue delete {name}'"
+                    f"queue {name!r} exists already", kind="queue", name=name
                 ) from None
             self._add_hosts_in(c, hosts)
             created = self._queue_in(c, name)

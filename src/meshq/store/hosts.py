@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, shown
+from meshq.errors import AlreadyExists, NotFound, shown
 from meshq.model import Host, HostStatus
 from meshq.store.connection import transaction
 from meshq.validate import text
@@ -55,7 +55,12 @@ class HostInventory:
                 ),
             )
             if done.rowcount != 1:
-                raise NotFound(f"no host {host.name!r} in the inventory: see 'meshq hosts list'")
+                raise NotFound(
+                    f"no host {host.name!r} in the inventory",
+                    kind="host",
+                    name=host.name,
+                    host=host.name,
+                )
 
     @staticmethod
     def _insert_hosts(c: sqlite3.Connection, hosts: Sequence[Host]) -> None:
@@ -93,8 +98,7 @@ class HostInventory:
         row = self.conn.execute("SELECT * FROM hosts WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFound(
-                f"no host {shown(name)} in the inventory: see 'meshq hosts list'"
-                + (f", or add it with 'meshq hosts add {name}'" if len(name) <= SHOWN_CHARS else "")
+                f"no host {shown(name)} in the inventory", kind="host", name=name, host=name
             )
         return Host.from_row(row)
 

@@ -140,6 +140,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE hosts ADD COLUMN options TEXT;
     ALTER TABLE hosts ADD COLUMN info TEXT;
     """,
+    # 8: the parameters of a job made by a sweep (a JSON object of name →
+    # value text), exported to its command as MESHQ_PARAM_<NAME>
+    """
+    ALTER TABLE jobs ADD COLUMN params TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshq.errors import SHOWN_CHARS, AlreadyExists, NotFound, TransitionError, shown
+from meshq.errors import AlreadyExists, NotFound, TransitionError, shown
 from meshq.model import (
     FINISHED,
     JOB_FIELDS,
@@ -29,6 +29,7 @@ from meshq.model import (
     JobSpec,
     Queue,
     Status,
+    params_to_text,
 )
 from meshq.names import Expanded, queue_name
 from meshq.store.connection import connect, default_db_path, exposure, transaction
@@ -186,10 +187,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                     (name, experiment, now, timeout, retries),
                 )
         except sqlite3.IntegrityError:
-            raise AlreadyExists(
-                f"queue {name!r} exists already: use it, or delete it with "
-                f"'meshq queue delete {name}'"
-            ) from None
+            raise AlreadyExists(f"queue {name!r} exists already", kind="queue", name=name) from None
         return self.queue(name)
 
     def set_queue(self, queue: Queue, **values: object) -> Queue:
@@ -210,14 +208,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         name = queue_name(name)
         row = self.conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotFound(
-                f"no queue {shown(name)}: see 'meshq queues'"
-                + (
-                    f", or create it with 'meshq queue create {name}'"
-                    if len(name) <= SHOWN_CHARS
-                    else ""
-                )
-            )
+            raise NotFound(f"no queue {shown(name)}", kind="queue", name=name, queue=name)
         return Queue.from_row(row)
 
     def queues(self) -> list[tuple[Queue, dict[Status, int]]]:
@@ -292,6 +283,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
                 now,
                 spec.gpus,
                 spec.retries,
+                params_to_text(spec.params),
             )
             for e in names
         ]
@@ -301,7 +293,7 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
             c.executemany(
                 'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
                 "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
-                "retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "retries, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError:
@@ -343,30 +335,47 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         match: Callable[[str], bool] | None = None,
         host: str | None = None,
         limit: int | None = None,
+        globs: Sequence[str] = (),
     ) -> list[Job]:
-        """Jobs of ``queue`` in queue order, filtered by state, exact names,
-        a host, and ``match`` (true for the names wanted: see
-        :mod:`meshq.selection`)."""
+        """Jobs of ``queue`` in queue order, filtered by state, names, a
+        host, and ``match`` (true for the names wanted: see
+        :mod:`meshq.selection`).
+
+        A job is named when ``names`` holds its name or one of ``globs``
+        (``*`` and ``?`` wildcards, as :func:`fnmatch.fnmatchcase` reads
+        them: names hold no ``[``) matches it; with neither, every job is.
+        """
         sql = [_JOB_SELECT, "WHERE jobs.queue_id = ?"]
         args: list[Any] = [queue.id]
+        named: list[str] = []
+        if names is not None:
+            # looked up by the (queue_id, name) index, one name at a time: a
+            # range of 100 names on a 1,000,000-job queue reads 100 rows, not
+            # every row (8 s). The unary + keeps the planner off the state
+            # index, which it would otherwise pick and then scan.
+            named.append("jobs.name IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(names)))
+        # SQLite's GLOB reads * and ? as fnmatch does; matched in SQL, a glob
+        # on a 1,000,000-job queue fetches only the rows it names
+        named += ["jobs.name GLOB ?"] * len(globs)
+        args += globs
+        if named:
+            sql.append(f"AND ({' OR '.join(named)})")
         if statuses is not None:
             sts = [s.value for s in statuses]
-            sql.append(f"AND jobs.status IN ({','.join('?' * len(sts))})")
+            unindexed = "+" if named else ""
+            sql.append(f"AND {unindexed}jobs.status IN ({','.join('?' * len(sts))})")
             args += sts
         if host is not None:
             sql.append("AND jobs.host = ?")
             args.append(host)
-        wanted = set(names) if names is not None else None
         sql.append("ORDER BY jobs.id")
-        if limit is not None and wanted is None and match is None:
+        if limit is not None and match is None:
             sql.append("LIMIT ?")
             args.append(limit)
         out = []
         for row in self.conn.execute(" ".join(sql), args):
-            name = row["name"]
-            if wanted is not None and name not in wanted:
-                continue
-            if match is not None and not match(name):
+            if match is not None and not match(row["name"]):
                 continue
             out.append(Job.from_row(row))
             if limit is not None and len(out) >= limit:
@@ -394,8 +403,11 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         ).fetchone()
         if row is None:
             raise NotFound(
-                f"queue {queue.name!r} has no job {shown(name)}: see "
-                f"'meshq queue list {queue.name}'"
+                f"queue {queue.name!r} has no job {shown(name)}",
+                kind="job",
+                name=name,
+                queue=queue.name,
+                job=name,
             )
         return Job.from_row(row)
 
@@ -431,6 +443,30 @@ class Store(HostInventory, RunLeases, Dependencies, Extras):
         found = {Status(status): names.split("\n") for status, names in rows}
         # in the order of a job's life (Status lists them so), not A to Z
         return {status: found[status] for status in Status if status in found}
+
+    def first_names_by_status(
+        self, queue: Queue, limit: int
+    ) -> dict[Status, tuple[int, list[str]]]:
+        """Each state's job count and the names of its first ``limit`` jobs
+        in queue order (states in the order of a job's life).
+
+        Costs a count over the ``(queue_id, status, id)`` index and at most
+        ``limit`` rows a state, where :meth:`names_by_status` reads every
+        name: 80 ms against 250 on a 1,000,000-job queue, and no million
+        names to collapse after it.
+        """
+        counts = self.counts(queue)
+        out: dict[Status, tuple[int, list[str]]] = {}
+        for status in Status:
+            if status not in counts:
+                continue
+            rows = self.conn.execute(
+                "SELECT name FROM jobs INDEXED BY jobs_by_status "
+                "WHERE queue_id = ? AND status = ? ORDER BY id LIMIT ?",
+                (queue.id, status.value, limit),
+            )
+            out[status] = (counts[status], [name for (name,) in rows])
+        return out
 
     def events(self, job: Job) -> list[Event]:
         """The job's status history, oldest first."""
