@@ -54,7 +54,9 @@ def test_sigterm_is_a_ctrl_c_and_the_json_says_what_was_left(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
     mq.add_local("q", "job1", gated(gate))
     mq.add_local("q", "job2", "true")
-    run = mq.popen("queue", "run", "fifo", "q", "--format=json")
+    notified = mq.work / "notified"
+    run = mq.popen("queue", "run", "fifo", "q", "--format=json",
+                   f"--notify=echo $MESHQ_EXIT $MESHQ_INTERRUPTED $MESHQ_END > {notified}")
     mq.wait_status("q", ["job1"], {"start"})
     run.send_signal(signal.SIGTERM)
     time.sleep(0.5)
@@ -65,6 +67,8 @@ def test_sigterm_is_a_ctrl_c_and_the_json_says_what_was_left(mq: Meshq) -> None:
     assert record["interrupted"] is True and record["ok"] is False
     assert record["finished"] == {"end": 1}
     assert record["left_waiting"] == 1 and record["still_running"] == 0
+    # --notify hears the same: exit status 130, interrupted, 1 end
+    assert notified.read_text() == "130 1 1\n"
 
 
 def test_a_second_ctrl_c_quits_at_once_and_the_jobs_run_on(mq: Meshq) -> None:
