@@ -77,6 +77,8 @@ class Counting:
     def message(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def phase(self, text: str) -> None: ...
+
     def end(self) -> None: ...
 
 

@@ -365,12 +365,19 @@ class AsyncMeshq:
         return await self.service.kill(queue, name, status)
 
     async def reset(
-        self, queue: str, name: str | None = None, status: States = None
+        self,
+        queue: str,
+        name: str | None = None,
+        status: States = None,
+        *,
+        purge: bool = False,
     ) -> list[Moved]:
         """Make the selected jobs (neither given: every job not ``end``)
-        runnable again: killed if running, their folders removed, back to
-        ready. Example: ``await mq.reset("sweep", status="fail")``"""
-        return await self.service.reset(queue, name, status)
+        runnable again: killed if running, back to ready. Their files stay
+        (the next attempt keeps them in ``JOB/attempts/N/``); ``purge``
+        removes their folders on every host they ran on.
+        Example: ``await mq.reset("sweep", status="fail")``"""
+        return await self.service.reset(queue, name, status, purge=purge)
 
     async def delete(self, queue: str, name: str | None = None, status: States = None) -> int:
         """Delete the selected jobs (neither given: the whole queue), killed
@@ -384,11 +391,15 @@ class AsyncMeshq:
         Example: ``await mq.refresh("sweep")``"""
         return await self.service.refresh(queue)
 
-    async def logs(self, queue: str, name: str, *, stderr: bool = False) -> bytes:
-        """The job's stdout (or stderr) as it is now, read on its host; a
-        file that cannot be read is an :class:`~meshq.errors.UnreadableFile`.
-        Example: ``print((await mq.logs("sweep", "job3")).decode())``"""
-        return b"".join([c async for c in self.service.logs(queue, name, stderr=stderr)])
+    async def logs(
+        self, queue: str, name: str, *, stderr: bool = False, attempt: int | None = None
+    ) -> bytes:
+        """The job's stdout (or stderr) as it is now, read on its host;
+        ``attempt``: that attempt's (every attempt keeps its output). A file
+        that cannot be read is an :class:`~meshq.errors.UnreadableFile`.
+        Example: ``print((await mq.logs("sweep", "job3", attempt=1)).decode())``"""
+        chunks = self.service.logs(queue, name, stderr=stderr, attempt=attempt)
+        return b"".join([c async for c in chunks])
 
     async def follow(
         self, queue: str, name: str, *, stderr: bool = False, poll: float = 0.2

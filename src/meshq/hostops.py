@@ -7,15 +7,17 @@ agent, whatever the number of jobs there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from meshq.errors import HostError
+from meshq.errors import HostError, UsageError
 from meshq.hosts.backend import HostBackend, Liveness
 from meshq.hosts.registry import Target, make_backend
 from meshq.model import ACTIVE, Job, Status, killable
+from meshq.paths import JobPaths
 from meshq.scheduler.fencing import fence_unseen
 from meshq.scheduler.reconcile import verdict
 from meshq.store.store import Change, Store
@@ -176,3 +178,57 @@ async def remove(folders: dict[Target, list[str]], warn: Callable[[str], None]) 
             for folder, result in (await agent.remove(dirs)).items():
                 if result != "ok":
                     warn(f"{where.name}: cannot remove {folder}: {result}")
+
+
+async def read_attempt(
+    where: Target, attempt: int, kept: JobPaths, now: JobPaths, stderr: bool
+) -> bytes:
+    """The stdout (or stderr) of an earlier attempt, on the host it ran on:
+    in its ``attempts/N/`` folder (``kept``) once a later attempt moved it
+    there, else where the latest files are (``now``), if the log there is
+    that attempt's (its first line names it). :class:`UsageError` when
+    neither has it (removed by ``reset --purge``, say)."""
+    backend = make_backend(where)
+    try:
+        with contextlib.suppress(HostError):
+            return await backend.read(kept.stderr if stderr else kept.stdout)
+        with contextlib.suppress(HostError):
+            first = (await backend.read(now.log)).split(b"\n", 1)[0].split()
+            if len(first) > 1 and first[1] == str(attempt).encode():
+                return await backend.read(now.stderr if stderr else now.stdout)
+    finally:
+        await backend.close()
+    raise UsageError(
+        f"the files of attempt {attempt} are gone from {where.name} (removed by "
+        f"'reset --purge', or by hand): looked in {kept.folder} and {now.folder}"
+    )
+
+
+async def settle(
+    store: Store,
+    jobs: Sequence[Job],
+    target_for: TargetFor,
+    is_local: Callable[[str], bool],
+    warn: Callable[[str], None],
+) -> list[Job]:
+    """What a read of a queue does first, so that it never shows an old
+    state silently: of ``jobs`` (in ``run``/``start``), those no live run
+    watches and that started on this machine are read again from their job
+    logs and processes (cheap: no login), as ``meshq queue refresh`` does.
+    The other unwatched ones are returned, for the reader to mark: those on
+    other hosts, and those in ``run`` (claimed, never heard of: settling
+    them means fencing their launch on the host, which is refresh's to do,
+    not a read's)."""
+    alive: dict[int | None, bool] = {}
+    unwatched = []
+    for job in jobs:
+        if job.run_id not in alive:
+            alive[job.run_id] = store.run_alive(job.run_id)
+        if not alive[job.run_id]:
+            unwatched.append(job)
+    here = [
+        j for j in unwatched if j.status is Status.START and j.host is not None and is_local(j.host)
+    ]
+    if here:
+        await refresh(store, here, target_for, warn)
+    return [j for j in unwatched if j not in here]

@@ -15,7 +15,11 @@ expands ``~`` with its own ``$HOME`` (see ``resources/wrapper.sh``), so no
 path depends on the folder a login shell starts in.
 
 A job's own folder is ``EXPERIMENT/QUEUE/JOB``; its stdout, stderr and
-state log are files in it. Its working directory is ``--directory`` when
+state log are files in it: those of its latest attempt on that host. Each
+new attempt first moves the files of the one before on that host into
+``JOB/attempts/N/`` (``resources/wrapper.sh``, ``meshq_keep_attempt``), so
+attempt N's files are there, or, while no later attempt ran on its host,
+still in the job's folder (:func:`attempt_paths`). Its working directory is ``--directory`` when
 given (``~/…`` kept as typed, anything else made absolute where it was
 added, and mapped like the experiment), else the folder it was added in
 (:func:`submit_folder`, stored with the job when it is added): on another
@@ -136,6 +140,34 @@ def job_paths(job: Job, *, local: bool, default_pyenv: str | None = None) -> Job
         log=f"{folder}/{job.log}",
         workdir=workdir,
         pyenv=None if pyenv is None else _placed_path(pyenv, folder, local),
+    )
+
+
+#: the folder of a job's folder that keeps its earlier attempts' files, one
+#: folder per attempt (the wrapper's ``meshq_keep_attempt`` writes the same name)
+ATTEMPTS = "attempts"
+
+
+def attempt_paths(
+    job: Job, attempt: int, *, local: bool, kept: bool, default_pyenv: str | None = None
+) -> JobPaths:
+    """Where attempt ``attempt`` of ``job`` left its files on the host it ran
+    on (``local``: this machine): in ``JOB/attempts/N/`` once a later attempt
+    ran there (``kept``), else where the latest attempt's files are."""
+    now = job_paths(job, local=local, default_pyenv=default_pyenv)
+    if not kept:
+        return now
+    folder = f"{now.folder}/{ATTEMPTS}/{attempt}"
+    return JobPaths(
+        folder=folder,
+        # the wrapper moves each file in by its own name (the seed's
+        # ``output/JOB.out`` becomes ``attempts/N/JOB.out``); a path of a
+        # host, not of this machine: no pathlib
+        stdout=f"{folder}/{now.stdout.rpartition('/')[2]}",
+        stderr=f"{folder}/{now.stderr.rpartition('/')[2]}",
+        log=f"{folder}/{now.log.rpartition('/')[2]}",
+        workdir=now.workdir,
+        pyenv=now.pyenv,
     )
 
 

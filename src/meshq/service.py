@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshq import jobfile, names, paths, selection, validate
+from meshq.attemptops import Attempts, on_host
 from meshq.changes import Changes
 from meshq.errors import HostError, NoHosts, NotFound, UsageError, shown, shown_path
 from meshq.interop import Interop, is_meshq_job_list
@@ -71,7 +72,7 @@ def _warn(text: str) -> None:
     print(f"meshq: warning: {text}", file=sys.stderr)
 
 
-class Service(Changes, Interop, Jobsets):
+class Service(Attempts, Changes, Interop, Jobsets):
     """A handle on one meshq store and the hosts its jobs run on. In-place
     changes of jobs and hosts are in :class:`Changes`; the cloudmesh seed's
     files, policies and jobsets in :class:`Interop` and :class:`Jobsets`."""
@@ -612,7 +613,8 @@ class Service(Changes, Interop, Jobsets):
         if on_runner is not None:
             on_runner(runner)
         if handle_signals:
-            stop_on_signals(runner, self.warn)
+            # told where the run tells everything: above a progress bar, not through it
+            stop_on_signals(runner, runner.reporter.message)
         return await runner.run()
 
     # -- operations on hosts --------------------------------------------------
@@ -625,6 +627,15 @@ class Service(Changes, Interop, Jobsets):
         q = self.store.queue(queue)
         jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
         return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
+
+    async def settle(self, queue: str) -> list[Job]:
+        """Before a read: the queue's running jobs that no live run watches
+        are refreshed when on this machine; those on other hosts, which only
+        ``refresh`` may read, are returned (see :func:`hostops.settle`)."""
+        from meshq import hostops
+
+        jobs = self.store.active_jobs(self.store.queue(queue))
+        return await hostops.settle(self.store, jobs, self._target_for, self._is_local, self.warn)
 
     async def kill(
         self,
@@ -644,17 +655,30 @@ class Service(Changes, Interop, Jobsets):
         queue: str,
         name: str | None = None,
         status: str | Iterable[Status | str] | None = None,
+        *,
+        purge: bool = False,
     ) -> list[Moved]:
-        """Make jobs runnable again: kill them if running, remove their job
-        directories, and set them ready (undefined when they have no host).
-        With neither ``name`` nor ``status``: every job not in ``end``."""
+        """Make jobs runnable again: kill them if running and set them ready
+        (undefined when they have no host). Their files stay: the next
+        attempt moves them into ``attempts/N/`` (see :mod:`meshq.paths`);
+        ``purge`` removes the job folders, every attempt's files, on every
+        host they ran on. With neither ``name`` nor ``status``: every job
+        not in ``end``."""
         from meshq import hostops
 
         jobs = self.select(queue, name, status, acting=True)
         if name is None and status is None:
             jobs = [j for j in jobs if j.status is not Status.END]
         await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="reset")
-        await self._remove_dirs(jobs)
+        if purge:
+            await self._remove_dirs(
+                [
+                    on_host(j, h)
+                    for j in jobs
+                    for h in dict.fromkeys([j.host, *(r.host for r in self.attempts(j))])
+                    if h is not None
+                ]
+            )
         changes = [_reset_change(job) for job in jobs]
         fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
         changes = [c for c in changes if fresh[c.job_id].status is not c.new]
@@ -711,16 +735,21 @@ class Service(Changes, Interop, Jobsets):
         stderr: bool = False,
         follow: bool = False,
         poll: float = 0.2,
+        attempt: int | None = None,
     ) -> AsyncIterator[bytes]:
         """The job's stdout (or stderr) as bytes; with ``follow``, new output
-        as it is written, until the job ends. A file that cannot be read is
-        a :class:`HostError` saying which, where and why: nothing comes back
-        only when the job really wrote nothing."""
+        as it is written, until the job ends. ``attempt``: that attempt's
+        (an earlier one's files are kept, see :mod:`meshq.paths`). A file
+        that cannot be read is a :class:`HostError` saying which, where and
+        why: nothing comes back only when the job really wrote nothing."""
         import asyncio
 
         from meshq.hosts.registry import make_backend
 
         job = self.job(queue, name)
+        if attempt is not None and attempt != job.attempts:
+            yield await self._earlier_output(job, attempt, stderr)
+            return
         if follow:
             while job.status in (Status.READY, Status.UNDEFINED, Status.RUN) and job.pid is None:
                 await asyncio.sleep(poll)

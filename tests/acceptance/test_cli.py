@@ -637,23 +637,6 @@ def test_jobs_survive_a_killed_manager_and_refresh_records_them(mq: Meshq) -> No
     assert mq.job("q", "job1")["attempts"] == 1
 
 
-def test_ctrl_c_stops_launching_and_leaves_running_jobs_running(mq: Meshq) -> None:
-    mq.ok("queue", "create", "q")
-    mq.add_local("q", "job[1-3]", "sleep 30")
-    run = mq.popen("queue", "run", "fifo", "q", "--max_parallel=1")
-    (job,) = mq.wait_status("q", ["job1"], {"start"})
-    run.send_signal(signal.SIGINT)
-    t0 = time.monotonic()
-    rc, _out, err = mq.finish(run, timeout=15)
-    took = time.monotonic() - t0
-    assert rc != 0, err
-    assert "still running" in err
-    assert alive(job["pid"]), "Ctrl-C killed the running job"
-    assert mq.statuses("q") == {"job1": "start", "job2": "ready", "job3": "ready"}
-    # "return soon": not after the running job, nor after a long grace
-    assert took < 3, f"meshq took {took:.1f} s to stop after Ctrl-C"
-
-
 def test_refresh_with_nothing_running_changes_nothing(mq: Meshq) -> None:
     mq.ok("queue", "create", "q")
     mq.add_local("q", "j", "true")
@@ -720,13 +703,16 @@ def test_reset(mq: Meshq) -> None:
     done = mq.ok("queue", "reset", "q")
     assert "bad" in done.stdout and "good" not in done.stdout
     assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined"}
+    # the failed attempt's files stay (the next attempt keeps them in attempts/1/)
+    assert (job_dir(mq, "q", "bad") / "bad.log").is_file()
+    mq.ok("queue", "reset", "q", "--name=bad", "--purge")
     assert not job_dir(mq, "q", "bad").exists()
     assert job_dir(mq, "q", "good").is_dir()
 
     # --status picks the jobs
     mq.ok("queue", "reset", "q", "--status=end")
     assert mq.statuses("q") == {"good": "ready", "bad": "ready", "loose": "undefined"}
-    assert not job_dir(mq, "q", "good").exists()
+    assert (job_dir(mq, "q", "good") / "good.log").is_file()
 
     # a running job is killed first
     # (only its first attempt runs long)
@@ -737,13 +723,16 @@ def test_reset(mq: Meshq) -> None:
     mq.ok("queue", "reset", "q", "--name=long")
     assert mq.job("q", "long")["status"] == "ready"
     wait_until(lambda: group_members(job["pid"]) == [], 10, what="the reset job to die")
-    assert not job_dir(mq, "q", "long").exists()
+    assert (job_dir(mq, "q", "long") / "long.log").is_file()
 
     # --name with a pattern, narrowed by --status (this run runs only "long",
     # which ends well: good and bad ended in the abandoned run; the loose job
     # is skipped, which is told, not a failure)
     assert run_fifo(mq, "q").returncode == 0
     assert mq.statuses("q") == {"good": "end", "bad": "fail", "loose": "undefined", "long": "end"}
+    # the killed first attempt's log was kept aside by the second
+    kept = (job_dir(mq, "q", "long") / "attempts" / "1" / "long.log").read_text()
+    assert kept.startswith("start 1 ") and "\nkill 1 " in kept, kept
     mq.ok("queue", "reset", "q", "--name=good,bad", "--status=fail")
     assert mq.statuses("q") == {"good": "end", "bad": "ready", "loose": "undefined", "long": "end"}
     mq.ok("queue", "reset", "q", "--name=good,long")

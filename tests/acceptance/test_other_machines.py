@@ -104,7 +104,7 @@ def test_jobs_are_reset_and_deleted_as_the_user_they_ran_as(
     assert record["status"] == "end" and record["run_user"] == host.user
     folder = host.local_path(record["files"]["folder"])
     assert folder.is_dir()
-    done = mq.ok("queue", "reset", "q", "--name=j1", env=env)
+    done = mq.ok("queue", "reset", "q", "--name=j1", "--purge", env=env)
     assert "permission denied" not in done.stderr.lower(), done.stderr
     assert not folder.exists()
     queue_folder = folder.parent
@@ -177,3 +177,112 @@ def test_show_says_where_the_files_are_on_this_machine(mq: Meshq, proj: Path) ->
     files = show(mq, mq.env, "q", "j")["files"]
     assert files["folder"] == str(proj / "experiment" / "q" / "j")
     assert Path(files["log"]).read_text().startswith("start 1 ")
+
+
+#: fails its first attempt (exit 2, "bad" on stderr), ends well on its second
+FLAKY = 'echo "out $MESHQ_ATTEMPT"; [ "$MESHQ_ATTEMPT" = 2 ] || { echo bad >&2; exit 2; }'
+
+
+@pytest.fixture
+def two(make_ssh_cluster: ClusterFactory) -> SshCluster:
+    return make_ssh_cluster(2)
+
+
+def test_a_retry_goes_to_the_other_free_host_and_each_attempt_keeps_its_output(
+    mq: Meshq, two: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, two)
+    h1, h2 = two.hosts
+    add_jobs(
+        mq,
+        env,
+        proj,
+        "q",
+        "--name=flaky",
+        "--retries=1",
+        "--command=" + FLAKY,
+    )
+    hosts = f"--hosts={h1.user}@{h1.name},{h2.user}@{h2.name}"
+    done = mq.ok("queue", "run", "fifo_multi", "q", hosts, "--policy=sequential", env=env, cwd=proj)
+    assert (
+        f"flaky: attempt 1 ended fail on {h1.name} (exit 2); it will be retried (1 retry left)"
+        in done.stderr
+    ), done.stderr
+    record = show(mq, env, "q", "flaky")
+    assert record["status"] == "end" and record["host"] == h2.name
+    tries = record["attempt_list"]
+    assert [(a["attempt"], a["host"], a["status"], a["exit_code"]) for a in tries] == [
+        (1, h1.name, "fail", 2),
+        (2, h2.name, "end", 0),
+    ]
+    # attempt 1's files are on h1, where show says, or, as these test hosts
+    # share one home (as hosts on NFS do), moved into attempts/1/ by attempt 2
+    said = h1.local_path(tries[0]["stderr"])
+    kept = said.parent / "attempts" / "1" / said.name
+    assert "bad\n" in (said.read_text(), kept.read_text() if kept.exists() else None)
+    logs = ("queue", "logs", "q", "flaky")
+    assert mq.ok(*logs, "--attempt=1", "--stderr", env=env).stdout == "bad\n"
+    assert mq.ok(*logs, "--attempt=1", env=env).stdout == "out 1\n"
+    assert mq.ok(*logs, "--attempt=2", env=env).stdout == "out 2\n"
+    assert mq.ok(*logs, env=env).stdout == "out 2\n"
+    # --purge removes the job's files on both hosts
+    folders = [h1.local_path(tries[0]["log"]).parent, h2.local_path(tries[1]["log"]).parent]
+    assert all(f.is_dir() for f in folders)
+    mq.ok("queue", "reset", "q", "--name=flaky", "--status=end", "--purge", env=env)
+    assert not any(f.exists() for f in folders)
+    gone = mq("queue", "logs", "q", "flaky", "--attempt=1", env=env)
+    assert gone.returncode == 2 and "are gone from" in gone.stderr, gone.stderr
+
+
+def test_a_retry_on_the_same_other_machine_keeps_the_first_attempt_aside(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    add_jobs(
+        mq,
+        env,
+        proj,
+        "q",
+        "--name=j",
+        f"--host={host.name}",
+        "--retries=1",
+        '--command=echo "out $MESHQ_ATTEMPT"; [ "$MESHQ_ATTEMPT" = 2 ]',
+    )
+    mq.ok("queue", "run", "fifo", "q", env=env, cwd=proj)
+    record = show(mq, env, "q", "j")
+    first, second = record["attempt_list"]
+    assert first["stdout"].endswith("/q/j/attempts/1/j.out"), first
+    assert second["stdout"] == record["files"]["stdout"]
+    assert host.local_path(first["stdout"]).read_text() == "out 1\n"
+    assert host.local_path(second["stdout"]).read_text() == "out 2\n"
+    assert mq.ok("queue", "logs", "q", "j", "--attempt=1", env=env).stdout == "out 1\n"
+
+
+def test_a_job_on_another_machine_watched_by_no_run_is_marked_until_refreshed(
+    mq: Meshq, cluster: SshCluster, proj: Path
+) -> None:
+    env = env_for(mq, cluster)
+    [host] = cluster.hosts
+    add_jobs(mq, env, proj, "q", "--name=j", f"--host={host.name}", "--command=sleep 1")
+    run = mq.popen("queue", "run", "fifo", "q", env=env)
+    mq.wait_status("q", ["j"], {"start"})
+    # a live run watches it: no mark
+    assert "start?" not in mq.ok("queue", "list", "q", env=env).stdout
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    listed = mq.ok("queue", "list", "q", env=env)
+    assert "start?" in listed.stdout, listed.stdout
+    assert "watched by no run" in listed.stderr and "meshq queue refresh q" in listed.stderr
+    status = mq.ok("queue", "status", "q", env=env)
+    assert "start?" in status.stdout and "meshq queue refresh q" in status.stderr
+    [record] = json.loads(mq.ok("queue", "list", "q", "--format=json", env=env).stdout)
+    assert record["status"] == "start" and record["watched"] is False
+    rows = json.loads(mq.ok("queue", "status", "q", "--format=json", env=env).stdout)
+    assert rows == [{"status": "start", "count": 1, "jobs": ["j"], "watched": False}]
+    wait_until(
+        lambda: "end" in mq.ok("queue", "refresh", "q", env=env).stdout, 20, what="the job's end"
+    )
+    listed = mq.ok("queue", "list", "q", env=env)
+    assert "start?" not in listed.stdout and "watched by no run" not in listed.stderr
+    assert mq.statuses("q") == {"j": "end"}

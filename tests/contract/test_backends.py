@@ -373,13 +373,26 @@ class BackendContract:
 
     # -- cleaning up ----------------------------------------------------------
 
-    def test_reset_and_delete_remove_the_job_folder(self, mq: Service, host: HostUnderTest) -> None:
-        self.add(mq, host, "j[1-2]", "echo hi")
+    def test_reset_keeps_attempts_purge_and_delete_remove_the_job_folder(
+        self, mq: Service, host: HostUnderTest
+    ) -> None:
+        self.add(mq, host, "j[1-2]", 'echo "hi $MESHQ_ATTEMPT"')
         self.run_all(mq)
         folders = {n: host.local(self.files(mq, n).folder) for n in ("j1", "j2")}
         assert all(f.is_dir() for f in folders.values())
         moved = run(mq.reset(QUEUE, "j1"))
         assert [(m.name, m.new) for m in moved] == [("j1", Status.READY)]
+        # reset keeps the evidence: the next attempt moves it into attempts/1/
+        self.run_all(mq)
+        assert (folders["j1"] / "attempts" / "1" / "j1.out").read_text() == "hi 1\n"
+        assert (folders["j1"] / "j1.out").read_text() == "hi 2\n"
+
+        async def read(attempt: int) -> bytes:
+            return b"".join([c async for c in mq.logs(QUEUE, "j1", attempt=attempt)])
+
+        assert run(read(1)) == b"hi 1\n"
+        assert run(read(2)) == b"hi 2\n"
+        run(mq.reset(QUEUE, "j1", purge=True))
         assert not folders["j1"].exists() and folders["j2"].is_dir()
         assert run(mq.delete(QUEUE, "j2")) == 1
         assert not folders["j2"].exists()

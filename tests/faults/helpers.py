@@ -380,7 +380,7 @@ def summary_counts(stderr: str, queue: str) -> Counter[str]:
     assert lines, f"no summary line for {queue} in:\n{stderr[-2000:]}"
     counts: Counter[str] = Counter()
     text = lines[-1][len(queue) + 2 :]
-    if text.strip() == "no job ran":
+    if text.strip() == "no job finished":
         return counts
     for part in text.split(","):
         n, state = part.split()

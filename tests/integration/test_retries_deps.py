@@ -141,11 +141,11 @@ def test_pause_stops_launches_and_resume_lets_the_run_go_on(mq: Service, tmp_pat
         # paused: the running job finished, nothing new started
         await asyncio.sleep(0.3)
         assert mq.counts("q") == {Status.END: 1, Status.READY: 3}
-        result = await asyncio.wait_for(run, 10)
-        assert result.paused
+        # the run waits while the queue is paused, and goes on once resumed
+        assert not run.done()
         mq.resume("q")
-        again = await mq.run_fifo("q", max_parallel=1)
-        assert again.ok and not again.paused
+        result = await asyncio.wait_for(run, 10)
+        assert result.ok and not result.paused
 
     asyncio.run(go())
     assert mq.counts("q") == {Status.END: 4}

@@ -166,7 +166,7 @@ def test_kill_reset_and_delete(mq: Service, tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         moved = await mq.kill("q", "job1")
         assert [(m.name, m.new) for m in moved] == [("job1", Status.KILL)]
-        await mq.reset("q", "job2")
+        await mq.reset("q", "job2", purge=True)
         await asyncio.wait_for(task, 20)
 
     asyncio.run(go())

@@ -484,7 +484,7 @@ def test_kill_then_reset_a_remote_job(
         for queue in ("placed", "pinned"):
             folder = mq1.local_path(paths.job_paths(mq.job(queue, "victim"), local=False).folder)
             assert folder.is_dir()
-            moved = await mq.reset(queue, "victim")
+            moved = await mq.reset(queue, "victim", purge=True)
             assert [m.new for m in moved] == [
                 Status.UNDEFINED if queue == "placed" else Status.READY
             ]

@@ -20,6 +20,9 @@ class Messages:
     def message(self, text: str) -> None:
         self.lines.append(text)
 
+    def phase(self, text: str) -> None:
+        self.lines.append(f"phase: {text}")
+
     def end(self) -> None: ...
 
     def saw(self, prefix: str) -> bool:

@@ -54,7 +54,9 @@ def fifo(
 
     Jobs with no host are skipped (give them --host, or use fifo_multi).
     Exits 0 when every job it ran ended with exit code 0, else 1. Ctrl-C stops
-    starting jobs; the running ones go on (see 'meshq queue refresh').
+    starting jobs and waits for the running ones to end; Ctrl-C again quits at
+    once, leaving them running (see 'meshq queue refresh'). Exits 130 when
+    interrupted. A paused queue's run waits for 'meshq queue resume'.
     """
     from meshq.cli.progress import reporter_for_terminal
 
@@ -103,7 +105,8 @@ def fifo_multi(
     A job goes to a host with a free slot (and enough free GPUs for --gpus)
     chosen by the policy. A host that cannot be reached is marked down and
     tried again later; one lost mid-run gets a grace period before its jobs
-    count as crashed. Exits 0 when every job it ran ended with exit code 0.
+    count as crashed. Exits 0 when every job it ran ended with exit code 0;
+    Ctrl-C as for fifo (130).
     """
     from meshq.cli.progress import reporter_for_terminal
 
@@ -146,6 +149,7 @@ def run_record(queue_name: str, result: Any) -> dict[str, Any]:
         "skipped": dict(result.skipped),
         "interrupted": result.interrupted,
         "still_running": result.still_running,
+        "left_waiting": result.left_waiting,
         "paused": result.paused,
         "could_not_start": result.stranded,
         "why": result.stranded_why,
@@ -156,7 +160,7 @@ def run_record(queue_name: str, result: Any) -> dict[str, Any]:
 def _summarize(queue_name: str, result: Any, fmt: str) -> int:
     record = run_record(queue_name, result)
     parts = [f"{n} {s}" for s, n in record["finished"].items()]
-    click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job ran"), err=True)
+    click.echo(f"{queue_name}: " + (", ".join(parts) if parts else "no job finished"), err=True)
     if result.retried:
         click.echo(f"{result.retried} attempt(s) retried (--retries)", err=True)
     if result.paused:
@@ -177,14 +181,31 @@ def _summarize(queue_name: str, result: Any, fmt: str) -> int:
             err=True,
         )
     if result.interrupted:
-        click.echo(
-            f"stopped with {result.still_running} job(s) still running: "
-            f"'meshq queue refresh {queue_name}' records how they end",
-            err=True,
-        )
+        _say_interrupted(queue_name, result)
     if fmt != "table":
         emit_data(record, fmt)
+    if result.interrupted:
+        return INTERRUPTED
     return 0 if result.ok else 1
+
+
+#: the exit status of a run stopped by Ctrl-C (or SIGTERM): 128 + SIGINT, as shells say
+INTERRUPTED = 130
+
+
+def _say_interrupted(queue_name: str, result: Any) -> None:
+    """What a stopped run left: jobs never started, jobs still running."""
+    left = [f"{result.left_waiting} job(s) not started"]
+    if result.still_running:
+        left.append(f"{result.still_running} still running, not watched")
+    click.echo(f"stopped (interrupted): {', '.join(left)}", err=True)
+    if result.still_running:
+        click.echo(
+            f"'meshq queue refresh {queue_name}' (or the next run) records how they end",
+            err=True,
+        )
+    if result.left_waiting:
+        click.echo(f"'meshq queue run … {queue_name}' runs the rest", err=True)
 
 
 def _print_moves(moves: list[Any], fmt: str) -> None:
@@ -217,6 +238,11 @@ def kill(
 @queue.command()
 @queue_argument
 @selection
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also remove the job folders (every attempt's output) on every host they ran on.",
+)
 @experiment_option
 @format_option()
 @click.pass_context
@@ -225,15 +251,17 @@ def reset(
     queue_name: str,
     name: str | None,
     status: str | None,
+    purge: bool,
     experiment: str | None,
     fmt: str,
 ) -> None:
-    """Make jobs runnable again: kill if running, remove the job directory,
-    back to ready (undefined without a host). With no option: every job not
-    in end."""
+    """Make jobs runnable again: kill if running, back to ready (undefined
+    without a host). Their output stays: the next attempt keeps it in
+    JOB/attempts/N/ ('meshq queue logs --attempt=N'). With no option: every
+    job not in end."""
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
-    _print_moves(run_async(mq.reset(queue_name, name, status)), fmt)
+    _print_moves(run_async(mq.reset(queue_name, name, status, purge=purge)), fmt)
 
 
 @queue.command()

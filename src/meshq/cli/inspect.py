@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from meshq.cli import stale
 from meshq.cli.main import mq_of, run_async
 from meshq.cli.options import (
     FORMATS,
@@ -20,6 +21,7 @@ from meshq.cli.options import (
 )
 from meshq.cli.queue import queue
 from meshq.cli.records import (
+    ATTEMPT_COLUMNS,
     EVENT_COLUMNS,
     JOB_COLUMNS,
     REMOTE_COLUMN,
@@ -29,6 +31,7 @@ from meshq.cli.records import (
 )
 from meshq.cli.render import Column, Names, Seconds, cell, emit, emit_data, table
 from meshq.errors import UsageError
+from meshq.model import ACTIVE, Job
 
 
 @queue.command(name="list")
@@ -55,6 +58,7 @@ def list_(
 
     mq = mq_of(ctx)
     check_experiment(mq, queue_name, experiment)
+    unwatched = stale.settle(mq, queue_name)
     jobs = mq.select(queue_name, name, status)
     if fmt == "joblog":
         from meshq import joblog
@@ -67,7 +71,15 @@ def list_(
     columns: tuple[Column, ...] = JOB_COLUMNS
     if any(j.remote_id for j in jobs):
         columns = (*JOB_COLUMNS[:4], REMOTE_COLUMN, *JOB_COLUMNS[4:])
-    emit([job_record(j, now) for j in jobs], fmt, columns)
+    if fmt == "table":
+        emit([stale.mark(job_record(j, now), j, unwatched) for j in jobs], fmt, columns)
+        unwatched.hint()
+    else:
+        emit(
+            [{**job_record(j, now), "watched": stale.watched(j, unwatched)} for j in jobs],
+            fmt,
+            columns,
+        )
 
 
 #: how many names of each state a ``queue status`` table names (in queue
@@ -118,19 +130,48 @@ def status(
 
         return live(mq_of(ctx), queue_name, interval)
     mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
     if fmt == "table" and not all_names:
         # a table is cut to the terminal's width: collapsing a million names
         # (1 s) to show its first 200 cells is the cost this rule removes
         counted = mq.first_by_status(queue_name, SHOWN_NAMES)
     else:
         counted = {s: (len(names), names) for s, names in mq.by_status(queue_name).items()}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"status": s.value, "count": n, "jobs": Names(names, more=n - len(names))}
         for s, (n, names) in counted.items()
     ]
     total = sum(n for n, _ in counted.values())
+    if unwatched.ids:
+        # the jobs whose state may be old get a row of their own: start?
+        old = {j.name: j for j in mq.select(queue_name, status=list(ACTIVE))}
+        rows = _split_unwatched(rows, old, unwatched)
+    if fmt == "table":
+        rows = [
+            {**r, "status": r["status"] + stale.MARK} if r.get("watched") is False else r
+            for r in rows
+        ]
     emit(rows, fmt, STATUS_COLUMNS, title=f"{queue_name}: {total} job(s)")
+    if fmt == "table":
+        unwatched.hint()
     return 0
+
+
+def _split_unwatched(
+    rows: list[dict[str, Any]], jobs: dict[str, Job], unwatched: stale.Unwatched
+) -> list[dict[str, Any]]:
+    """``status`` rows with each running state's unwatched jobs apart."""
+    out = []
+    for row in rows:
+        names = list(row["jobs"])
+        doubtful = [n for n in names if n in jobs and jobs[n].id in unwatched.ids]
+        sure = [n for n in names if n not in doubtful]
+        if sure or row["jobs"].more:
+            more = row["jobs"].more
+            out.append({**row, "count": len(sure) + more, "jobs": Names(sure, more=more)})
+        if doubtful:
+            out.append({**row, "count": len(doubtful), "jobs": Names(doubtful), "watched": False})
+    return out
 
 
 SUMMARY_HOST_COLUMNS = (
@@ -154,7 +195,9 @@ def _seconds(value: float | None) -> Seconds | None:
 def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
     """Counts per state, how long jobs ran (mean, median, max), and each
     host's attempts and failures (retried attempts too)."""
-    s = mq_of(ctx).summary(queue_name)
+    mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
+    s = mq.summary(queue_name)
     stats = s.runtime
     runtime = {
         "jobs": stats.jobs,
@@ -180,6 +223,7 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
                 "counts": counts,
                 "runtime": runtime,
                 "hosts": hosts,
+                "unwatched": len(unwatched.ids),
             },
             fmt,
         )
@@ -198,6 +242,7 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
             for h in hosts
         ]
         table(rows, SUMMARY_HOST_COLUMNS)
+    unwatched.hint()
 
 
 @queue.command()
@@ -208,22 +253,29 @@ def summary(ctx: click.Context, queue_name: str, fmt: str) -> None:
 def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
     """Every field of one job, and its state history (JSON: one object)."""
     mq = mq_of(ctx)
+    unwatched = stale.settle(mq, queue_name)
     job = mq.one(queue_name, job_name)
     record = show_record(
         job,
         mq.history(queue_name, job.name),
         mq.dependencies(queue_name, job.name),
         mq.files(job),
+        [(rec, mq.attempt_files(job, rec)) for rec in mq.attempts(job)],
     )
     if fmt != "table":
-        emit_data(record, fmt)
+        emit_data({**record, "watched": stale.watched(job, unwatched)}, fmt)
         return
+    record = stale.mark(record, job, unwatched)
     lines = show_lines(record)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {cell(value)}".rstrip())
+    if len(record["attempt_list"]) > 1:
+        click.echo("")
+        table(record["attempt_list"], ATTEMPT_COLUMNS, title="attempts")
     click.echo("")
     table(record["history"], EVENT_COLUMNS, title="history")
+    unwatched.hint()
 
 
 @queue.command()
@@ -231,15 +283,29 @@ def show(ctx: click.Context, queue_name: str, job_name: str, fmt: str) -> None:
 @job_argument
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The output of attempt N ('queue show' lists them) [the latest].",
+)
 @click.pass_context
-def logs(ctx: click.Context, queue_name: str, job_name: str, stderr: bool, follow: bool) -> None:
+def logs(
+    ctx: click.Context,
+    queue_name: str,
+    job_name: str,
+    stderr: bool,
+    follow: bool,
+    attempt: int | None,
+) -> None:
     """Print a job's output (as it is: the job's own bytes)."""
     mq = mq_of(ctx)
     job = mq.one(queue_name, job_name)
 
     async def copy() -> None:
         out = sys.stdout.buffer
-        async for chunk in mq.logs(queue_name, job.name, stderr=stderr, follow=follow):
+        chunks = mq.logs(queue_name, job.name, stderr=stderr, follow=follow, attempt=attempt)
+        async for chunk in chunks:
             out.write(chunk)
             out.flush()
 

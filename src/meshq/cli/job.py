@@ -286,7 +286,8 @@ def reset(ctx: click.Context, name: str | None) -> None:
     """Make jobs ready to run again: kill if running, remove the job's folder."""
     mq = _mq(ctx)
     q = mq.jobset(writing=True).queue
-    moves = run_async(mq.reset(q.name, name))
+    # the seed's reset removes the job's folder: 'queue reset --purge'
+    moves = run_async(mq.reset(q.name, name, purge=True))
     mq.write_jobset(q)
     _moves(moves)
 

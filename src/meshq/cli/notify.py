@@ -7,7 +7,7 @@ knows of the run reaches it only as environment variables, never as text
 put into the command, so no job name or error can change what it runs::
 
     MESHQ_QUEUE            the queue's name
-    MESHQ_EXIT             the run's exit status (0: every job ended well)
+    MESHQ_EXIT             the run's exit status (0: every job ended well; 130: interrupted)
     MESHQ_END, MESHQ_FAIL, MESHQ_TIMEOUT, MESHQ_KILL, MESHQ_FAIL_START,
     MESHQ_CRASH, MESHQ_SKIP
                            how many jobs the run left in that state

@@ -64,6 +64,9 @@ class LineReporter:
     def message(self, text: str) -> None:
         self._say(text)
 
+    def phase(self, text: str) -> None:
+        return None  # the run's message line says it
+
     def end(self) -> None:
         return None
 
@@ -95,6 +98,7 @@ class BarReporter:
             console=self.console,
             transient=False,
         )
+        self.description = description
         self.task = self.progress.add_task(description, total=None, states="")
         self.total = 0
         self.outcomes: Counter[Status] = Counter()
@@ -135,6 +139,11 @@ class BarReporter:
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False)
+
+    def phase(self, text: str) -> None:
+        """The bar's label says it: ``sweep paused``, ``sweep stopping``."""
+        label = f"{self.description} [yellow]{text}[/]" if text else self.description
+        self.progress.update(self.task, description=label)
 
     def end(self) -> None:
         self._update()

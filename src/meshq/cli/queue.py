@@ -181,7 +181,8 @@ def set_(
 @format_option()
 @click.pass_context
 def pause(ctx: click.Context, queue_name: str, fmt: str) -> None:
-    """Start no new job of the queue; running jobs go on (a run waits for them)."""
+    """Start no new job of the queue: running jobs go on, and a run of the
+    queue waits (saying 'paused') for 'meshq queue resume'."""
     q = mq_of(ctx).pause(queue_name)
     text = f"paused {queue_name}: no new jobs start ('meshq queue resume {queue_name}')"
     say(fmt, queue_record(q), text)

@@ -6,12 +6,15 @@ whose field names are the flags' names (``max_jobs_allowed``, ``gpu``,
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from meshq.cli.render import Column, Seconds, when
 from meshq.model import ACTIVE, Event, Host, Identity, Job, Queue, Status
 from meshq.paths import JobPaths
+
+if TYPE_CHECKING:
+    from meshq.attempts import AttemptRecord
 
 #: ``queue list``: at 60 columns name, status, exit, host, runtime and a cut
 #: command; gpu, started, tries and ended join as the terminal widens
@@ -57,8 +60,19 @@ EVENT_COLUMNS = (
     Column("detail", priority=6, wide=True),
 )
 
+#: ``queue show``'s table of a job's attempts (when it has more than one)
+ATTEMPT_COLUMNS = (
+    Column("attempt", priority=0, right=True),
+    Column("status", priority=1),
+    Column("exit_code", "exit", priority=2, right=True),
+    Column("host", priority=3),
+    Column("runtime", priority=4, right=True),
+    Column("started", priority=6),
+    Column("stdout", priority=5, wide=True),
+)
+
 #: fields a person does not need in ``queue show``'s table (JSON has them)
-_SHOW_HIDDEN = frozenset({"history", "pstart", "placed", "run_id", "index"})
+_SHOW_HIDDEN = frozenset({"history", "pstart", "placed", "run_id", "index", "attempt_list"})
 
 
 def runtime(job: Job, now: float | None = None) -> Seconds | None:
@@ -91,14 +105,36 @@ def show_record(
     history: list[Event],
     after: list[tuple[str, Status]],
     files: JobPaths | None = None,
+    attempts: Sequence[tuple[AttemptRecord, JobPaths | None]] = (),
 ) -> dict[str, Any]:
     """``queue show``: the job's record, what it waits for, where its files
-    are on its host (``files``: absolute or ``~/…`` there), its history."""
+    are on its host (``files``: absolute or ``~/…`` there), each attempt
+    with where its files are kept, its history."""
     return {
         **job_record(job),
         "after": [{"name": n, "status": s.value} for n, s in after],
         "files": files.to_dict() if files is not None else None,
+        "attempt_list": [attempt_record(rec, where) for rec, where in attempts],
         "history": [event_record(e) for e in history],
+    }
+
+
+def attempt_record(rec: AttemptRecord, where: JobPaths | None) -> dict[str, Any]:
+    """One attempt of a job: where and how it ran, and where its files are."""
+    ran = None
+    if rec.started is not None and rec.ended is not None:
+        ran = Seconds(max(rec.ended - rec.started, 0.0))
+    return {
+        "attempt": rec.attempt,
+        "host": rec.host,
+        "status": rec.status.value,
+        "exit_code": rec.exit_code,
+        "started": when(rec.started),
+        "ended": when(rec.ended),
+        "runtime": ran,
+        "stdout": where.stdout if where else None,
+        "stderr": where.stderr if where else None,
+        "log": where.log if where else None,
     }
 
 

@@ -32,6 +32,8 @@ class Snapshot:
     #: running jobs per host, over all queues
     slots: dict[str, int]
     at: float
+    #: the running jobs no run watches, on other hosts: their state may be old
+    unwatched: frozenset[int] = frozenset()
 
     @property
     def done(self) -> bool:
@@ -40,8 +42,12 @@ class Snapshot:
 
 
 def snapshot(mq: Any, queue_name: str) -> Snapshot:
-    """The queue's state now, in a few cheap reads."""
+    """The queue's state now, in a few cheap reads (after the running jobs
+    no run watches were read again where that is cheap: see cli/stale.py)."""
+    from meshq.cli.stale import settle
+
     queue = mq.queue(queue_name)
+    unwatched = settle(mq, queue_name)
     slots, _gpus = mq.host_usage()
     return Snapshot(
         queue=queue,
@@ -50,6 +56,7 @@ def snapshot(mq: Any, queue_name: str) -> Snapshot:
         hosts=mq.hosts(),
         slots=dict(slots),
         at=time.time(),
+        unwatched=unwatched.ids,
     )
 
 
@@ -68,6 +75,12 @@ def render(view: Snapshot, height: int) -> RenderableType:
         f"[bold]{view.queue.name}[/]: {total} job(s) · "
         f"{state_counts(finished, len(view.running), markup=True)} · {waiting} waiting"
         + (" · [yellow]paused[/]" if view.queue.paused else "")
+        + (
+            f" · [yellow]{len(view.unwatched)} watched by no run (?): "
+            f"meshq queue refresh {view.queue.name}[/]"
+            if view.unwatched
+            else ""
+        )
         + (" · [green]done[/]" if view.done else "")
     )
     parts: list[RenderableType] = [head]
@@ -96,7 +109,7 @@ def render(view: Snapshot, height: int) -> RenderableType:
         for job in view.running[:room]:
             started = job.started or view.at
             jobs.add_row(
-                job.name,
+                job.name + ("?" if job.id in view.unwatched else ""),
                 job.host or "",
                 job.gpu or "",
                 format_seconds(max(view.at - started, 0.0)),

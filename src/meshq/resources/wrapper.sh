@@ -16,6 +16,11 @@
 # and reports the same events to the manager on file descriptor 3, one
 # tab-separated line each, when the manager is still listening.
 #
+# The files of the latest attempt are where they always were; a new attempt
+# first moves those of the one before into attempts/N/ in the job directory
+# (N: the attempt named on the old log's first line), so every attempt keeps
+# its own output (meshq/paths.py: attempt_paths reads them back there).
+#
 # Before anything else a wrapper claims its attempt by creating the file
 # .meshq-attempt-N in the job directory, exclusively (bash's noclobber is
 # O_EXCL: no process is forked for it). A manager that must decide whether a
@@ -86,6 +91,20 @@ meshq_claim() {
     return $rc
 }
 
+meshq_keep_attempt() {
+    # move an earlier attempt's files ($1 out, $2 err, $3 log, in the job
+    # directory) into attempts/N/; N is on the old log's first line. Best
+    # effort: if it cannot, the new attempt appends to them as before
+    local kind prev=""
+    # a regular file only: a log that is something else (a device, a pipe)
+    # is no earlier attempt's, and reading it might never end
+    [[ -f $3 ]] || return 0
+    read -r kind prev _ < "$3" 2>/dev/null
+    [[ $prev =~ ^[0-9]+$ ]] || return 0
+    mkdir -p -- "attempts/$prev" 2>/dev/null && mv -f -- "$1" "$2" "$3" "attempts/$prev/" 2>/dev/null
+    return 0
+}
+
 # how many arguments meshq_wrap takes: the fields of one launch (the agent's
 # L request, one job's record in a Slurm batch file; launch_fields in agent.py)
 meshq_launch_fields=17
@@ -122,6 +141,7 @@ meshq_wrap() {
         fi
         return
     fi
+    meshq_keep_attempt "$out" "$err" "$log"
     meshq_expand_home "${workdir:-$jobdir}"; workdir=$REPLY
     if [[ -n $pyenv ]]; then
         meshq_expand_home "$pyenv"; pyenv=$REPLY

@@ -154,6 +154,8 @@ class Runner(HostCare):
         self._skip_check = True
         self._events: asyncio.Queue[tuple[str, JobEvent] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
+        #: stop launching, but watch the running jobs to their end (Ctrl-C)
+        self._draining = False
         self._done = 0
         #: the jobs this run counted as crashed (a crash may turn out not to be one)
         self._counted: dict[int, Status] = {}
@@ -169,9 +171,24 @@ class Runner(HostCare):
     # -- public ---------------------------------------------------------------
 
     def stop(self) -> None:
-        """Launch nothing more and return soon; running jobs go on."""
+        """Launch nothing more and return soon; running jobs go on, not
+        watched (the next run of the queue, or ``refresh``, records them)."""
         self._stopping.set()
         self._events.put_nowait(None)
+
+    def drain(self) -> None:
+        """Launch nothing more, but watch the running jobs to their end and
+        record it; return then (the first Ctrl-C). A failed attempt is put
+        back in the queue for a later run, as ``--retries`` says, not run."""
+        if not self._draining:
+            self._draining = True
+            self.reporter.phase("stopping")
+        self._events.put_nowait(None)
+
+    @property
+    def _halted(self) -> bool:
+        """Told to launch nothing more (:meth:`drain` or :meth:`stop`)."""
+        return self._draining or self._stopping.is_set()
 
     async def run(self) -> RunResult:
         """Run until the queue has nothing left for this run, or :meth:`stop`."""
@@ -192,10 +209,18 @@ class Runner(HostCare):
             self._free.rebuild()
             last_check = last_tick = time.monotonic()
             while True:
-                launched = False if self._stopping.is_set() else await self._fill()
+                launched = False if self._halted else await self._fill()
                 if self._stopping.is_set():
                     break
-                if not self._inflight and not launched and not self._worth_waiting():
+                if self._draining:
+                    if not self._inflight:
+                        break
+                elif (
+                    not self._inflight
+                    and not launched
+                    and not self._worth_waiting()
+                    and not self.result.paused  # a paused queue's run waits for resume
+                ):
                     if self._give_up_taken():
                         continue  # their fail_start events are on their way
                     break
@@ -225,8 +250,10 @@ class Runner(HostCare):
             self._apply([item for item in self._pending_events() if item is not None])
             self._note_stranded()
         finally:
-            self.result.interrupted = self._stopping.is_set()
+            self.result.interrupted = self._halted
             self.result.still_running = len(self._inflight)
+            if self._halted:
+                self.result.left_waiting = self._waiting_count()
             await self._close()
             self.store.end_run(self.run_id)
             self.reporter.end()
@@ -276,7 +303,7 @@ class Runner(HostCare):
     def _note_stranded(self) -> None:
         """Jobs left waiting at the end of a run that was not stopped and
         whose queue is not paused: no host of the run could take them."""
-        if self._stopping.is_set() or self.result.paused:
+        if self._halted or self.result.paused:
             return
         left = self._waiting_count()
         if not left:
@@ -410,10 +437,13 @@ class Runner(HostCare):
         self.queue = self.store.queue(self.queue.name)
         if self.queue.paused and not self.result.paused:
             self.reporter.message(
-                f"queue {self.queue.name} is paused: no new jobs start; running jobs go on"
+                f"queue {self.queue.name} is paused: no new jobs start; running jobs go on, "
+                f"and this run waits for 'meshq queue resume {self.queue.name}'"
             )
+            self.reporter.phase("paused")
         if not self.queue.paused and self.result.paused:
             self.reporter.message(f"queue {self.queue.name} resumed")
+            self.reporter.phase("")
         self.result.paused = self.queue.paused
         return self.queue.paused
 
@@ -729,7 +759,13 @@ class Runner(HostCare):
         else:
             back = Status.READY
         why = failed.fields.get("error") or f"exit {failed.fields.get('exit_code')}"
-        detail = f"retry {job.attempts} of {allowed}: {failed.new.value} on {job.host} ({why})"
+        # the retries left, this one included: "1 left" on the last
+        left = allowed - job.attempts + 1
+        # the state's own name, as everywhere (docs/rules.md, States)
+        detail = (
+            f"attempt {job.attempts} ended {failed.new.value} on {job.host} ({why}); "
+            f"it will be retried ({left} {'retry' if left == 1 else 'retries'} left)"
+        )
         if self.store.apply([Change(job.id, back, fields, detail, job.attempts)]) != [True]:
             return False
         if job.host:
@@ -819,7 +855,7 @@ class Runner(HostCare):
         (a retry) but that no host of the run can take now end
         ``fail_start``, saying why, so that every job a run took is final
         when it ends. Whether any was given up."""
-        if self._stopping.is_set() or self.result.paused or not self._took:
+        if self._halted or self.result.paused or not self._took:
             return False
         left = [
             j

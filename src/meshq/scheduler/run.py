@@ -31,6 +31,10 @@ class Reporter(Protocol):
         self, job: Job, status: Status, exit_code: int | None, error: str | None
     ) -> None: ...
     def message(self, text: str) -> None: ...
+    def phase(self, text: str) -> None:
+        """What the run as a whole is doing, when not just running
+        (``paused``, ``stopping``); ``""``: running again."""
+
     def end(self) -> None: ...
 
 
@@ -44,6 +48,7 @@ class SilentReporter:
         self, job: Job, status: Status, exit_code: int | None, error: str | None
     ) -> None: ...
     def message(self, text: str) -> None: ...
+    def phase(self, text: str) -> None: ...
     def end(self) -> None: ...
 
 
@@ -81,12 +86,16 @@ class RunResult:
     finished: Counter[Status] = field(default_factory=Counter)
     #: jobs this run left alone, and why (told, not counted as failures)
     skipped: dict[str, str] = field(default_factory=dict)
-    #: stopped early (Ctrl-C / :meth:`Runner.stop`); the jobs in flight run on
+    #: stopped early (Ctrl-C: :meth:`Runner.drain`, twice: :meth:`Runner.stop`)
     interrupted: bool = False
+    #: jobs left running, unwatched, by a run stopped at once (second Ctrl-C)
     still_running: int = 0
+    #: jobs an interrupted run left waiting, never started
+    left_waiting: int = 0
     #: failed attempts put back in the queue by --retries
     retried: int = 0
-    #: the queue was paused when the run ended
+    #: the queue was paused when the run ended (a run waits while its queue
+    #: is paused: only an interrupted run ends so)
     paused: bool = False
     #: jobs this run was there to run but left waiting (no host could take
     #: them: every host of the run down, say), and why
@@ -112,15 +121,26 @@ class RunResult:
 
 
 def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:
-    """Make Ctrl-C (and SIGTERM) stop launching, leaving running jobs
-    running. The handler removes itself, so a second Ctrl-C quits at once."""
+    """Ctrl-C (or SIGTERM) once: launch nothing more, and watch the running
+    jobs to their end. Twice: quit at once; the jobs run on on their hosts,
+    and the next run of the queue (or ``meshq queue refresh``) records how
+    they end."""
     loop = asyncio.get_running_loop()
 
-    def handler(signum: int) -> None:
+    def again(signum: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        say("stopping: no new jobs will start; running jobs go on (Ctrl-C again to quit at once)")
+        say("quitting now: the running jobs go on; 'meshq queue refresh' records them")
         runner.stop()
 
+    def first(signum: int) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, again, sig)
+        say(
+            "stopping: no new jobs will start; waiting for the running ones to end "
+            "(Ctrl-C again to quit at once: they go on)"
+        )
+        runner.drain()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, handler, sig)
+        loop.add_signal_handler(sig, first, sig)
