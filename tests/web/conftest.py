@@ -33,8 +33,8 @@ class Api:
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(path, headers=self.auth, **kw)
 
-    def post(self, path: str, json: Any = None) -> httpx.Response:
-        return self.client.post(path, json=json, headers=self.auth)
+    def post(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return self.client.post(path, json=json, headers=self.auth, **kw)
 
     def delete(self, path: str) -> httpx.Response:
         return self.client.delete(path, headers=self.auth)

@@ -131,7 +131,10 @@ def test_a_run_to_completion_then_logs_reset_and_kill(api: Api) -> None:
     assert "not running" in not_running.json()["error"]
     reset = api.post("/queues/q/reset", {"status": "fail"}).json()
     assert reset == {"changed": [{"name": "j2", "old": "fail", "new": "ready"}]}
-    gone = api.get("/queues/q/jobs/j2/logs")  # reset removed its folder
+    # reset keeps the attempt's files; a reset with purge removes them
+    assert api.get("/queues/q/jobs/j2/logs", params={"attempt": 1}).text == "out 2\n"
+    assert api.post("/queues/q/jobs/j2/reset", params={"purge": True}).status_code == 200
+    gone = api.get("/queues/q/jobs/j2/logs")
     assert (gone.status_code, gone.json()["type"]) == (404, "UnreadableFile")
     assert api.get("/runs", params={"active": True}).json() == []
     assert api.get("/runs").json()[0]["id"] == run["id"]

@@ -53,11 +53,13 @@ class Context:
         worker thread, so its store calls never block the server's loop."""
         return await to_thread.run_sync(lambda: asyncio.run(operation(self.service())))
 
-    def logs(self, queue: str, job: str, *, stderr: bool, follow: bool) -> AsyncGenerator[bytes]:
+    def logs(
+        self, queue: str, job: str, *, stderr: bool, follow: bool, attempt: int | None = None
+    ) -> AsyncGenerator[bytes]:
         """The job's output (:meth:`Service.logs`), read on the server's loop
         with its thread's Service: it only reads the store (a read never
         waits for a writer in WAL mode) and waits for the host."""
-        chunks = self.service().logs(queue, job, stderr=stderr, follow=follow)
+        chunks = self.service().logs(queue, job, stderr=stderr, follow=follow, attempt=attempt)
         assert isinstance(chunks, AsyncGenerator)
         return chunks
 

@@ -91,11 +91,14 @@ async def job_logs(
     ctx: Ctx,
     stream: Literal["stdout", "stderr"] = "stdout",
     follow: bool = False,
+    attempt: Annotated[
+        int | None, Query(ge=1, description="an earlier attempt's output (default: the latest)")
+    ] = None,
 ) -> StreamingResponse:
     # read (or wait for) the first chunk here, so that an error answers with
     # its status rather than breaking a stream that has begun
     await ctx.call(lambda s: s.job(queue, job))
-    chunks = ctx.logs(queue, job, stderr=stream == "stderr", follow=follow)
+    chunks = ctx.logs(queue, job, stderr=stream == "stderr", follow=follow, attempt=attempt)
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
@@ -131,9 +134,16 @@ async def kill_job(queue: str, job: str, ctx: Ctx) -> Changed:
 
 
 @router.post("/jobs/{job}/reset", summary="Make a job runnable again (killed first if running)")
-async def reset_job(queue: str, job: str, ctx: Ctx) -> Changed:
+async def reset_job(
+    queue: str,
+    job: str,
+    ctx: Ctx,
+    purge: Annotated[
+        bool, Query(description="also remove the job folders: every attempt's files, on every host")
+    ] = False,
+) -> Changed:
     record = await _one(ctx, queue, job)
-    moved = await ctx.call_async(lambda s: s.reset(queue, record.name))
+    moved = await ctx.call_async(lambda s: s.reset(queue, record.name, purge=purge))
     return Changed(changed=[MovedOut.of(m) for m in moved])
 
 
@@ -159,8 +169,15 @@ async def kill_jobs(queue: str, body: Selection, ctx: Ctx) -> Changed:
     "/reset",
     summary="Make the selected jobs runnable again (none selected: every job not ended well)",
 )
-async def reset_jobs(queue: str, body: Selection, ctx: Ctx) -> Changed:
-    moved = await ctx.call_async(lambda s: s.reset(queue, body.name, body.status))
+async def reset_jobs(
+    queue: str,
+    body: Selection,
+    ctx: Ctx,
+    purge: Annotated[
+        bool, Query(description="also remove the job folders: every attempt's files, on every host")
+    ] = False,
+) -> Changed:
+    moved = await ctx.call_async(lambda s: s.reset(queue, body.name, body.status, purge=purge))
     return Changed(changed=[MovedOut.of(m) for m in moved])
 
 
