@@ -191,7 +191,8 @@ class AsyncMeshq:
         ``gpu`` names the GPU ids they see, ``gpus`` asks for that many
         GPUs of their host; ``pyenv`` is sourced first (a venv folder or an
         activate script); ``directory`` is where the command runs (default:
-        the job's own folder); ``timeout`` is a limit in seconds (or
+        the folder this is called in; on another host the same folder
+        under its home); ``timeout`` is a limit in seconds (or
         ``"2h"``, or a timedelta); ``retries`` reruns a failed attempt;
         ``after`` names jobs that must end well first.
 
