@@ -177,7 +177,12 @@ def check_reset_end(seed: Seed, done: Done) -> None:
     lines = done.stdout.strip().splitlines()
     assert lines == [f"job{i}\told_status:end\tnew_status:ready" for i in (1, 2, 3)]
     assert {j["status"] for j in seed.jobs("a").values()} == {"ready"}
-    assert not seed.host("red").real_path(seed.cwd / "experiment" / "a" / "job1").exists()
+    # the seed removed the job folder; meshq keeps the attempt's files
+    # (README "Coming from cloudmesh"), and reset --purge removes them
+    folder = seed.host("red").real_path(seed.cwd / "experiment" / "a" / "job1")
+    assert (folder / "job1.out").exists()
+    seed.ok("queue", "reset", "a", "--name=job1", "--purge")
+    assert not folder.exists()
 
 
 def check_refresh_after_crash(seed: Seed, done: Done) -> None:

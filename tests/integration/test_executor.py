@@ -243,7 +243,7 @@ def test_a_call_whose_file_is_gone_says_so(mq: Meshq, tmp_path: Path, pyenv: str
     with executor(mq, tmp_path, pyenv) as ex:
         assert ex.submit(square, 4).result(timeout=60) == 16
     [job] = mq.jobs("feat")
-    mq.reset("feat", job.name)  # removes the job's folder, call.pkl with it
+    mq.reset("feat", job.name, purge=True)  # removes the job's folder, call.pkl with it
     with executor(mq, tmp_path, pyenv) as ex:  # a run of the queue picks the job up
         ex.submit(square, 5).result(timeout=60)
     again = mq.job("feat", job.name)
