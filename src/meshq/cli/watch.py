@@ -9,6 +9,8 @@ picture stays on the screen, the cursor comes back, and the exit status is
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -139,14 +141,22 @@ def watch(mq: Any, queue_name: str, interval: float) -> int:
 
     console = Console()
     view = snapshot(mq, queue_name)  # an unknown queue fails here, before any drawing
+    # Ctrl-C sets a flag the loop looks at instead of raising wherever it
+    # lands: raised inside asyncio.run (each snapshot settles the queue's
+    # unwatched jobs), a KeyboardInterrupt can be turned into the task's
+    # cancellation and lost, and the view would go on drawing. With a
+    # handler of our own in place, asyncio.run leaves SIGINT alone.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
         with Live(
             render(view, console.height), console=console, auto_refresh=False, transient=False
         ) as live:
-            while not view.done:
-                time.sleep(interval)
+            while not view.done and not stop.wait(interval):
                 view = snapshot(mq, queue_name)
                 live.update(render(view, console.height), refresh=True)
-    except KeyboardInterrupt:
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
         console.print(f"stopped watching {queue_name}; its jobs go on")
     return 0
