@@ -17,6 +17,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
+from tests.support.ci import unavailable
 from tests.support.fixtures import ClusterFactory
 from tests.support.sshd import TEST_USER
 
@@ -42,7 +43,11 @@ def python_blocks() -> list[str]:
 
 def run_block(code: str, cwd: Path, env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=150,
     )
     assert done.returncode == 0, f"{code}\nstdout: {done.stdout}\nstderr: {done.stderr}"
@@ -91,10 +96,10 @@ def venv_on_hosts() -> Iterator[None]:
     try:
         home = Path(pwd.getpwnam(TEST_USER).pw_dir)
     except KeyError:
-        pytest.skip(f"no user {TEST_USER}")
+        unavailable(f"no user {TEST_USER}")
     venv = home / "venv"
     if venv.exists():
-        pytest.skip(f"{venv} exists: not ours to replace")
+        unavailable(f"{venv} exists: not ours to replace")
     site = venv / "site"
     shutil.copytree(Path(cloudpickle.__file__).parent, site / "cloudpickle")
     (venv / "bin").mkdir()
@@ -123,6 +128,5 @@ def test_the_executor_example_on_two_ssh_hosts(
     work = Path(home_experiment).parent
     out = run_block(executor, work, env)
     assert out == (
-        "[{'lr': 0.1, 'score': 0.9}, {'lr': 0.01, 'score': 0.99}, "
-        "{'lr': 0.001, 'score': 0.999}]\n"
+        "[{'lr': 0.1, 'score': 0.9}, {'lr': 0.01, 'score': 0.99}, {'lr': 0.001, 'score': 0.999}]\n"
     )

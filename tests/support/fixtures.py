@@ -22,7 +22,6 @@ skipping the ssh tests.
 from __future__ import annotations
 
 import contextlib
-import os
 import pwd
 import shutil
 import tempfile
@@ -34,6 +33,7 @@ from typing import Protocol
 
 import pytest
 
+from tests.support.ci import unavailable, under_ci
 from tests.support.sshd import (
     SHARED_TMP,
     TEST_USER,
@@ -82,19 +82,12 @@ def _allocate_octets(n: int) -> int:
     return first
 
 
-def _ci() -> bool:
-    """Whether we run under CI, where skipping the ssh tests is not acceptable."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+_ci = under_ci  # the name the other support modules import
 
 
 def _unavailable(reason: str) -> None:
     """Skip the current test because real test hosts cannot run here; fail it under CI."""
-    if _ci():
-        pytest.fail(
-            f"real sshd test hosts are required under CI but unavailable: {reason}",
-            pytrace=False,
-        )
-    pytest.skip(f"real sshd test hosts unavailable: {reason}")
+    unavailable(f"real sshd test hosts: {reason}")
 
 
 def require_sshd() -> None:

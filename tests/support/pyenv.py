@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import cloudpickle
-import pytest
+
+from tests.support.ci import unavailable
 
 
 def system_python() -> str:
@@ -29,7 +30,7 @@ def system_python() -> str:
         )
         if done is not None and done.stdout.strip() == str(sys.version_info[:2]):
             return candidate
-    pytest.skip("no python3 of this version that every user may run")
+    unavailable("no python3 of this version that every user may run")
 
 
 def make_pyenv(folder: Path, *, python_version: str | None = None) -> str:

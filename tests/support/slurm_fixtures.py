@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.fixtures import _ci
+from tests.support.ci import unavailable
 from tests.support.slurm import SlurmCluster, slurm_available, start_slurm
 
 __all__ = ["slurm", "slurm_cluster"]
@@ -30,9 +30,7 @@ def require_slurm() -> None:
     reason = slurm_available()
     if reason is None:
         return
-    if _ci():
-        pytest.fail(f"a real Slurm is required under CI but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"real Slurm unavailable: {reason}")
+    unavailable(f"a real Slurm: {reason}")
 
 
 @pytest.fixture(scope="session")

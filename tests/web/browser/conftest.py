@@ -15,16 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser.serving import CHROMIUM, CHROMIUM_ARGS, Served, ci, serve
+from tests.support.ci import unavailable
+from tests.web.browser.serving import CHROMIUM, CHROMIUM_ARGS, Served, serve
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _unavailable(reason: str) -> None:
     """Skip: no browser here; under CI, fail (the browser tests must run there)."""
-    if ci():
-        pytest.fail(f"the browser tests must run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"the browser: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshq.service import Service
+from tests.support.ci import under_ci
 
 #: Debian's chromium (Playwright's own browser download cannot work here)
 CHROMIUM = "/usr/bin/chromium"
@@ -36,9 +37,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def ci() -> bool:
-    """Whether we run under CI, where these tests may not skip."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+ci = under_ci
 
 
 @dataclass(frozen=True)
