@@ -206,9 +206,9 @@ def test_a_network_drop_shorter_than_host_lost_after_crashes_no_running_job(
         runner = asyncio.create_task(
             api.run_fifo_multi(QUEUE, host_lost_after=15, check_interval=1.0, reporter=messages)
         )
-        await until(
-            lambda: {j.status for j in api.jobs(QUEUE)} == {Status.START}, "the three jobs to start"
-        )
+        # a job is `start` once launched; its mark comes when its command runs
+        await until(lambda: set(names) <= set(starts(marker)), "the three jobs to start")
+        assert {j.status for j in api.jobs(QUEUE)} == {Status.START}
         pids = {n: starts(marker)[n].pid for n in names}
         killed = await asyncio.to_thread(_drop_connections, host)
         assert killed, "no sshd connection process found for mq1"
