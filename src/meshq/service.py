@@ -634,7 +634,13 @@ class Service(Attempts, Changes, Interop, Jobsets):
         ``refresh`` may read, are returned (see :func:`hostops.settle`)."""
         from meshq import hostops
 
-        jobs = self.store.active_jobs(self.store.queue(queue))
+        q = self.store.queue(queue)
+        # only the jobs of runs that are not alive: a queue that a run is
+        # working through may have thousands running, all of them watched
+        dead = [r for r in self.store.active_runs(q) if r is None or not self.store.run_alive(r)]
+        if not dead:
+            return []
+        jobs = self.store.active_jobs(q, runs=dead)
         return await hostops.settle(self.store, jobs, self._target_for, self._is_local, self.warn)
 
     async def kill(
