@@ -1,5 +1,5 @@
 """A job's attempts as the API gives them (``queue show``'s list, ``queue
-logs --attempt``): the part of :class:`meshq.api.Meshq` that reads what
+logs --attempt``): the part of :class:`meshq.service.Service` that reads what
 earlier attempts left. Where each attempt's files are is
 :func:`meshq.paths.attempt_paths`'s to say; which attempts there were,
 :mod:`meshq.attempts`'."""
@@ -10,25 +10,15 @@ from typing import TYPE_CHECKING
 
 from meshq import paths
 from meshq.errors import UsageError
+from meshq.servicepart import ServicePart
 
 if TYPE_CHECKING:
     from meshq.attempts import AttemptRecord
-    from meshq.hosts.registry import Target
     from meshq.model import Job
-    from meshq.store.store import Store
 
 
-class Attempts:
-    """Earlier attempts' records and files; mixed into :class:`meshq.api.Meshq`."""
-
-    store: Store
-
-    if TYPE_CHECKING:
-        # Meshq's: where a job's files are, and how to reach its host
-
-        def files(self, job: Job) -> paths.JobPaths | None: ...
-        def _is_local(self, host: str) -> bool: ...
-        def _target_for(self, job: Job) -> Target: ...
+class Attempts(ServicePart):
+    """Earlier attempts' records and files; mixed into :class:`meshq.service.Service`."""
 
     def attempts(self, job: Job) -> list[AttemptRecord]:
         """``job``'s attempts, oldest first (:mod:`meshq.attempts`)."""

@@ -6,34 +6,17 @@ instead of adding or deleting. Values are checked by the same functions
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshq import names, validate
 from meshq.errors import UsageError
 from meshq.model import ACTIVE, Host, Status
+from meshq.servicepart import ServicePart
 from meshq.store.store import Change
 
-if TYPE_CHECKING:
-    from meshq.model import Job
-    from meshq.store.store import Store
 
-
-class Changes:
+class Changes(ServicePart):
     """In-place changes; mixed into :class:`meshq.service.Service`."""
-
-    store: Store
-
-    if TYPE_CHECKING:
-        # Service's, by which every command picks jobs
-
-        def select(
-            self,
-            queue: str,
-            name: str | None = None,
-            status: str | Iterable[Status | str] | None = None,
-            *,
-            acting: bool = False,
-        ) -> list[Job]: ...
 
     def set_host(self, name: str, **fields: Any) -> Host:
         """Change a host's settings (those of :func:`meshq.validate.host`

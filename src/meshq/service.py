@@ -8,49 +8,51 @@ coroutines. It speaks the internal records of :mod:`meshq.model` (times as
 float epochs); the public API turns them into :mod:`meshq.results`.
 A :class:`Service` and its store belong to one thread: the sync
 :class:`meshq.Meshq` keeps its own on a private event-loop thread.
+
+This module holds the queues and the jobs in them; the other resources are
+mixins in modules of their own, one each: the inventory
+(:mod:`meshq.inventory`), runs (:mod:`meshq.runs`), operations on jobs'
+hosts (:mod:`meshq.control`), attempts (:mod:`meshq.attemptops`), in-place
+changes (:mod:`meshq.changes`), the seed's files and jobsets
+(:mod:`meshq.interop`, :mod:`meshq.jobsets`).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshq import jobfile, names, paths, selection, validate
-from meshq.attemptops import Attempts, on_host
+from meshq.attemptops import Attempts
 from meshq.changes import Changes
-from meshq.errors import HostError, NoHosts, NotFound, UsageError, shown, shown_path
+from meshq.control import Control
+from meshq.errors import NotFound, UsageError, shown, shown_path
 from meshq.interop import Interop, is_meshq_job_list
+from meshq.inventory import Inventory
 from meshq.jobsets import Jobsets
 from meshq.model import (
-    ACTIVE,
     LOCAL_HOST_NAMES,
     LOCALHOST,
     Event,
-    Host,
-    HostStatus,
-    Identity,
     Job,
     JobSpec,
     Queue,
     Status,
     parse_states,
-    reset_status,
 )
+from meshq.runs import Runs
 from meshq.store.feed import JobEvent
-from meshq.store.store import Change, Store
+from meshq.store.store import Store
 
 # What talks to hosts (asyncio, the agent, ssh, the scheduler) is imported
 # by the methods that need it: commands that only read the store, such as
 # `meshq queues` or `queue status`, start 40 ms sooner without it.
 if TYPE_CHECKING:
-    from meshq.hostops import Moved
     from meshq.hosts.registry import Target
-    from meshq.scheduler.engine import Runner
-    from meshq.scheduler.run import Reporter, RunHost, RunResult
+    from meshq.scheduler.run import RunResult
     from meshq.summary import Summary
 
 DEFAULT_EXPERIMENT = "./experiment"
@@ -72,10 +74,12 @@ def _warn(text: str) -> None:
     print(f"meshq: warning: {text}", file=sys.stderr)
 
 
-class Service(Attempts, Changes, Interop, Jobsets):
+class Service(Attempts, Changes, Control, Interop, Inventory, Jobsets, Runs):
     """A handle on one meshq store and the hosts its jobs run on. In-place
     changes of jobs and hosts are in :class:`Changes`; the cloudmesh seed's
-    files, policies and jobsets in :class:`Interop` and :class:`Jobsets`."""
+    files, policies and jobsets in :class:`Interop` and :class:`Jobsets`.
+    The inventory is in :class:`Inventory`, runs in :class:`Runs`, and the
+    operations that talk to jobs' hosts in :class:`Control`."""
 
     def __init__(self, db: str | Path | None = None, warn: Callable[[str], None] = _warn) -> None:
         self.store = Store(db)
@@ -111,70 +115,6 @@ class Service(Attempts, Changes, Interop, Jobsets):
         if job.pyenv is None and (known := self.store.find_host(job.host)) is not None:
             pyenv = known.pyenv
         return paths.job_paths(job, local=self._is_local(job.host), default_pyenv=pyenv)
-
-    # -- hosts ----------------------------------------------------------------
-
-    def add_hosts(self, name: str, **fields: Any) -> list[Host]:
-        """Add the hosts the pattern ``name`` expands to (``red,red0[1-3]``);
-        ``fields`` are those of :func:`meshq.validate.host_fields`."""
-        hosts = [validate.host(e.name, **fields) for e in names.expand(name, what="host name")]
-        self.store.add_hosts(hosts)
-        return hosts
-
-    def hosts(self) -> list[Host]:
-        return self.store.hosts()
-
-    def reached_as(self, host: Host) -> Identity | None:
-        """The address, user and port a connection to ``host`` uses: what
-        the inventory says, the rest as the ssh config (``~/.ssh/config``,
-        or ``MESHQ_SSH_CONFIG``) resolves it; ``None`` for this machine.
-        No connection is made."""
-        from meshq.hosts.registry import reached_as
-
-        return reached_as(host)
-
-    def host_usage(self) -> tuple[Counter[str], dict[str, set[str]]]:
-        """Running jobs per host and the GPU ids they hold, over all queues."""
-        return self.store.host_usage()
-
-    def set_host_enabled(self, name: str, enabled: bool) -> Host:
-        """Let the scheduler use a host again, or stop it from doing so."""
-        self.store.host(name)
-        status = HostStatus.ACTIVE if enabled else HostStatus.DISABLED
-        self.store.set_host_status(name, status)
-        return self.store.host(name)
-
-    def delete_host(self, name: str) -> None:
-        self.store.delete_host(name)
-
-    async def probe(self, name: str | None = None) -> list[tuple[Host, str | None]]:
-        """Try each host (or one): start its agent and stop it again. Records
-        the outcome (active, or down with the error) unless it is disabled."""
-        import asyncio
-
-        from meshq.hosts.registry import make_backend, target
-
-        targets = [self.store.host(name)] if name else self.store.hosts()
-        out: list[tuple[Host, str | None]] = []
-
-        async def one(host: Host) -> tuple[Host, str | None]:
-            backend = make_backend(target(self.store, host.name))
-            error: str | None = None
-            try:
-                await backend.start()
-            except HostError as err:
-                error = err.detail
-            finally:
-                await backend.close()
-            if error is None and backend.info != host.info:
-                self.store.set_host_info(host.name, backend.info)
-            if host.status is not HostStatus.DISABLED:
-                status = HostStatus.DOWN if error else HostStatus.ACTIVE
-                self.store.set_host_status(host.name, status, error, probed=True)
-            return self.store.host(host.name), error
-
-        out = list(await asyncio.gather(*(one(h) for h in targets)))
-        return out
 
     # -- queues ---------------------------------------------------------------
 
@@ -465,317 +405,6 @@ class Service(Attempts, Changes, Interop, Jobsets):
             raise UsageError(f"{shown(name)} selects {what} of queue {shown(queue)}: name one job")
         return found[0]
 
-    # -- running --------------------------------------------------------------
-
-    def _run_host(self, name: str, slots: int, user: str | None = None) -> RunHost:
-        from meshq.hosts.registry import target
-        from meshq.scheduler.run import RunHost
-
-        where = target(self.store, name, user=user)
-        known = where.host
-        cluster = where.kind.cluster
-        if cluster and known is not None:
-            # a cluster's --max_jobs_allowed caps what is queued there, in
-            # fifo too (there --max_parallel is the queue's own cap)
-            slots = min(slots, known.max_jobs)
-        return RunHost(
-            where.name,
-            where,
-            slots,
-            gpus=known.gpus if known else (),
-            inventory=known is not None,
-            cluster=cluster,
-        )
-
-    async def run_fifo(
-        self,
-        queue: str,
-        max_parallel: int,
-        *,
-        name: str | None = None,
-        reporter: Reporter | None = None,
-        handle_signals: bool = False,
-        check_interval: float = 5.0,
-        host_lost_after: float | None = None,
-        reprobe_every: float | None = None,
-        on_runner: Callable[[Runner], None] | None = None,
-    ) -> RunResult:
-        """Run the queue's ready jobs in order, each on the host it is pinned
-        to, at most ``max_parallel`` at once. Jobs with no host are skipped.
-        ``name`` runs only the jobs it selects (as :meth:`select`).
-        ``on_runner`` is given the :class:`Runner` once the options are
-        checked and before it starts (to :meth:`Runner.stop` it later)."""
-        max_parallel = validate.max_parallel(max_parallel)
-        q = self.store.queue(queue)
-        only = self._selection(queue, name)
-        # each pinned host, with the --user its jobs name (the seed's pi@red)
-        pinned: dict[str, str | None] = {}
-        for host, user in self.store.pinned_hosts(q, [Status.READY, *ACTIVE]):
-            if host not in pinned or pinned[host] is None:
-                pinned[host] = user
-        hosts = [self._run_host(h, max_parallel, pinned[h]) for h in sorted(pinned)]
-        runner = _runner(
-            self.store,
-            q,
-            hosts,
-            mode="fifo",
-            max_parallel=max_parallel,
-            only=only,
-            reporter=reporter,
-            check_interval=check_interval,
-            host_lost_after=host_lost_after,
-            reprobe_every=reprobe_every,
-        )
-        return await self._run(runner, handle_signals, on_runner)
-
-    async def run_fifo_multi(
-        self,
-        queue: str,
-        hosts: str | None = None,
-        *,
-        policy: str | None = None,
-        name: str | None = None,
-        reporter: Reporter | None = None,
-        handle_signals: bool = False,
-        check_interval: float = 5.0,
-        seed: int | None = None,
-        host_lost_after: float | None = None,
-        reprobe_every: float | None = None,
-        on_runner: Callable[[Runner], None] | None = None,
-    ) -> RunResult:
-        """Run the queue's ready and undefined jobs in order over many hosts,
-        each job on the host ``policy`` picks among those with a free slot
-        (and enough free GPUs). ``hosts`` is the seed's list
-        (``pi@red,pi@red01``: one slot per entry, repeat one for more);
-        without it, the active hosts of the inventory with their
-        ``max_jobs`` slots. ``policy`` defaults to the queue's stored one
-        (:meth:`set_policy`), else sequential; ``name`` runs only the jobs it
-        selects (as :meth:`select`)."""
-        import random
-
-        from meshq.scheduler.policies import policy_named
-
-        q = self.store.queue(queue)
-        chosen = policy_named(policy or self.policy(queue))
-        only = self._selection(queue, name)
-        run_hosts = self._hosts_from_list(hosts) if hosts else self._inventory_hosts()
-        runner = _runner(
-            self.store,
-            q,
-            run_hosts,
-            mode="fifo_multi",
-            policy=chosen,
-            only=only,
-            reporter=reporter,
-            check_interval=check_interval,
-            rng=random.Random(seed),
-            host_lost_after=host_lost_after,
-            reprobe_every=reprobe_every,
-        )
-        return await self._run(runner, handle_signals, on_runner)
-
-    def _selection(self, queue: str, name: str | None) -> frozenset[int] | None:
-        """The ids of the jobs ``--name`` selects for a run (None: all)."""
-        if name is None:
-            return None
-        return frozenset(j.id for j in self.select(queue, name, acting=True))
-
-    def _hosts_from_list(self, text: str) -> list[RunHost]:
-        slots: Counter[str] = Counter()
-        users: dict[str, str | None] = {}
-        for entry in (e.strip() for e in text.split(",")):
-            if not entry:
-                continue
-            user, _, name = entry.rpartition("@")
-            name = LOCALHOST if name in LOCAL_HOST_NAMES else names.check_name(name, "host name")
-            if user:
-                validate.user_name(user)
-            slots[name] += 1
-            users.setdefault(name, user or None)
-        if not slots:
-            raise UsageError("--hosts is empty: give hosts such as pi@red,pi@red01")
-        return [self._run_host(n, slots[n], users[n]) for n in slots]
-
-    def _inventory_hosts(self) -> list[RunHost]:
-        usable = [h for h in self.store.hosts() if h.status is not HostStatus.DISABLED]
-        if not usable:
-            raise NoHosts("no hosts to run on: the inventory has no host that is not disabled")
-        return [self._run_host(h.name, h.max_jobs) for h in usable]
-
-    async def _run(
-        self,
-        runner: Runner,
-        handle_signals: bool,
-        on_runner: Callable[[Runner], None] | None = None,
-    ) -> RunResult:
-        from meshq.scheduler.run import stop_on_signals
-
-        if on_runner is not None:
-            on_runner(runner)
-        if handle_signals:
-            # told where the run tells everything: above a progress bar, not through it
-            stop_on_signals(runner, runner.reporter.message)
-        return await runner.run()
-
-    # -- operations on hosts --------------------------------------------------
-
-    async def refresh(self, queue: str) -> list[Moved]:
-        """Read the true state of the queue's running (and crashed) jobs from
-        their hosts' job logs, and record it."""
-        from meshq import hostops
-
-        q = self.store.queue(queue)
-        jobs = self.store.jobs(q, statuses=[*ACTIVE, Status.CRASH])
-        return await hostops.refresh(self.store, jobs, self._target_for, self.warn)
-
-    async def settle(self, queue: str) -> list[Job]:
-        """Before a read: the queue's running jobs that no live run watches
-        are refreshed when on this machine; those on other hosts, which only
-        ``refresh`` may read, are returned (see :func:`hostops.settle`)."""
-        from meshq import hostops
-
-        q = self.store.queue(queue)
-        # only the jobs of runs that are not alive: a queue that a run is
-        # working through may have thousands running, all of them watched
-        dead = [r for r in self.store.active_runs(q) if r is None or not self.store.run_alive(r)]
-        if not dead:
-            return []
-        jobs = self.store.active_jobs(q, runs=dead)
-        return await hostops.settle(self.store, jobs, self._target_for, self._is_local, self.warn)
-
-    async def kill(
-        self,
-        queue: str,
-        name: str | None = None,
-        status: str | Iterable[Status | str] | None = None,
-    ) -> list[Moved]:
-        """Kill the selected jobs (:meth:`select`) that are running (their
-        whole process groups)."""
-        from meshq import hostops
-
-        jobs = self.select(queue, name, status, acting=True)
-        return await hostops.kill(self.store, jobs, self._target_for, self.warn)
-
-    async def reset(
-        self,
-        queue: str,
-        name: str | None = None,
-        status: str | Iterable[Status | str] | None = None,
-        *,
-        purge: bool = False,
-    ) -> list[Moved]:
-        """Make jobs runnable again: kill them if running and set them ready
-        (undefined when they have no host). Their files stay: the next
-        attempt moves them into ``attempts/N/`` (see :mod:`meshq.paths`);
-        ``purge`` removes the job folders, every attempt's files, on every
-        host they ran on. With neither ``name`` nor ``status``: every job
-        not in ``end``."""
-        from meshq import hostops
-
-        jobs = self.select(queue, name, status, acting=True)
-        if name is None and status is None:
-            jobs = [j for j in jobs if j.status is not Status.END]
-        await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="reset")
-        if purge:
-            await self._remove_dirs(
-                [
-                    on_host(j, h)
-                    for j in jobs
-                    for h in dict.fromkeys([j.host, *(r.host for r in self.attempts(j))])
-                    if h is not None
-                ]
-            )
-        changes = [_reset_change(job) for job in jobs]
-        fresh = {j.id: self.store.job_by_id(j.id) for j in jobs}
-        changes = [c for c in changes if fresh[c.job_id].status is not c.new]
-        applied = self.store.apply(changes)
-        return [
-            hostops.Moved(fresh[c.job_id].name, fresh[c.job_id].status, c.new)
-            for c, ok in zip(changes, applied, strict=True)
-            if ok
-        ]
-
-    async def delete(
-        self,
-        queue: str,
-        name: str | None = None,
-        status: str | Iterable[Status | str] | None = None,
-    ) -> int:
-        """Delete the selected jobs (:meth:`select`; neither ``name`` nor
-        ``status``: the whole queue), killing those that run and removing
-        their directories on their hosts."""
-        from meshq import hostops
-
-        q = self.store.queue(queue)
-        whole = name is None and status is None
-        jobs = self.select(queue, name, status, acting=True)
-        await hostops.kill(self.store, jobs, self._target_for, self.warn, detail="deleted")
-        if whole:
-            ran = [j for j in jobs if j.host and j.attempts]
-            folders = {
-                where: [paths.queue_folder(q, local=self._is_local(where.name))]
-                for where in hostops.by_target(ran, self._target_for)
-            }
-            await hostops.remove(folders, self.warn)
-            self.store.delete_queue(q)
-            return len(jobs)
-        await self._remove_dirs(jobs)
-        return self.store.delete_jobs(jobs)
-
-    async def _remove_dirs(self, jobs: Sequence[Job]) -> None:
-        from meshq import hostops
-
-        ran = [j for j in jobs if j.host and j.attempts]
-        folders = {
-            where: [f.folder for j in group if (f := self.files(j)) is not None]
-            for where, group in hostops.by_target(ran, self._target_for).items()
-        }
-        if folders:
-            await hostops.remove(folders, self.warn)
-
-    async def logs(
-        self,
-        queue: str,
-        name: str,
-        *,
-        stderr: bool = False,
-        follow: bool = False,
-        poll: float = 0.2,
-        attempt: int | None = None,
-    ) -> AsyncIterator[bytes]:
-        """The job's stdout (or stderr) as bytes; with ``follow``, new output
-        as it is written, until the job ends. ``attempt``: that attempt's
-        (an earlier one's files are kept, see :mod:`meshq.paths`). A file
-        that cannot be read is a :class:`HostError` saying which, where and
-        why: nothing comes back only when the job really wrote nothing."""
-        import asyncio
-
-        from meshq.hosts.registry import make_backend
-
-        job = self.job(queue, name)
-        if attempt is not None and attempt != job.attempts:
-            yield await self._earlier_output(job, attempt, stderr)
-            return
-        if follow:
-            while job.status in (Status.READY, Status.UNDEFINED, Status.RUN) and job.pid is None:
-                await asyncio.sleep(poll)
-                job = self.store.job_by_id(job.id)
-        where = self.files(job)
-        if where is None or job.attempts == 0:
-            raise UsageError(f"job {name!r} has not run yet: it has no output")
-        if job.status is Status.RUN and job.pid is None:
-            raise UsageError(f"job {name!r} has not started yet: it has no output")
-        path = where.stderr if stderr else where.stdout
-        backend = make_backend(self._target_for(job))
-        try:
-            if follow and job.status in ACTIVE and job.pid is not None:
-                async for chunk in backend.follow(path, job.pid):
-                    yield chunk
-                return
-            yield await backend.read(path)
-        finally:
-            await backend.close()
-
 
 def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
     """The states a ``status`` argument names (None: any state)."""
@@ -788,29 +417,6 @@ def _states(status: str | Iterable[Status | str] | None) -> list[Status] | None:
             if s not in out:
                 out.append(s)
     return out
-
-
-def _runner(
-    *args: Any, host_lost_after: float | None, reprobe_every: float | None, **kw: Any
-) -> Runner:
-    """A :class:`Runner`; the host timings it is given, else its defaults."""
-    from meshq.scheduler.engine import HOST_LOST_AFTER, REPROBE_EVERY, Runner
-
-    return Runner(
-        *args,
-        **kw,
-        host_lost_after=HOST_LOST_AFTER if host_lost_after is None else host_lost_after,
-        reprobe_every=REPROBE_EVERY if reprobe_every is None else reprobe_every,
-    )
-
-
-def _reset_change(job: Job) -> Change:
-    """Back to waiting: a host the scheduler chose, and GPUs it picked, are
-    forgotten; a host the user pinned is kept."""
-    fields: dict[str, Any] = {"gpu": None} if job.gpus else {}
-    if job.placed:
-        fields |= {"host": None, "placed": 0}
-    return Change(job.id, reset_status(job.host, job.placed), fields, "reset")
 
 
 def __getattr__(name: str) -> Any:

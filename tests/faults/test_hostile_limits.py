@@ -4,12 +4,13 @@ store is private.
 
 The refusals themselves (numbers past their bounds, ``/dev/zero`` as a job
 file, 100,000-character names, a glob that matches nothing) are cases of
-``test_hostile_input.py``'s table, which checks the one line, exit status 2
-and the unchanged store. This module holds what needs more than one
-command: the controls at each bound, what a job file's scalars become, the
-``--db`` folder, the names limit at 1,000,000, the globs of kill, reset and
-delete, and the modes of the files meshq creates. Every check runs the real
-``meshq`` CLI as a subprocess on a real SQLite file.
+``hostile_cases.py``'s table, which ``test_hostile_input.py`` runs,
+checking the one line, exit status 2 and the unchanged store. This module
+holds what needs more than one command: the controls at each bound, what
+a job file's scalars become, the ``--db`` folder, the names limit at
+1,000,000, the globs of kill, reset and delete, and the modes of the files
+meshq creates. Every check runs the real ``meshq`` CLI as a subprocess on
+a real SQLite file.
 """
 
 from __future__ import annotations
