@@ -130,6 +130,15 @@ def _statuses(c: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     return {r[0]: r[1] for r in rows}
 
 
+#: how the statements that write jobs' states resolve a broken constraint.
+#: FAIL, not the default ABORT: an ABORT statement must be able to undo its
+#: own part alone, so with the count triggers (schema 9) SQLite keeps a
+#: statement journal for every row it writes (a copy of each page touched):
+#: a third of the cost of a status change. Every such statement runs in a
+#: transaction that is rolled back whole on any error, so nothing is lost.
+_ON_CONFLICT = "OR FAIL"
+
+
 def _write_wave(c: sqlite3.Connection, wave: Sequence[tuple[Change, str, int]], now: float) -> None:
     """Write changes of distinct jobs (each with the status and attempt it
     had before): an ``executemany`` per set of fields, then their history."""
@@ -140,7 +149,9 @@ def _write_wave(c: sqlite3.Connection, wave: Sequence[tuple[Change, str, int]], 
         )
     for names, args in shapes.items():
         sets = "".join(f", {k} = ?" for k in names)
-        c.executemany(f"UPDATE jobs SET status = ?{sets} WHERE id = ? AND status = ?", args)
+        c.executemany(
+            f"UPDATE {_ON_CONFLICT} jobs SET status = ?{sets} WHERE id = ? AND status = ?", args
+        )
     c.executemany(
         "INSERT INTO events (job_id, time, old, new, attempt, detail, host, exit_code) "
         "SELECT id, ?, ?, ?, ?, ?, host, exit_code FROM jobs WHERE id = ?",
@@ -295,13 +306,16 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
         first = c.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0]
         try:
             c.executemany(
-                'INSERT INTO jobs (queue_id, name, "index", command, shell, directory, input, '
-                "output, log, gpu, pyenv, user, host, timeout, status, submitted, gpus, "
+                f'INSERT {_ON_CONFLICT} INTO jobs (queue_id, name, "index", command, shell, '
+                "directory, input, output, log, gpu, pyenv, user, host, timeout, status, "
+                "submitted, gpus, "
                 "retries, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError:
-            taken = self._taken(queue, [e.name for e in names])
+            # the rows this statement put in before the clash are still
+            # there (it does not undo itself: _ON_CONFLICT): look before them
+            taken = self._taken(queue, [e.name for e in names], first)
             raise AlreadyExists(
                 f"queue {queue.name!r} has a job named {taken!r} already: choose other "
                 "names, or delete it first"
@@ -318,10 +332,14 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
             )
         return len(rows)
 
-    def _taken(self, queue: Queue, names: list[str]) -> str:
+    def _taken(self, queue: Queue, names: list[str], first: int) -> str:
+        """The first of ``names`` that clashes: with a job of ``queue`` that
+        was there before (id below ``first``), or with another of ``names``."""
         wanted = set(names)
         seen: set[str] = set()
-        for row in self.conn.execute("SELECT name FROM jobs WHERE queue_id = ?", (queue.id,)):
+        for row in self.conn.execute(
+            "SELECT name FROM jobs WHERE queue_id = ? AND id < ?", (queue.id, first)
+        ):
             if row["name"] in wanted:
                 return str(row["name"])
         for n in names:
@@ -693,7 +711,8 @@ class Store(HostInventory, RunLeases, Dependencies, Extras, Feed):
                 status_of[job.id] = Status.RUN.value  # the same job twice: once
                 claimed.append(job.id)
             c.executemany(
-                "UPDATE jobs SET status = 'run', attempts = attempts + 1, exit_code = NULL, "
+                f"UPDATE {_ON_CONFLICT} jobs SET status = 'run', attempts = attempts + 1, "
+                "exit_code = NULL, "
                 "pid = NULL, pstart = NULL, started = NULL, ended = NULL, error = NULL, "
                 "signal = NULL, remote_id = NULL, remote_state = NULL, host = ?, gpu = ?, "
                 "placed = ?, run_id = ?, run_user = ?, run_address = ?, run_port = ? "
