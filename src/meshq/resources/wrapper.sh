@@ -116,6 +116,10 @@ meshq_wrap() {
     local me=$BASHPID rc=0 cpid spid="" state="" terminated="" problem=""
 
     trap '' PIPE
+    # nothing of ours is worth a line on stderr, and nobody reads it: one
+    # redirection here, not one per command (each is an open, dups and a
+    # close). meshq_wrap always runs in a process of its own (started with &)
+    exec 2>/dev/null
     # note a signal meant for the job's whole group (a kill, a time limit, a
     # cluster ending the job): we stay to write how the command ended
     trap 'terminated=15' TERM
@@ -125,7 +129,7 @@ meshq_wrap() {
     meshq_expand_home "$jobdir"; jobdir=$REPLY
     # the manager makes job directories ahead, in batches (agent op M):
     # mkdir is a new process, the most a job would otherwise cost us
-    if ! { [[ -d $jobdir ]] || mkdir -p -- "$jobdir" 2>/dev/null; } || ! cd -- "$jobdir" 2>/dev/null; then
+    if ! { [[ -d $jobdir ]] || mkdir -p -- "$jobdir"; } || ! cd -- "$jobdir"; then
         meshq_notify F "$key" "$attempt" "cannot create or enter the job directory $jobdir"
         return
     fi
@@ -135,7 +139,7 @@ meshq_wrap() {
         if [[ -e .meshq-attempt-$attempt ]]; then
             # fenced: a later run decided this launch was lost and took the
             # job over; it must not start. Nobody waits for word of it.
-            printf 'fenced %s %s\n' "$attempt" "$REPLY" >> "$log" 2>/dev/null
+            printf 'fenced %s %s\n' "$attempt" "$REPLY" >> "$log"
         else
             meshq_notify F "$key" "$attempt" "cannot write in the job directory $jobdir"
         fi
@@ -155,23 +159,23 @@ meshq_wrap() {
         problem="the python environment $pyenv cannot be read"
     elif ! meshq_have_shell "$shell"; then
         problem="the shell $shell is not installed"
-    elif [[ $out == */* ]] && ! { [[ -d ${out%/*} ]] || mkdir -p -- "${out%/*}" 2>/dev/null; }; then
+    elif [[ $out == */* ]] && ! { [[ -d ${out%/*} ]] || mkdir -p -- "${out%/*}"; }; then
         # an output path inside the job's folder (the seed's ./output/NAME)
         problem="cannot create the folder of the output file $jobdir/$out"
-    elif ! { : >> "$out"; } 2>/dev/null; then
+    elif ! : >> "$out"; then
         problem="cannot write the output file $jobdir/$out"
-    elif ! { : >> "$err"; } 2>/dev/null; then
+    elif ! : >> "$err"; then
         problem="cannot write the error file $jobdir/$err"
     fi
     if [[ -n $problem ]]; then
         meshq_now
-        printf 'fail_start %s %s %s\n' "$attempt" "$REPLY" "$problem" >> "$log" 2>/dev/null
+        printf 'fail_start %s %s %s\n' "$attempt" "$REPLY" "$problem" >> "$log"
         meshq_notify F "$key" "$attempt" "$problem"
         return
     fi
 
     meshq_now
-    if ! { printf 'start %s %s %s %s\n' "$attempt" "$me" "$pstart" "$REPLY" >> "$log"; } 2>/dev/null; then
+    if ! printf 'start %s %s %s %s\n' "$attempt" "$me" "$pstart" "$REPLY" >> "$log"; then
         # the log is the truth about the job on this host: without it, a
         # crash of the manager would leave the job unknowable. Do not start.
         meshq_notify F "$key" "$attempt" "cannot write the job log $jobdir/$log (disk full, or no permission)"
@@ -207,23 +211,23 @@ meshq_wrap() {
         spid=$!
     fi
 
-    while kill -0 "$cpid" 2>/dev/null; do
+    while kill -0 "$cpid"; do
         if [[ -n $spid ]]; then wait -n "$cpid" "$spid"; else wait "$cpid"; fi
         rc=$?
-        if [[ -n $spid ]] && ! kill -0 "$spid" 2>/dev/null && kill -0 "$cpid" 2>/dev/null; then
+        if [[ -n $spid ]] && ! kill -0 "$spid" && kill -0 "$cpid"; then
             # the time limit fired: stop the command's whole process group
             # (us included: our trap only notes it), then force it after a grace
             spid=""
             state=timeout
             meshq_now
             printf 'timeout %s %s\n' "$attempt" "$REPLY" >> "$log"
-            kill -TERM -- "-$me" 2>/dev/null
-            ( trap - TERM; sleep "${MESHQ_KILL_GRACE:-5}"; kill -KILL "$cpid" 2>/dev/null ) &
+            kill -TERM -- "-$me"
+            ( trap - TERM; sleep "${MESHQ_KILL_GRACE:-5}"; kill -KILL "$cpid" ) &
         fi
     done
     # a wait cut short by a signal did not see the exit code: ask once more
     # (bash answers 127 when the code was already collected)
-    wait "$cpid" 2>/dev/null
+    wait "$cpid"
     local last=$?
     [[ $last != 127 ]] && rc=$last
     if ((rc < 0 || rc > 255)); then
@@ -232,7 +236,7 @@ meshq_wrap() {
         # command died of the signal we got, as far as anyone can know
         rc=$((terminated ? 128 + terminated : 255))
     fi
-    [[ -n $spid ]] && kill "$spid" 2>/dev/null
+    [[ -n $spid ]] && kill "$spid"
     if [[ -e .meshq-kill-$attempt ]]; then
         state=kill
     elif [[ -z $state ]]; then
@@ -240,12 +244,12 @@ meshq_wrap() {
     fi
     meshq_now
     local note=""
-    if ! { printf 'end %s %s %s\n' "$attempt" "$rc" "$REPLY" >> "$log"; } 2>/dev/null; then
+    if ! printf 'end %s %s %s\n' "$attempt" "$rc" "$REPLY" >> "$log"; then
         note="the job log $jobdir/$log could not be written at the end (disk full?): its output may be lost"
     fi
     meshq_notify E "$key" "$attempt" "$state" "$rc" "$REPLY" "$note"
     if [[ $state == kill || $state == timeout ]]; then
         # what the command left behind in its process group goes with it
-        kill -KILL -- "-$me" 2>/dev/null
+        kill -KILL -- "-$me"
     fi
 }
