@@ -34,9 +34,11 @@ def artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the session."""
+    """One headless chromium for this package's tests. Not for the session:
+    Playwright's sync API keeps an event loop running in the main thread
+    while it is started, and any later test's ``asyncio.run`` would fail."""
     if not os.access(CHROMIUM, os.X_OK):
         _unavailable(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
     try:
