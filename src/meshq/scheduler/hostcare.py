@@ -59,7 +59,7 @@ class HostCare:
     _lost: dict[str, float]
     _tasks: dict[str, asyncio.Task[None]]
     _stopping: asyncio.Event
-    #: job id -> the run's record of the job in flight (engine._InFlight)
+    #: job id -> the run's record of the job in flight (runnerpart.InFlight)
     _inflight: dict[int, Any]
     #: per host, jobs declared crashed while it could not be reached: their
     #: state logs get the crash line once it answers again
