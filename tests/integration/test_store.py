@@ -83,7 +83,7 @@ def test_add_is_all_or_nothing(store: Store, make_queue) -> None:  # type: ignor
         store.add_jobs(q, expand("job[3-5]"), JobSpec(command="true"), Status.UNDEFINED)
     assert [j.name for j in store.jobs(q)] == ["job1", "job2", "job3"]
     # a clash after some rows went in (the statement itself does not undo
-    # them, see store._ON_CONFLICT): the transaction takes them back
+    # them, see store.jobrows.ON_CONFLICT): the transaction takes them back
     counts = store.counts(q)
     with pytest.raises(AlreadyExists, match="job1"):
         store.add_jobs(q, expand("job[0-5]"), JobSpec(command="true"), Status.UNDEFINED)
