@@ -87,10 +87,13 @@ def test_a_queue_on_the_cluster_shows_slurm_ids_and_reasons(mq: Meshq, slurm: Sl
     assert "remote" in table and "PENDING (BeginTime)" in table
     record = mq.job(queue, "wait")
     assert record["status"] == "run" and record["remote_id"].endswith("_0")
-    # Slurm's word as last seen: a job's end line can reach meshq while
-    # Slurm still says COMPLETING (its epilog), and a final job is not asked again
-    seen = {mq.job(queue, f"now{i}")["remote_state"] for i in (1, 2, 3)}
-    assert seen <= {"COMPLETED", "COMPLETING"}, seen
+    # a job's end line can reach meshq while Slurm still says RUNNING or
+    # COMPLETING (its epilog): the run follows it until Slurm's final word
+    wait_until(
+        lambda: {mq.job(queue, f"now{i}")["remote_state"] for i in (1, 2, 3)} == {"COMPLETED"},
+        timeout=30,
+        what="Slurm's final state of the ended jobs",
+    )
     shown = mq.ok("queue", "show", queue, "wait").stdout
     assert f"remote_id     {record['remote_id']}" in shown
     killed = mq.ok("queue", "kill", queue, "--name=wait")

@@ -15,8 +15,7 @@ from meshq.model import JobSpec, Status
 from meshq.names import expand
 from meshq.service import Service
 from meshq.store import Store
-from meshq.store.connection import _statements
-from meshq.store.schema import MIGRATIONS
+from tests.support.oldstore import store_at_schema
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,11 +84,7 @@ def test_counts_follow_every_change_a_queue_goes_through(tmp_path: Path) -> None
 
 def test_a_schema_8_store_with_jobs_gets_its_counts_when_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:8], start=1):
-        for statement in _statements(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+    conn = store_at_schema(path, 8)
     conn.execute("INSERT INTO queues (id, name, experiment, created) VALUES (1, 'a', '/e', 0)")
     conn.execute("INSERT INTO queues (id, name, experiment, created) VALUES (2, 'b', '/e', 0)")
     rows = [(1, f"j{i}", "end" if i % 3 else "fail") for i in range(30)]

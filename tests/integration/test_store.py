@@ -13,8 +13,8 @@ from meshq.errors import AlreadyExists, NotFound, StoreError, TransitionError
 from meshq.model import JobSpec, Status
 from meshq.names import expand
 from meshq.store import Change, Store
-from meshq.store.connection import _statements
-from meshq.store.schema import MIGRATIONS, SCHEMA_VERSION
+from meshq.store.schema import SCHEMA_VERSION
+from tests.support.oldstore import store_at_schema
 
 
 def test_store_is_wal_with_a_busy_timeout_and_the_current_schema(store: Store) -> None:
@@ -40,11 +40,7 @@ def test_a_schema_7_store_is_migrated_to_8_sweep_params_beside_slurm_ids(tmp_pat
     # schema 7 is what main shipped (Slurm ids); 8 adds jobs.params
     assert SCHEMA_VERSION >= 8
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:7], start=1):
-        for statement in _statements(script):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
+    conn = store_at_schema(path, 7)
     conn.close()
     s = Store(path)
     q = s.create_queue("q", "/e")

@@ -56,6 +56,11 @@ from meshq.scheduler.reconcile import parse_log, verdict
 #: do not (s): a cluster's controller is shared, so a quiet run asks less
 POLL_MIN = 0.5
 POLL_MAX = 5.0
+#: how long closing waits for Slurm's final state of the jobs whose end their
+#: logs told first (a batch job stays RUNNING, then COMPLETING, for a moment
+#: after its command ended): a job's recorded remote state is then Slurm's
+#: last word (FAILED, COMPLETED), not what it said a moment before the end
+LAST_WORD_WAIT = 3.0
 #: what the wrapper gives a command between TERM and KILL (see wrapper.sh)
 KILL_GRACE = 5.0
 #: how long a kill waits for Slurm to see its jobs gone, past the grace (s)
@@ -80,6 +85,9 @@ class _Watched:
     remote_id: str
     label: str = ""
     started: bool = False
+    #: its log told its end while Slurm still held it: followed only for
+    #: Slurm's final state, which closing waits for (see LAST_WORD_WAIT)
+    ended: bool = False
 
 
 class SlurmBackend:
@@ -168,12 +176,30 @@ class SlurmBackend:
 
     async def close(self) -> None:
         """Stop polling and let go of the login node; queued and running
-        jobs go on in the cluster."""
+        jobs go on in the cluster. Jobs whose end their logs told while Slurm
+        still held them get up to :data:`LAST_WORD_WAIT` for Slurm's final
+        state, told as ``Queued`` events."""
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        await self._last_word()
         await self.agent.close()
+
+    async def _last_word(self) -> None:
+        deadline = time.monotonic() + LAST_WORD_WAIT
+        delay = 0.1
+        while (
+            self.agent.alive
+            and any(w.ended for w in self._watch.values())
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(delay)
+            try:
+                await self._poll(only_ended=True)
+            except HostError:
+                return
+            delay = min(delay * 2, 1.0)
 
     # -- submitting ------------------------------------------------------------
 
@@ -366,6 +392,8 @@ class SlurmBackend:
                 continue
             if alive and job.id not in self._watch:
                 self._watch[job.id] = _Watched(job, remote, state.label, job.pid is not None)
+            if alive and _told_end(lines):
+                self._watch[job.id].ended = True  # followed for Slurm's final state
             if job.remote_id != remote or job.remote_state != state.label:
                 news.append(Queued(job.id, job.attempts, remote, state.label))
         self._tell(news)
@@ -391,10 +419,11 @@ class SlurmBackend:
                 moved = False
             delay = POLL_MIN if moved else min(delay * 2, POLL_MAX)
 
-    async def _poll(self) -> bool:
-        """One look at every job followed: one squeue, then the logs of those
-        whose state moved; the events that follow. Whether anything moved."""
-        watched = list(self._watch.values())
+    async def _poll(self, *, only_ended: bool = False) -> bool:
+        """One look at every job followed (``only_ended``: at those whose end
+        their log told, for Slurm's final state): one squeue, then the logs of
+        those whose state moved; the events that follow. Whether anything moved."""
+        watched = [w for w in self._watch.values() if w.ended or not only_ended]
         states = await self._states([w.remote_id for w in watched])
         news: list[JobEvent] = []
         to_read: list[tuple[_Watched, RemoteState | None]] = []
@@ -403,6 +432,10 @@ class SlurmBackend:
             if state is not None and state.label != w.label:
                 w.label = state.label
                 news.append(Queued(w.job.id, w.job.attempts, w.remote_id, state.label))
+            if w.ended:
+                if state is None or state.finished:
+                    del self._watch[w.job.id]
+                continue
             if state is not None and state.waiting:
                 continue
             # running and not yet seen started, or over (or forgotten): its
@@ -443,8 +476,10 @@ class SlurmBackend:
                 signal = code - _SIGNALLED if code is not None and code > _SIGNALLED else None
                 ended = f.get("ended") or time.time()
                 events.append(Ended(job.id, job.attempts, change.new, code, signal, ended))
-        if over or any(isinstance(e, Ended | FailedToStart) for e in events):
+        if over:
             self._watch.pop(job.id, None)
+        elif any(isinstance(e, Ended | FailedToStart) for e in events):
+            w.ended = True  # Slurm's final state is still to come
         return events
 
     # -- stopping jobs ---------------------------------------------------------
@@ -545,6 +580,12 @@ _FOLLOW = (
     f"case $s in {_OVER}) break ;; esac; sleep 1; done) > /dev/null 2>&1 & echo $!); "
     'exec tail -c +1 -F --pid="$w" -- "$f" 2>/dev/null'
 )
+
+
+def _told_end(lines: tuple[str, ...]) -> bool:
+    """Whether an attempt's log lines tell that its command is over."""
+    facts = parse_log(lines)
+    return facts.exit_code is not None or facts.fail_start is not None
 
 
 def _settled(state: RemoteState | None, lines: tuple[str, ...]) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ import asyncio
 import random
 import time
 
-from meshq.hosts.backend import HostBackend, JobEvent
+from meshq.hosts.backend import HostBackend, JobEvent, Queued
 from meshq.model import Job, Queue, Status
 from meshq.scheduler.freeslots import FreeSlots
 from meshq.scheduler.hostcare import CONNECT_AT_ONCE, HostCare
@@ -220,6 +220,10 @@ class Runner(Launching, Recording, HostCare):
             if self._halted:
                 self.result.left_waiting = self._waiting_count()
             await self._close()
+            # what hosts said while closing (a cluster's final state of jobs
+            # whose logs told their end first) is recorded too
+            last = [item[1] for item in self._pending_events() if item is not None]
+            self._note_queued([e for e in last if isinstance(e, Queued)])
             self.store.end_run(self.run_id)
             self.reporter.end()
         return self.result
