@@ -166,6 +166,10 @@ def test_a_host_back_from_a_partition_is_settled(
                 os.kill(pid, signal.SIGCONT)
         await until(lambda: messages.saw("host mq1 is back"), "mq1 to answer again", 30)
         await until(lambda: api.job(QUEUE, "w").status is Status.START, "w watched again", 15)
+        # the superseded attempt is stopped after w is recorded: opening the
+        # gate before that would let it end on its own first (a race, not a fault)
+        stopped = "v: attempt 1 was still running on mq1"
+        await until(lambda: messages.saw(stopped), "v's attempt 1 to be stopped", 30)
         gate.touch()
         await until(lambda: {"w", "v"} <= set(ends(marker)), "w and v to end", 30)
         keep.touch()
