@@ -86,6 +86,29 @@ def test_a_job_reports_start_and_end_and_writes_its_files(store: Store, make_que
     assert log[0].startswith("start 1 ") and log[1].startswith("end 1 4 ")
 
 
+def test_a_question_asked_twice_at_once_answers_both(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    # a host's join and the run's periodic check may ask about one job together
+    [job] = claimed(store, make_queue, command="sleep 30")
+
+    async def go() -> None:
+        events = Events()
+        agent = await started_agent(events)
+        agent.launch(job)
+        [start] = await events.until(Started)
+        running = job.evolve(pid=start.pid, pstart=start.pstart)
+        first, second = await asyncio.wait_for(
+            asyncio.gather(agent.check([running]), agent.check([running])), 10
+        )
+        assert first == second and first[job.id].alive
+        killed = await asyncio.wait_for(
+            asyncio.gather(agent.kill([running], grace=1), agent.kill([running], grace=1)), 10
+        )
+        assert killed == [{job.id: "killed"}, {job.id: "killed"}]
+        await agent.close()
+
+    asyncio.run(go())
+
+
 def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)

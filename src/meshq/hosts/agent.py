@@ -299,9 +299,17 @@ class AgentBackend:
         self._send(b"L\0" + _encode(launch_fields(job, self._paths(job), gpu)))
 
     def _request(self, kind: str, key: str, attempt: str, data: bytes) -> asyncio.Future[_Line]:
-        """Send one request; the future its answer will resolve."""
+        """Send one request; the future its answer will resolve. The same
+        question about one job's attempt already on its way (two parts of a
+        run asking at once: a host's join and the periodic check) is not
+        asked again: its answer serves both. A second request would replace
+        the first's future, whose caller would then wait for ever."""
+        ident = (kind, key, attempt)
+        pending = self._waiting.get(ident)
+        if pending is not None and not pending.done():
+            return pending
         fut: asyncio.Future[_Line] = asyncio.get_running_loop().create_future()
-        self._waiting[(kind, key, attempt)] = fut
+        self._waiting[ident] = fut
         self._send(data)
         return fut
 
