@@ -59,9 +59,12 @@ class Events:
             await asyncio.wait_for(self.changed.wait(), max(deadline - time.monotonic(), 0.01))
 
 
-async def started_agent(events: Events) -> AgentBackend:
+async def started_agent(events: Events, *launch: Job) -> AgentBackend:
+    """A local agent, started, that has been given ``launch`` to run."""
     agent = AgentBackend(LocalTransport(), events, local=True)
     await agent.start()
+    for job in launch:
+        agent.launch(job)
     return agent
 
 
@@ -70,8 +73,7 @@ def test_a_job_reports_start_and_end_and_writes_its_files(store: Store, make_que
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [end] = await events.until(Ended)
         [start] = await events.until(Started)
         assert (start.job_id, start.attempt) == (job.id, 1)
@@ -92,8 +94,7 @@ def test_a_question_asked_twice_at_once_answers_both(store: Store, make_queue) -
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [start] = await events.until(Started)
         running = job.evolve(pid=start.pid, pstart=start.pstart)
         first, second = await asyncio.wait_for(
@@ -131,9 +132,7 @@ def test_the_command_sees_its_environment(store: Store, make_queue, tmp_path: Pa
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        for j in jobs:
-            agent.launch(j)
+        agent = await started_agent(events, *jobs)
         await events.until(Ended, 2)
         await agent.close()
 
@@ -152,8 +151,7 @@ def test_no_gpu_leaves_cuda_visible_devices_unset(
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         await events.until(Ended)
         await agent.close()
 
@@ -166,8 +164,7 @@ def test_what_cannot_start_says_why(store: Store, make_queue, tmp_path: Path) ->
 
     async def go() -> FailedToStart:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [fail] = await events.until(FailedToStart)
         await agent.close()
         return fail
@@ -187,8 +184,7 @@ def test_a_missing_shell_fails_the_start_and_another_shell_still_runs(  # type: 
 
     async def go() -> tuple[FailedToStart, Ended]:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(missing)
+        agent = await started_agent(events, missing)
         [fail] = await events.until(FailedToStart)
         agent.launch(plain)
         [end] = await events.until(Ended)
@@ -207,8 +203,7 @@ def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_pat
 
     async def go() -> Ended:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [end] = await events.until(Ended)
         await agent.close()
         return end
@@ -237,8 +232,7 @@ def test_kill_stops_the_group_and_check_sees_it(store: Store, make_queue, tmp_pa
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [start] = await events.until(Started)
         running = job.evolve(pid=start.pid, pstart=start.pstart)
         deadline = time.monotonic() + 10
@@ -277,8 +271,7 @@ def test_jobs_outlive_the_agent_and_the_manager(store: Store, make_queue, tmp_pa
 
     async def go() -> int:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         [start] = await events.until(Started)
         await agent.close()  # the manager goes away
         return start.pid
@@ -304,8 +297,7 @@ def test_hostile_text_travels_as_data(store: Store, make_queue, tmp_path: Path) 
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         await events.until(Ended)
         await agent.close()
 
@@ -337,8 +329,7 @@ def test_a_job_ignoring_sigpipe_is_not_our_doing(store: Store, make_queue) -> No
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events)
-        agent.launch(job)
+        agent = await started_agent(events, job)
         await events.until(Ended)
         await agent.close()
 

@@ -72,15 +72,15 @@ class Queued:
 JobEvent = Started | Ended | FailedToStart | Queued
 
 #: an exit status above this is how bash says "ended by signal (status - 128)"
-_SIGNALLED = 128
+SIGNALLED = 128
 
 
 def signal_of(code: int | None) -> int | None:
     """The signal that ended a command whose shell reported exit status
     ``code``, when it says one did (``143`` → 15). An exit status the
     command chose itself above 128 reads the same: the shell cannot tell."""
-    if code is not None and _SIGNALLED < code < _SIGNALLED + 65:
-        return code - _SIGNALLED
+    if code is not None and SIGNALLED < code < SIGNALLED + 65:
+        return code - SIGNALLED
     return None
 
 

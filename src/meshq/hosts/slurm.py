@@ -36,6 +36,7 @@ from meshq.errors import HostError
 from meshq.hosts import slurmtext
 from meshq.hosts.agent import LAUNCH_FIELDS, AgentBackend, launch_fields, resource
 from meshq.hosts.backend import (
+    SIGNALLED,
     Ended,
     EventSink,
     FailedToStart,
@@ -48,9 +49,10 @@ from meshq.hosts.backend import (
     ignore_event,
 )
 from meshq.hosts.base import Transport
+from meshq.hosts.slurmlog import lost_reason, settled_lines, told_end
 from meshq.hosts.slurmtext import ClusterSettings, RemoteState
 from meshq.model import Identity, Job, Status
-from meshq.scheduler.reconcile import parse_log, verdict
+from meshq.scheduler.reconcile import verdict
 
 #: how often jobs are polled while their states move, and at most when they
 #: do not (s): a cluster's controller is shared, so a quiet run asks less
@@ -65,8 +67,6 @@ LAST_WORD_WAIT = 3.0
 KILL_GRACE = 5.0
 #: how long a kill waits for Slurm to see its jobs gone, past the grace (s)
 KILL_SETTLE = 15.0
-#: an exit status above this is bash's way of saying "ended by signal N-128"
-_SIGNALLED = 128
 _SQUEUE = slurmtext.SQUEUE_FORMAT
 #: a Slurm answer younger than this serves a fence right after a check (s)
 _FRESH = 1.0
@@ -386,13 +386,13 @@ class SlurmBackend:
             remote = ids[job.id]
             state = states.get(remote) if remote else None
             alive = state is not None and not state.finished
-            lines = () if job.id in waiting else _settled(state, logs[job.id].lines)
-            out[job.id] = Liveness(alive, lines, _lost(state, lines))
+            lines = () if job.id in waiting else settled_lines(state, logs[job.id].lines)
+            out[job.id] = Liveness(alive, lines, lost_reason(state, lines))
             if remote is None or state is None:
                 continue
             if alive and job.id not in self._watch:
                 self._watch[job.id] = _Watched(job, remote, state.label, job.pid is not None)
-            if alive and _told_end(lines):
+            if alive and told_end(lines):
                 self._watch[job.id].ended = True  # followed for Slurm's final state
             if job.remote_id != remote or job.remote_state != state.label:
                 news.append(Queued(job.id, job.attempts, remote, state.label))
@@ -456,8 +456,8 @@ class SlurmBackend:
         Slurm has done with is followed no more (a loss, which the log cannot
         tell, is for the run's check: ``verdict`` makes it ``crash``)."""
         over = state is None or state.finished
-        lines = _settled(state, lines)
-        live = Liveness(not over, lines, _lost(state, lines))
+        lines = settled_lines(state, lines)
+        live = Liveness(not over, lines, lost_reason(state, lines))
         job = w.job.evolve(status=Status.START if w.started else Status.RUN)
         change = verdict(job, live)
         events: list[JobEvent] = []
@@ -473,7 +473,7 @@ class SlurmBackend:
                 events.append(FailedToStart(job.id, job.attempts, f.get("error") or "not started"))
             elif change.new in (Status.END, Status.FAIL, Status.KILL, Status.TIMEOUT):
                 code = f.get("exit_code")
-                signal = code - _SIGNALLED if code is not None and code > _SIGNALLED else None
+                signal = code - SIGNALLED if code is not None and code > SIGNALLED else None
                 ended = f.get("ended") or time.time()
                 events.append(Ended(job.id, job.attempts, change.new, code, signal, ended))
         if over:
@@ -580,42 +580,6 @@ _FOLLOW = (
     f"case $s in {_OVER}) break ;; esac; sleep 1; done) > /dev/null 2>&1 & echo $!); "
     'exec tail -c +1 -F --pid="$w" -- "$f" 2>/dev/null'
 )
-
-
-def _told_end(lines: tuple[str, ...]) -> bool:
-    """Whether an attempt's log lines tell that its command is over."""
-    facts = parse_log(lines)
-    return facts.exit_code is not None or facts.fail_start is not None
-
-
-def _settled(state: RemoteState | None, lines: tuple[str, ...]) -> tuple[str, ...]:
-    """An attempt's log lines as far as they can be judged now: an end by a
-    signal (exit status above 128) that meshq did not send waits for Slurm's
-    last word, which may say why (a node that failed signals what ran on it
-    first); until then the job still counts as running."""
-    if state is None or state.finished:
-        return lines
-    facts = parse_log(lines)
-    code = facts.exit_code
-    if code is None or code <= _SIGNALLED or facts.killed or facts.timed_out:
-        return lines
-    return tuple(line for line in lines if not line.startswith("end "))
-
-
-def _lost(state: RemoteState | None, lines: tuple[str, ...]) -> str | None:
-    """Slurm's word that it ended the job without its command ending (see
-    reconcile.verdict), or that it ran the job and its wrapper never wrote
-    a line: the job folder is not where the compute node looked."""
-    if state is None or not state.finished:
-        return None
-    if state.lost is not None:
-        return state.lost
-    if not lines:
-        return (
-            f"Slurm says {state.state}, but the job never wrote to its log: are the job "
-            "folders on a file system the compute nodes share?"
-        )
-    return None
 
 
 def _answer(fields: tuple[str, ...]) -> tuple[int, str, str]:

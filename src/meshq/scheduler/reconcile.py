@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshq.hosts.backend import Liveness, signal_of
+from meshq.hosts.backend import SIGNALLED, Liveness, signal_of
 from meshq.model import Job, Status
 from meshq.store.store import Change
 
@@ -54,10 +54,6 @@ def parse_log(lines: tuple[str, ...]) -> LogFacts:
     return LogFacts(**facts)  # type: ignore[arg-type]
 
 
-#: an exit status above this is the shell's way of saying "ended by signal N-128"
-_SIGNALLED = 128
-
-
 def _lost(facts: LogFacts) -> bool:
     """Whether a host's word that it lost an attempt stands against its log:
     unless meshq killed or timed it out, and unless the command ended on its
@@ -65,7 +61,7 @@ def _lost(facts: LogFacts) -> bool:
     explains: a node going down first signals what runs there)."""
     if facts.killed or facts.timed_out:
         return False
-    return facts.exit_code is None or facts.exit_code > _SIGNALLED
+    return facts.exit_code is None or facts.exit_code > SIGNALLED
 
 
 def verdict(job: Job, live: Liveness) -> Change | None:
