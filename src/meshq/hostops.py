@@ -212,23 +212,15 @@ async def settle(
     warn: Callable[[str], None],
 ) -> list[Job]:
     """What a read of a queue does first, so that it never shows an old
-    state silently: of ``jobs`` (in ``run``/``start``), those no live run
-    watches and that started on this machine are read again from their job
-    logs and processes (cheap: no login), as ``meshq queue refresh`` does.
-    The other unwatched ones are returned, for the reader to mark: those on
-    other hosts, and those in ``run`` (claimed, never heard of: settling
-    them means fencing their launch on the host, which is refresh's to do,
-    not a read's)."""
-    alive: dict[int | None, bool] = {}
-    unwatched = []
-    for job in jobs:
-        if job.run_id not in alive:
-            alive[job.run_id] = store.run_alive(job.run_id)
-        if not alive[job.run_id]:
-            unwatched.append(job)
-    here = [
-        j for j in unwatched if j.status is Status.START and j.host is not None and is_local(j.host)
-    ]
+    state silently: of ``jobs`` (in ``run``/``start``, and watched by no
+    live run: the caller picks them, see ``Control.settle``), those that
+    started on this machine are read again from their job logs and
+    processes (cheap: no login), as ``meshq queue refresh`` does. The others
+    are returned, for the reader to mark: those on other hosts, and those in
+    ``run`` (claimed, never heard of: settling them means fencing their
+    launch on the host, which is refresh's to do, not a read's)."""
+    here = [j for j in jobs if j.status is Status.START and j.host is not None and is_local(j.host)]
     if here:
         await refresh(store, here, target_for, warn)
-    return [j for j in unwatched if j not in here]
+    read = {j.id for j in here}
+    return [j for j in jobs if j.id not in read]
