@@ -338,3 +338,56 @@ def test_a_job_ignoring_sigpipe_is_not_our_doing(store: Store, make_queue) -> No
     ignored = int(text.split("SigIgn:")[1].split()[0], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
     assert not ignored & (1 << (signal.SIGTERM - 1))
+
+
+def test_a_plain_command_runs_its_program_without_starting_the_shell(  # type: ignore[no-untyped-def]
+    store: Store, make_queue, tmp_path: Path
+) -> None:
+    # a shell that notes each start, then is bash: the plain commands must
+    # not start it; whatever a shell gives meaning to must
+    shell = tmp_path / "bin" / "bash"
+    shell.parent.mkdir()
+    started = tmp_path / "shell-started"
+    shell.write_text(f'#!/bin/bash\nprintf "%s\\n" "$2" >> {started}\nexec /bin/bash "$@"\n')
+    shell.chmod(0o755)
+    program = tmp_path / "bin" / "show-args"
+    program.write_text('#!/bin/sh\nprintf "[%s]" "$@"\n')
+    program.chmod(0o755)
+    commands = {
+        "plain": f"{program} a  b=1 -c,d:e%f@g+h",
+        "on-path": "sleep 0",
+        "pipe": "echo a | cat",
+        "builtin": "echo hi",
+        "assignment": "X=1 sleep 0",
+        "quoted": f"{program} 'a b'",
+        "glob": f"{program} *",
+        "missing": "no-such-program-here 1",
+    }
+    jobs = [
+        job
+        for i, (name, command) in enumerate(commands.items())
+        for job in claimed(
+            store, make_queue, name=f"q{i}", pattern=name, command=command, shell=str(shell)
+        )
+    ]
+
+    async def go() -> list[Ended]:
+        events = Events()
+        agent = await started_agent(events, *jobs)
+        ended = await events.until(Ended, len(jobs))
+        await agent.close()
+        return ended
+
+    ended = {e.job_id: e for e in asyncio.run(go())}
+    by_name = {job.name: job for job in jobs}
+    assert sorted(started.read_text().splitlines()) == sorted(
+        commands[n] for n in ("pipe", "builtin", "assignment", "quoted", "glob", "missing")
+    )
+    # the program got the words as a shell would have split them
+    plain = by_name["plain"]
+    assert Path(folder(plain), plain.output).read_text() == "[a][b=1][-c,d:e%f@g+h]"
+    assert ended[by_name["on-path"].id].status == "end"
+    # a program that is not there is the shell's to report, as always
+    missing = by_name["missing"]
+    assert ended[missing.id].code == 127
+    assert "not found" in Path(paths.job_paths(missing, local=True).stderr).read_text()
