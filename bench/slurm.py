@@ -192,7 +192,7 @@ def slurm_throughput(ctx: Context, jobs: int = JOBS) -> list[Measure]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from bench.common import scratch_root, use_bytecode_cache
+    from bench.common import scratch_root, use_bytecode_cache, warm_bytecode
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=JOBS, help=f"jobs per way [{JOBS}]")
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with scratch_root() as work:
         use_bytecode_cache(work / "pycache")
+        warm_bytecode()
         ctx = Context(work, args.repeat, full=args.repeat > 1)
         measures = slurm_throughput(ctx, jobs=args.jobs)
     for m in measures:

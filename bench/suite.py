@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import commands, latency, manyhosts, scale, sim, slurm, throughput
-from bench.common import Context, Measure, scratch_root, use_bytecode_cache
+from bench.common import Context, Measure, scratch_root, use_bytecode_cache, warm_bytecode
 from bench.report import machine, markdown, plot, report_data, verdict, write_json
 
 BENCH = Path(__file__).resolve().parent
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with scratch_root(keep=args.keep) as work:
         use_bytecode_cache(work / "pycache")
+        warm_bytecode()
         ctx = Context(work, args.repeat, full=args.full, log=log)
         if args.keep:
             log(f"scratch folder: {work}")

@@ -194,7 +194,9 @@ meshq_fields() {
     mapfile -d '' -n "$1" -t F && ((${#F[@]} == $1))
 }
 
-meshq_hostname=$(hostname 2>/dev/null || uname -n)
+# bash sets HOSTNAME from gethostname(), as the hostname command prints it:
+# no process to start on every login
+meshq_hostname=${HOSTNAME:-$(uname -n)}
 meshq_notify R 2 "$meshq_hostname" "$BASH_VERSION" "$HOME"
 while IFS= read -r -d '' op; do
     case $op in
