@@ -7,7 +7,8 @@ owes its jobs then.
   ``crash`` (and retried elsewhere with ``--retries``) while the originals may
   go on. When the host answers again, an attempt that has been superseded is
   stopped and the job's history says that two attempts ran; one still current
-  is watched again, and ends as it really ends.
+  is watched again, and ends as it really ends. A run with nothing else left
+  to do lasts until that is done.
 * A host whose login hangs holds up no other host, is given up after the
   agent's start timeout, and leaves no hung login behind.
 
@@ -29,12 +30,14 @@ import pytest
 from meshq.model import HostStatus, Status
 from meshq.service import Service
 from tests.faults.helpers import (
+    GATE_TIMEOUT_S,
     Cli,
     comm_of,
     ends,
     job_command,
     live_pids,
     ppid_of,
+    q,
     read_marks,
     starts,
 )
@@ -189,6 +192,66 @@ def test_a_host_back_from_a_partition_is_settled(
     assert first.host == "mq1" and first.pid is not None and not pid_alive(first.pid)
     # it was stopped, so it never ended on its own: only the retry did
     assert [(m.attempt, m.host) for m in marks if m.kind == "end"] == [(2, "localhost")]
+    assert result.ok, messages.lines  # type: ignore[attr-defined]
+
+
+def test_a_run_ends_only_once_a_returned_host_is_settled(
+    cli: Cli,
+    api: Service,
+    cluster: Callable[[int], SshCluster],
+    home_experiment: str,
+    shared_dir: Path,
+) -> None:
+    # v's first attempt, on mq1, outlives mq1's partition; its retry ends on
+    # localhost while the run is stopping that first attempt (which ignores
+    # TERM, so stopping it takes the kill's whole grace): the run, with
+    # nothing else to do, must not end before that is done and noted
+    [mq1] = cluster(1).hosts
+    marker = shared_file(shared_dir / "marker")
+    gate = shared_dir / "gate"  # gate-1 never opens; gate-2 lets the retry end
+    wait = (
+        f"for ((i = 0; i < {GATE_TIMEOUT_S * 20}; i++)); do "
+        f"[[ -e {q(gate)}-$MESHQ_ATTEMPT ]] && break; sleep 0.05; done"
+    )
+    _hosts_and_queue(cli, home_experiment, local_slots=2)
+    api.add(QUEUE, "v", "trap '' TERM; " + job_command(marker, work=wait), retries=1)
+    messages = Messages()
+
+    async def scenario() -> object:
+        runner = asyncio.create_task(
+            api.run_fifo_multi(
+                QUEUE,
+                policy="sequential",
+                host_lost_after=2,
+                reprobe_every=1,
+                check_interval=1,
+                reporter=messages,
+            )
+        )
+        await until(lambda: "v" in starts(marker), "v to start")
+        assert starts(marker)["v"].host == "mq1"
+        frozen = _sshd_pids(mq1)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # keepalives find the connection dead, then host_lost_after passes
+            await until(lambda: api.job(QUEUE, "v").attempts == 2, "v to be retried", 60)
+            await until(lambda: api.job(QUEUE, "v").status is Status.START, "v's retry", 20)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        await until(lambda: messages.saw("host mq1 is back"), "mq1 to answer again", 30)
+        Path(f"{gate}-2").touch()
+        await until(lambda: api.job(QUEUE, "v").status is Status.END, "v's retry to end", 10)
+        return await asyncio.wait_for(runner, 30)
+
+    result = run(scenario(), timeout=140)
+    v = api.job(QUEUE, "v")
+    assert v.status is Status.END and v.attempts == 2 and v.host == "localhost"
+    notes = [d for _, d in _history(api, "v") if d and "attempt 1 was still running" in d]
+    assert notes, (_history(api, "v"), messages.lines)
+    [first] = [m for m in read_marks(marker) if m.kind == "start" and m.attempt == 1]
+    assert first.host == "mq1" and first.pid is not None and not pid_alive(first.pid)
     assert result.ok, messages.lines  # type: ignore[attr-defined]
 
 

@@ -97,6 +97,8 @@ class Runner(Launching, Recording, HostCare):
         self._free = FreeSlots(list(self._state.values()), policy, self.rng)
         #: hosts whose first connection is still being made
         self._joining: set[str] = set()
+        #: hosts that answered again and whose jobs are being settled
+        self._settling: set[str] = set()
         self._connecting = asyncio.Semaphore(CONNECT_AT_ONCE)
         #: jobs this run claimed: each must end final before the run does
         self._took: set[int] = set()
@@ -178,7 +180,7 @@ class Runner(Launching, Recording, HostCare):
                 if self._stopping.is_set():
                     break
                 if self._draining:
-                    if not self._inflight:
+                    if not self._inflight and not self._settling:
                         break
                 elif (
                     not self._inflight

@@ -68,6 +68,7 @@ class HostCare:
     _stale: dict[str, HostBackend]
     #: hosts whose first connection is still being made
     _joining: set[str]
+    _settling: set[str]
     #: bounds the logins under way (:data:`CONNECT_AT_ONCE`)
     _connecting: asyncio.Semaphore
 
@@ -136,8 +137,14 @@ class HostCare:
             self.store.set_host_status(name, HostStatus.ACTIVE, probed=True)
         notes = self._crash_notes.pop(name, [])
         if notes:
-            with contextlib.suppress(HostError):
-                await self._after_silence(name, backend, notes)
+            # the run lasts until this is done (see _worth_waiting): cut
+            # short, an attempt that a retry superseded would run on unnoted
+            self._settling.add(name)
+            try:
+                with contextlib.suppress(HostError):
+                    await self._after_silence(name, backend, notes)
+            finally:
+                self._settling.discard(name)
         self._wake()
         return True
 
@@ -281,5 +288,6 @@ class HostCare:
 
     def _worth_waiting(self) -> bool:
         """Nothing runs and nothing could be placed: wait only if a host is
-        still joining, or a lost one may still come back with jobs to report."""
-        return bool(self._lost) or bool(self._joining)
+        still joining, a lost one may still come back with jobs to report,
+        or one that answered again is still settling its jobs."""
+        return bool(self._lost) or bool(self._joining) or bool(self._settling)
