@@ -19,10 +19,11 @@ The runs are the Python API's in this process (``host_lost_after`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,34 @@ def _sshd_pids(host: SshHost) -> list[int]:
     return sorted(found)
 
 
+@contextlib.contextmanager
+def _frozen(host: SshHost) -> Iterator[None]:
+    """``host`` cut off while inside: its sshd processes stopped (SIGSTOP),
+    so its connections stay open but answer nothing; resumed on leaving."""
+    frozen = _sshd_pids(host)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _partition_run(api: Service, messages: Messages) -> asyncio.Task[object]:
+    """A run that gives a silent host up after 2 s and probes it every second."""
+    return asyncio.create_task(
+        api.run_fifo_multi(
+            QUEUE,
+            policy="sequential",
+            host_lost_after=2,
+            reprobe_every=1,
+            check_interval=1,
+            reporter=messages,
+        )
+    )
+
+
 def test_a_host_back_from_a_partition_is_settled(
     cli: Cli,
     api: Service,
@@ -143,30 +172,15 @@ def test_a_host_back_from_a_partition_is_settled(
     messages = Messages()
 
     async def scenario() -> object:
-        runner = asyncio.create_task(
-            api.run_fifo_multi(
-                QUEUE,
-                policy="sequential",
-                host_lost_after=2,
-                reprobe_every=1,
-                check_interval=1,
-                reporter=messages,
-            )
-        )
+        runner = _partition_run(api, messages)
         await until(lambda: {"w", "v", "keeper"} <= set(starts(marker)), "all to start")
         assert {starts(marker)[n].host for n in ("w", "v")} == {"mq1"}
-        frozen = _sshd_pids(mq1)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        try:
+        with _frozen(mq1):
             # keepalives find the connection dead, then host_lost_after passes
             await until(lambda: api.job(QUEUE, "w").status is Status.CRASH, "w to crash", 60)
             # v is retried on localhost while its first attempt goes on, frozen out
             await until(lambda: api.job(QUEUE, "v").attempts == 2, "v to be retried", 20)
             await until(lambda: api.job(QUEUE, "v").status is Status.START, "v's retry", 20)
-        finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
         await until(lambda: messages.saw("host mq1 is back"), "mq1 to answer again", 30)
         await until(lambda: api.job(QUEUE, "w").status is Status.START, "w watched again", 15)
         # the superseded attempt is stopped after w is recorded: opening the
@@ -218,28 +232,13 @@ def test_a_run_ends_only_once_a_returned_host_is_settled(
     messages = Messages()
 
     async def scenario() -> object:
-        runner = asyncio.create_task(
-            api.run_fifo_multi(
-                QUEUE,
-                policy="sequential",
-                host_lost_after=2,
-                reprobe_every=1,
-                check_interval=1,
-                reporter=messages,
-            )
-        )
+        runner = _partition_run(api, messages)
         await until(lambda: "v" in starts(marker), "v to start")
         assert starts(marker)["v"].host == "mq1"
-        frozen = _sshd_pids(mq1)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        try:
+        with _frozen(mq1):
             # keepalives find the connection dead, then host_lost_after passes
             await until(lambda: api.job(QUEUE, "v").attempts == 2, "v to be retried", 60)
             await until(lambda: api.job(QUEUE, "v").status is Status.START, "v's retry", 20)
-        finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
         await until(lambda: messages.saw("host mq1 is back"), "mq1 to answer again", 30)
         Path(f"{gate}-2").touch()
         await until(lambda: api.job(QUEUE, "v").status is Status.END, "v's retry to end", 10)
