@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
     #: builds the backend of one host: (target, event sink, lost sink)
     BackendMaker = Callable[[Target, EventSink, LostSink | None], HostBackend]
-    from meshq.scheduler.engine import Runner
+
+
+class Stoppable(Protocol):
+    """A run as a signal handler needs it (:class:`meshq.scheduler.engine.Runner`)."""
+
+    def drain(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class Reporter(Protocol):
@@ -120,7 +126,7 @@ class RunResult:
         return sum(self.finished.values())
 
 
-def stop_on_signals(runner: Runner, say: Callable[[str], None]) -> None:
+def stop_on_signals(runner: Stoppable, say: Callable[[str], None]) -> None:
     """Ctrl-C (or SIGTERM) once: launch nothing more, and watch the running
     jobs to their end. Twice: quit at once; the jobs run on on their hosts,
     and the next run of the queue (or ``meshq queue refresh``) records how
