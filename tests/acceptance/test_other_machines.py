@@ -17,7 +17,8 @@ import pytest
 
 from tests.acceptance.conftest import Meshq, wait_until
 from tests.support.fixtures import ClusterFactory
-from tests.support.sshd import SshCluster, SshHost, free_port
+from tests.support.sshd import SshCluster, SshHost
+from tests.support.sshd_procs import free_port
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.ci import unavailable
 from tests.support.fixtures import ClusterFactory
-from tests.support.sshd import TEST_USER
+from tests.support.sshd_user import TEST_USER
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = """\

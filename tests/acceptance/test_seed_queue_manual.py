@@ -23,7 +23,8 @@ import pytest
 
 from tests.acceptance.conftest import Meshq, wait_until
 from tests.acceptance.seed_support import Case, Check, Seed, Setup, SshSeed, make_ssh_seed
-from tests.support.sshd import TEST_USER, SshCluster
+from tests.support.sshd import SshCluster
+from tests.support.sshd_user import TEST_USER
 
 Done = subprocess.CompletedProcess[str]
 

@@ -36,7 +36,8 @@ from tests.faults.helpers import (
     wait_until,
 )
 from tests.support.fixtures import shared_file
-from tests.support.sshd import CLUSTER_ENV, SshCluster
+from tests.support.sshd import SshCluster
+from tests.support.sshd_files import CLUSTER_ENV
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(150)]
 

@@ -23,16 +23,10 @@ import asyncssh
 import pytest
 
 from tests.support.fixtures import HOME_TESTS_DIR, ClusterFactory, shared_file
-from tests.support.sshd import (
-    HOST_ENV,
-    TEST_USER,
-    SshCluster,
-    SshHost,
-    ensure_test_user,
-    pid_alive,
-    poll_until,
-    sshd_available,
-)
+from tests.support.sshd import SshCluster, SshHost, pid_alive, sshd_available
+from tests.support.sshd_files import HOST_ENV
+from tests.support.sshd_procs import poll_until
+from tests.support.sshd_user import TEST_USER, ensure_test_user
 
 pytestmark = pytest.mark.ssh
 

@@ -34,14 +34,8 @@ from typing import Protocol
 import pytest
 
 from tests.support.ci import unavailable, under_ci
-from tests.support.sshd import (
-    SHARED_TMP,
-    TEST_USER,
-    SshCluster,
-    ensure_test_user,
-    sshd_available,
-    start_cluster,
-)
+from tests.support.sshd import SHARED_TMP, SshCluster, sshd_available, start_cluster
+from tests.support.sshd_user import TEST_USER, ensure_test_user
 
 __all__ = [
     "HOME_TESTS_DIR",

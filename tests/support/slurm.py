@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.sshd import SHARED_TMP, free_port
+from tests.support.sshd import SHARED_TMP
+from tests.support.sshd_procs import free_port
 
 __all__ = ["CPUS", "GPUS", "SlurmCluster", "SlurmError", "slurm_available", "start_slurm"]
 

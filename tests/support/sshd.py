@@ -20,360 +20,75 @@ Anything those sessions start (agents, wrappers, ``setsid`` jobs) inherits it, w
 The host names are the same in every cluster (``mq1`` .. ``mqN``); ``MESHQ_TEST_CLUSTER``
 keeps ``kill_all()`` of one cluster's ``mq1`` away from another live cluster's ``mq1``.
 
-A test host must be *another machine*, or meshq's confusions of a local path with a remote
-one go unseen. So hosts log in as ``TEST_USER`` (``meshq-host``, home ``/home/meshq-host``),
-not as the user running the tests: another user, another home, no write access to ours.
-``ensure_test_user()`` creates that user when we are root (sshd can only switch to another
-user when it runs as root, so the tests need root anyway). What a host wrote is read back
+Test hosts log in as another user (``TEST_USER``, see ``tests/support/sshd_user.py``), so
+that a host is *another machine* as far as meshq can tell. What a host wrote is read back
 through ``SshHost.home`` / ``SshHost.local_path()`` (every host is this machine, and root
 reads any file), or by running a command there with ``SshHost.ssh()``.
+
+The parts: ``sshd_user`` (the login user), ``sshd_files`` (keys and config texts, the
+environment tags, ``SshdError``), ``sshd_procs`` (finding and signalling processes,
+waiting, free ports), ``sshd_launch`` (starting one sshd listener); this module sets up
+clusters of hosts and starts, stops and kills them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import getpass
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.sshd_files import (
+    CLUSTER_ENV,
+    HOST_ENV,
+    SshdError,
+    known_hosts_line,
+    public_key,
+    ssh_config_block,
+    ssh_keygen,
+    sshd_config_text,
+)
+from tests.support.sshd_launch import launch_sshd, log_tail, sshd_available
+from tests.support.sshd_procs import (
+    free_port,
+    pid_alive,
+    poll_until,
+    proc_table,
+    self_and_ancestors,
+    send_signal,
+)
+from tests.support.sshd_user import TEST_USER, ensure_test_user, passwd_entry
+
 __all__ = [
-    "CLUSTER_ENV",
     "DEFAULT_START_TIMEOUT_S",
-    "HOST_ENV",
-    "SSHD",
+    "SHARED_TMP",
     "SSH_TIMEOUT_S",
-    "TEST_USER",
     "SshCluster",
     "SshHost",
     "SshdError",
-    "ensure_test_user",
-    "free_port",
     "pid_alive",
-    "poll_until",
     "sshd_available",
     "start_cluster",
 ]
 
-#: The sshd binary. It must be an absolute path: sshd re-execs itself for every
-#: connection and refuses to run when started through a relative path.
-SSHD = Path("/usr/sbin/sshd")
-#: Privilege-separation directory sshd (running as root) insists on.
-PRIVSEP_DIR = Path("/run/sshd")
-#: Environment variable naming the test host a process belongs to.
-HOST_ENV = "MESHQ_TEST_HOST"
-#: Environment variable naming the cluster (a random token) a process belongs to.
-CLUSTER_ENV = "MESHQ_TEST_CLUSTER"
 #: How long a freshly started sshd gets to answer with its SSH banner.
 DEFAULT_START_TIMEOUT_S = 15.0
 #: Highest usable last octet of a 127.0.0.x address (.255 is the broadcast address).
 _MAX_OCTET = 254
-#: The user test hosts log in as by default: another user with another home, as on a real
-#: remote machine (see the module docstring).
-TEST_USER = "meshq-host"
 #: Where per-cluster folders that the test user must read go (the authorized_keys). Not
 #: pytest's tmp dir: that is 0700 and owned by the user running the tests.
 SHARED_TMP = Path("/tmp")
 #: Upper bound for one command run through ``SshHost.ssh()``.
 SSH_TIMEOUT_S = 30.0
-
-
-class SshdError(RuntimeError):
-    """A test sshd could not be set up, did not come up, or could not be stopped."""
-
-
-# --------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------
-
-
-def sshd_available() -> str | None:
-    """Return ``None`` when real test hosts can be started here, else why not.
-
-    Checks for ``/usr/sbin/sshd``, ``ssh-keygen`` and the ``ssh`` client (the fixtures'
-    ``ssh_argv`` needs the client; all three come from the openssh packages).
-    """
-    if not (SSHD.is_file() and os.access(SSHD, os.X_OK)):
-        return f"{SSHD} not found (install openssh-server)"
-    for tool in ("ssh-keygen", "ssh"):
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH (install openssh-client)"
-    return None
-
-
-def _passwd_entry(user: str) -> pwd.struct_passwd | None:
-    """Return ``user``'s passwd entry, or ``None`` when there is no such user here."""
-    try:
-        return pwd.getpwnam(user)
-    except KeyError:
-        return None
-
-
-def _password_locked(user: str) -> bool:
-    """Whether /etc/shadow marks ``user``'s password as locked (a leading ``!``).
-
-    useradd leaves a new account so, and sshd with ``UsePAM no`` refuses a locked account
-    even for key logins. ``*`` (no password can match, but not locked) is what we want.
-    Unreadable /etc/shadow (not root) or no entry: not known to be locked, ``False``.
-    """
-    try:
-        lines = Path("/etc/shadow").read_text().splitlines()
-    except OSError:
-        return False
-    for line in lines:
-        name, _, rest = line.partition(":")
-        if name == user:
-            return rest.startswith("!")
-    return False
-
-
-def _how_to_create(user: str) -> str:
-    """The commands that make ``user`` usable as the test hosts' login."""
-    return f"useradd -m -s /bin/bash {user} && usermod -p '*' {user}"
-
-
-def _as_root(argv: list[str]) -> str | None:
-    """Run an account command (useradd, usermod); ``None`` on success, else its complaint."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{argv[0]} failed: {exc}"
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["(no message)"])[0]
-        return f"{' '.join(argv)} exited {done.returncode}: {first}"
-    return None
-
-
-def ensure_test_user(user: str = TEST_USER) -> str | None:
-    """Make sure test hosts can log in as ``user``; ``None`` when they can, else why not.
-
-    As root: creates ``user`` when missing (``useradd -m -s /bin/bash``), sets a locked
-    password field to ``*`` (see ``_password_locked``) and creates a missing home (0755,
-    owned by the user). Not root: a missing user, or any user other than our own, is
-    reported, because an sshd not running as root cannot switch to another user. The
-    reason is one line that says what is missing and how to fix it. Safe to call from
-    several test sessions at once: a user another session created meanwhile is taken.
-    """
-    if user == getpass.getuser():
-        return None  # no user switch: any sshd can log us in as ourselves
-    entry = _passwd_entry(user)
-    if os.geteuid() != 0:
-        if entry is None:
-            return (
-                f"test host user {user!r} does not exist; create it as root with: "
-                f"{_how_to_create(user)} (scripts/test does this when run as root)"
-            )
-        return (
-            f"test hosts log in as {user!r}, and only an sshd run as root can switch to "
-            f"another user: run the tests as root"
-        )
-    if entry is None:
-        failed = _as_root(["useradd", "-m", "-s", "/bin/bash", user])
-        entry = _passwd_entry(user)
-        if entry is None:  # not created by a concurrent session either
-            return f"could not create test host user {user!r}: {failed}"
-    if _password_locked(user):
-        failed = _as_root(["usermod", "-p", "*", user])
-        if failed is not None and _password_locked(user):
-            return f"test host user {user!r} is locked and could not be unlocked: {failed}"
-    home = Path(entry.pw_dir)
-    if not home.is_dir():
-        # sshd would start sessions in / instead, and ~ paths would point nowhere.
-        home.mkdir(mode=0o755, parents=True, exist_ok=True)
-        os.chown(home, entry.pw_uid, entry.pw_gid)
-    return None
-
-
-def poll_until(
-    predicate: Callable[[], bool],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.02,
-) -> None:
-    """Call ``predicate`` until it returns true; raise ``TimeoutError`` after ``timeout`` s.
-
-    Tests use this instead of fixed sleeps: it returns as soon as the condition holds
-    and fails with ``what`` in the message when it never does.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def free_port(address: str) -> int:
-    """Return a TCP port that is free on ``address`` right now.
-
-    Found by binding port 0 on that very address, so the kernel picks one that nothing
-    listens on there. There is a small window before sshd binds it; loopback test hosts
-    accept that race.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pid_alive(pid: int) -> bool:
-    """Return whether ``pid`` is a live process (zombies count as dead).
-
-    A killed process whose parent has not reaped it yet stays in /proc as a zombie; for
-    "did the job die?" questions that is dead.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    # The command name (field 2) may contain spaces and parentheses; the state is the
-    # first field after the *last* ')'.
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
-
-
-def _ssh_keygen(path: Path, comment: str) -> None:
-    """Create an ed25519 key pair ``path`` / ``path.pub`` with no passphrase."""
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-
-
-def _public_key(path: Path) -> str:
-    """Return "<type> <base64>" from an OpenSSH ``.pub`` file, without its comment."""
-    key_type, blob, *_ = path.read_text().split()
-    return f"{key_type} {blob}"
-
-
-def _quote(path: Path) -> str:
-    """Quote a path for ssh_config / sshd_config (both accept double quotes)."""
-    text = str(path)
-    if '"' in text:
-        raise SshdError(f"path {text!r} contains a double quote; ssh configs cannot hold it")
-    return f'"{text}"'
-
-
-def _ensure_privsep_dir() -> None:
-    """Create /run/sshd when running as root; sshd refuses to start without it.
-
-    As non-root sshd skips its privilege-separation chroot and does not need it.
-    """
-    if os.geteuid() != 0:
-        return
-    PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-
-
-def _die_with_parent() -> None:
-    """In the sshd child before exec: get SIGTERM when the test process dies.
-
-    Without this a test run killed with SIGKILL leaves sshd listeners behind. The death
-    signal survives execve and sshd -D does not fork the listener, so it sticks.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
-def _in_main_thread() -> bool:
-    """Whether the caller runs on the interpreter's main thread."""
-    return threading.current_thread() is threading.main_thread()
-
-
-def _proc_table() -> Iterator[tuple[int, int, frozenset[bytes] | None]]:
-    """Yield ``(pid, ppid, environ entries or None)`` for every process we can see.
-
-    Processes that vanish while we look, or whose stat we cannot read, are skipped;
-    an unreadable environ gives ``None`` (the process may still match by ancestry).
-    """
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        try:
-            ppid = int(stat.rpartition(")")[2].split()[1])
-        except (IndexError, ValueError):
-            continue
-        environ: frozenset[bytes] | None
-        try:
-            environ = frozenset(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
-        except OSError:
-            environ = None
-        yield pid, ppid, environ
-
-
-def _self_and_ancestors() -> set[int]:
-    """Return this process's pid and all its ancestors' pids: never ours to kill."""
-    pids = {os.getpid()}
-    pid = os.getpid()
-    while pid > 1:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            pid = int(stat.rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-        pids.add(pid)
-    return pids
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    """Send ``sig`` to ``pid``, ignoring processes that are already gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _log_tail(path: Path, limit: int = 4000) -> str:
-    """Return the last ``limit`` characters of sshd's log, for error messages."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "<no sshd log>"
-    return text[-limit:] or "<sshd log is empty>"
-
-
-def _launch_sshd(
-    name: str, cluster_id: str, config: Path, log_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start ``sshd -D -e -f config`` (not waiting for it) with its log going to ``log_path``."""
-    _ensure_privsep_dir()
-    env = dict(os.environ)
-    # The listener's own environment is inherited by its per-connection children (not by
-    # sessions), which lets kill_all() find those by tag even after the listener is gone.
-    env[HOST_ENV] = name
-    env[CLUSTER_ENV] = cluster_id
-    with open(log_path, "ab") as log:
-        # Log to a file, not a pipe: nobody drains a pipe, and a full one blocks sshd.
-        return subprocess.Popen(
-            [str(SSHD), "-D", "-e", "-f", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only tie
-            # sshd's life to ours when we start it from the main thread.
-            preexec_fn=_die_with_parent if _in_main_thread() else None,
-        )
 
 
 # --------------------------------------------------------------------------------------
@@ -511,10 +226,10 @@ class SshHost:
         That is the listener, its per-connection children, and everything sessions
         started (including ``setsid`` jobs), minus this test process and its ancestors.
         """
-        protected = _self_and_ancestors()
+        protected = self_and_ancestors()
         return sorted(
             pid
-            for pid, _ppid, environ in _proc_table()
+            for pid, _ppid, environ in proc_table()
             if pid not in protected and environ is not None and self._is_tagged(environ)
         )
 
@@ -531,7 +246,7 @@ class SshHost:
 
     def _spawn(self) -> None:
         """Start a new sshd listener for this host and wait until it speaks SSH."""
-        self.proc = _launch_sshd(self.name, self.cluster_id, self.sshd_config, self.log_path)
+        self.proc = launch_sshd(self.name, self.cluster_id, self.sshd_config, self.log_path)
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
@@ -547,7 +262,7 @@ class SshHost:
                 raise SshdError(
                     f"sshd for {self.name} ({self.address}:{self.port}) exited with "
                     f"status {self.proc.returncode} while starting; its log:\n"
-                    f"{_log_tail(self.log_path)}"
+                    f"{log_tail(self.log_path)}"
                 )
             if time.monotonic() >= deadline:
                 break
@@ -567,7 +282,7 @@ class SshHost:
         raise SshdError(
             f"sshd for {self.name} did not answer on {self.address}:{self.port} within "
             f"{self.start_timeout:.0f}s (last error: {last_error}); its log:\n"
-            f"{_log_tail(self.log_path)}"
+            f"{log_tail(self.log_path)}"
         )
 
     def _terminate_listener(self) -> None:
@@ -599,12 +314,12 @@ class SshHost:
         we miss; then all get SIGKILL. Returns once each is dead or a zombie (raising
         ``SshdError`` after ``timeout`` s otherwise). Returns the killed pids. Idempotent.
         """
-        protected = _self_and_ancestors()
+        protected = self_and_ancestors()
         listener = self.proc.pid if self.proc.poll() is None else None
         frozen: set[int] = set()
         for _ in range(100):  # bounded: a fork bomb must not hang the test run
             found: set[int] = set()
-            for pid, ppid, environ in _proc_table():
+            for pid, ppid, environ in proc_table():
                 if pid in protected or pid in frozen:
                     continue
                 if (
@@ -616,10 +331,10 @@ class SshHost:
             if not found:
                 break
             for pid in found:
-                _signal(pid, signal.SIGSTOP)
+                send_signal(pid, signal.SIGSTOP)
             frozen |= found
         for pid in frozen:
-            _signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=timeout)  # reap our own child so it is not a zombie
         try:
@@ -736,80 +451,6 @@ class SshCluster:
         self.stop()
 
 
-def _sshd_config_text(
-    host_name: str,
-    address: str,
-    port: int,
-    host_key: Path,
-    authorized_keys: Path,
-    cluster_id: str,
-    session_env: Mapping[str, str] | None = None,
-) -> str:
-    """Return the sshd_config for one test host (OpenSSH defaults for everything else);
-    ``session_env`` is added to the environment of its login sessions."""
-    extra = "".join(f' {key}="{value}"' for key, value in (session_env or {}).items())
-    # Deliberately absent: MaxSessions / MaxStartups (tests must meet the real defaults,
-    # 10 and 10:30:100) and any Include of /etc/ssh (the machine's config must not leak in).
-    return "\n".join(
-        [
-            f"# test host {host_name}, written by tests/support/sshd.py",
-            f"ListenAddress {address}:{port}",
-            f"HostKey {_quote(host_key)}",
-            f"AuthorizedKeysFile {_quote(authorized_keys)}",
-            "PidFile none",
-            # The files live under /tmp, whose permissions StrictModes would reject.
-            "StrictModes no",
-            "PermitRootLogin prohibit-password",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            # Sessions get a fresh environment; this is how jobs learn which host they
-            # are on (and how kill_all() finds them).
-            f"SetEnv {HOST_ENV}={host_name} {CLUSTER_ENV}={cluster_id}{extra}",
-            # Compiled-in default has no subsystems; real hosts (Debian's stock config)
-            # offer sftp, which scp (SFTP protocol since OpenSSH 9.0) and asyncssh use.
-            "Subsystem sftp internal-sftp",
-            "",
-        ]
-    )
-
-
-def _ssh_config_block(host: SshHost, client_key: Path, known_hosts: Path) -> str:
-    """Return the ``Host <alias>`` block that makes ``ssh -F cfg <alias>`` reach ``host``."""
-    return "\n".join(
-        [
-            f"Host {host.name}",
-            f"    HostName {host.address}",
-            f"    Port {host.port}",
-            f"    User {host.user}",
-            f"    IdentityFile {_quote(client_key)}",
-            "    IdentitiesOnly yes",
-            f"    UserKnownHostsFile {_quote(known_hosts)}",
-            # Keep the machine's /etc/ssh/ssh_known_hosts out of the picture.
-            "    GlobalKnownHostsFile /dev/null",
-            "    StrictHostKeyChecking yes",
-            "    BatchMode yes",
-            # known_hosts is ours and must stay exactly as written (no key rotation adds).
-            "    UpdateHostKeys no",
-            # A dead test host must fail fast, never hang a test.
-            "    ConnectTimeout 10",
-            "",
-        ]
-    )
-
-
-def _known_hosts_line(host: SshHost, public_key: str) -> str:
-    """Return the known_hosts line for ``host`` trusting ``public_key``.
-
-    With ``HostName`` + a non-22 ``Port`` both OpenSSH and asyncssh look the host up
-    as ``[address]:port``. The alias patterns serve ``HostKeyAlias mqN``: OpenSSH then
-    looks up the bare alias (no port), asyncssh ``[mqN]:port`` and then the bare alias.
-    """
-    patterns = f"[{host.address}]:{host.port},[{host.name}]:{host.port},{host.name}"
-    return f"{patterns} {public_key}\n"
-
-
 def start_cluster(
     n: int,
     base_dir: Path,
@@ -861,13 +502,13 @@ def start_cluster(
         problem = ensure_test_user(login)
         if problem is not None:
             raise SshdError(problem)
-    entry = _passwd_entry(login)
+    entry = passwd_entry(login)
     if entry is None:
         raise SshdError(f"test hosts cannot log in as {login!r}: no such user here")
     cluster_id = uuid.uuid4().hex[:12]
 
     client_key = base_dir / "id_ed25519"
-    _ssh_keygen(client_key, f"meshq-test-client-{cluster_id}")
+    ssh_keygen(client_key, f"meshq-test-client-{cluster_id}")
     known_hosts = base_dir / "known_hosts"
     ssh_config = base_dir / "ssh_config"
     # sshd reads AuthorizedKeysFile with the login user's privileges, and base_dir (pytest's
@@ -876,7 +517,7 @@ def start_cluster(
     keys_dir = Path(tempfile.mkdtemp(prefix=f"meshq-test-keys-{cluster_id}-", dir=SHARED_TMP))
     keys_dir.chmod(0o755)
     authorized_keys = keys_dir / "authorized_keys"
-    authorized_keys.write_text(_public_key(client_key.with_suffix(".pub")) + "\n")
+    authorized_keys.write_text(public_key(client_key.with_suffix(".pub")) + "\n")
     authorized_keys.chmod(0o644)
 
     hosts: list[SshHost] = []
@@ -887,13 +528,13 @@ def start_cluster(
             workdir.mkdir(parents=True, exist_ok=True)
             port = free_port(address)
             host_key = workdir / "ssh_host_ed25519_key"
-            _ssh_keygen(host_key, f"{name}-hostkey")
+            ssh_keygen(host_key, f"{name}-hostkey")
             (workdir / "sshd_config").write_text(
-                _sshd_config_text(
+                sshd_config_text(
                     name, address, port, host_key, authorized_keys, cluster_id, session_env
                 )
             )
-            proc = _launch_sshd(name, cluster_id, workdir / "sshd_config", workdir / "sshd.log")
+            proc = launch_sshd(name, cluster_id, workdir / "sshd_config", workdir / "sshd.log")
             host = SshHost(
                 name=name,
                 address=address,
@@ -918,14 +559,14 @@ def start_cluster(
                 # A real key of the same type the server offers: ssh then reports a
                 # changed host key (not merely an unknown one) and refuses.
                 decoy = host.workdir / "decoy_host_key"
-                _ssh_keygen(decoy, f"{host.name}-decoy")
-                public = _public_key(decoy.with_suffix(".pub"))
+                ssh_keygen(decoy, f"{host.name}-decoy")
+                public = public_key(decoy.with_suffix(".pub"))
             else:
-                public = _public_key(host.host_key.with_suffix(".pub"))
-            lines.append(_known_hosts_line(host, public))
+                public = public_key(host.host_key.with_suffix(".pub"))
+            lines.append(known_hosts_line(host, public))
         known_hosts.write_text("".join(lines))
         ssh_config.write_text(
-            "\n".join(_ssh_config_block(h, client_key, known_hosts) for h in hosts)
+            "\n".join(ssh_config_block(h, client_key, known_hosts) for h in hosts)
         )
     except BaseException:
         cleanup = SshCluster(
