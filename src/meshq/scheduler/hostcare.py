@@ -68,6 +68,7 @@ class HostCare:
     _stale: dict[str, HostBackend]
     #: hosts whose first connection is still being made
     _joining: set[str]
+    #: hosts that answered again and whose jobs are being settled
     _settling: set[str]
     #: bounds the logins under way (:data:`CONNECT_AT_ONCE`)
     _connecting: asyncio.Semaphore
