@@ -198,6 +198,8 @@ meshq_fields() {
 # no process to start on every login
 meshq_hostname=${HOSTNAME:-$(uname -n)}
 meshq_notify R 2 "$meshq_hostname" "$BASH_VERSION" "$HOME"
+# after the ready line: a login waits for nothing it does not need
+meshq_learn_shell_words
 while IFS= read -r -d '' op; do
     case $op in
         L) meshq_read "$meshq_launch_fields" || break; meshq_have_shell "${F[4]}"

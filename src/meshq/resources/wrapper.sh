@@ -106,15 +106,19 @@ meshq_keep_attempt() {
 }
 
 # The names a shell gives a meaning of its own as a command's first word
-# (bash's builtins and keywords), read once here rather than once a job;
-# left empty where compgen is missing, which turns meshq_plain off.
+# (bash's builtins and keywords). Empty until meshq_learn_shell_words,
+# which turns meshq_plain off: the agent learns them once (a process), and
+# every job it forks inherits them; a Slurm batch script, one process a
+# job, does not, as learning them would cost each job what it saves.
 declare -A meshq_shell_words=()
-if meshq_x=$(compgen -b -k 2>/dev/null) && [[ -n $meshq_x ]]; then
-    mapfile -t meshq_words <<< "$meshq_x"
-    for meshq_x in "${meshq_words[@]}"; do meshq_shell_words[$meshq_x]=1; done
-    unset meshq_words
-fi
-unset meshq_x
+
+meshq_learn_shell_words() {
+    local words w
+    local -a list
+    words=$(compgen -b -k 2>/dev/null) || return 0
+    mapfile -t list <<< "$words"  # one a line, no word splitting or globbing
+    for w in "${list[@]}"; do [[ -n $w ]] && meshq_shell_words[$w]=1; done
+}
 
 meshq_plain() {
     # Would "$1 -c $2" do nothing but run a program with the words of $2?
