@@ -2,6 +2,6 @@
 
 import sys
 
-from meshq.cli.main import main
+from meshq.cli.main import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -28,6 +28,11 @@ import asyncssh
 from meshq.errors import HostError
 from meshq.hosts.backend import Identity
 from meshq.hosts.base import ByteWriter, Completed, LineReader
+from meshq.hosts.sshfiles import remember
+
+# asyncssh reads the ssh config and known_hosts for every connection: once
+# per file instead (see sshfiles)
+remember()
 
 #: ssh's own port, where neither meshq nor the config names one
 DEFAULT_PORT = 22
