@@ -5,9 +5,10 @@ asyncssh reads both files again for every connection it makes: the ssh
 config because the block that applies depends on the host (it evaluates
 ``Host`` and ``Match`` while it reads), known_hosts because it matches the
 host as it loads. With a ``Host`` block and a known_hosts line per host,
-the logins of a run then cost this machine O(hosts²): measured, a login
-spent 5 ms splitting the lines of a 400-line config (32 hosts) and 138 ms
-with 1,000 blocks; known_hosts adds a key decoded per line.
+the logins of a run then cost this machine O(hosts²): measured with
+asyncssh's own parser and matcher, reading both took a login 3.6 ms for
+32 hosts (a 415-line config) and 104 ms for 1,000; remembered as below,
+0.6 and 16 ms.
 
 What does not depend on the host is remembered here: the words of each
 config line (``shlex.split``, 85% of asyncssh's parsing; the matching
@@ -24,7 +25,7 @@ import functools
 import os
 import shlex
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 #: distinct config lines whose words are kept (a 1,000-host config has
@@ -56,7 +57,11 @@ def _contents(paths: Sequence[str]) -> tuple[bytes, ...] | None:
     return tuple(found)
 
 
-def remembering_reader(read: Any) -> Any:
+#: asyncssh's ``read_known_hosts``: file name(s) in, an ``SSHKnownHosts`` out
+KnownHostsReader = Callable[[str | Sequence[str]], Any]
+
+
+def remembering_reader(read: KnownHostsReader) -> KnownHostsReader:
     """``read`` (asyncssh's ``read_known_hosts``) remembering what it read
     for each list of files, until one of them changes (by content: a key
     replaced by one of the same length within the file clock's tick is a
@@ -88,4 +93,4 @@ def remember() -> None:
         config.shlex = types.SimpleNamespace(split=split_line)  # type: ignore[attr-defined,assignment]
     reader = getattr(known_hosts, "read_known_hosts", None)
     if reader is not None and not hasattr(reader, "__wrapped__"):
-        known_hosts.read_known_hosts = remembering_reader(reader)
+        known_hosts.read_known_hosts = remembering_reader(reader)  # type: ignore[assignment]
