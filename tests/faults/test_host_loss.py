@@ -206,9 +206,13 @@ def test_a_network_drop_shorter_than_host_lost_after_crashes_no_running_job(
         runner = asyncio.create_task(
             api.run_fifo_multi(QUEUE, host_lost_after=15, check_interval=1.0, reporter=messages)
         )
-        # a job is `start` once launched; its mark comes when its command runs
+        # a claimed, launched job is `run`; `start` once the run has recorded
+        # its wrapper's start line, which the command's own mark can overtake
         await until(lambda: set(names) <= set(starts(marker)), "the three jobs to start")
-        assert {j.status for j in api.jobs(QUEUE)} == {Status.START}
+        await until(
+            lambda: {j.status for j in api.jobs(QUEUE)} == {Status.START},
+            "the run to record the three starts",
+        )
         pids = {n: starts(marker)[n].pid for n in names}
         killed = await asyncio.to_thread(_drop_connections, host)
         assert killed, "no sshd connection process found for mq1"
