@@ -7,65 +7,15 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from meshq import paths
-from meshq.hosts.agent import AgentBackend
-from meshq.hosts.backend import Ended, FailedToStart, JobEvent, Started
-from meshq.hosts.local import LocalTransport
-from meshq.model import Job
+from meshq.hosts.backend import Ended, FailedToStart, Started
 from meshq.store import Store
+from tests.integration.agent_helpers import Events, alive, claimed, folder, started_agent
 
 pytestmark = pytest.mark.timeout(60)
-E = TypeVar("E", Started, Ended, FailedToStart)
-
-
-def claimed(
-    store: Store,
-    make_queue,
-    pattern: str = "job1",
-    command: str = "true",  # type: ignore[no-untyped-def]
-    **spec: object,
-) -> list[Job]:
-    q = make_queue(pattern=pattern, command=command, **spec)
-    return store.claim([(j, "localhost", j.gpu) for j in store.jobs(q)])
-
-
-def folder(job: Job) -> Path:
-    """The job's folder on this machine (where the local backend puts it)."""
-    return Path(paths.job_paths(job, local=True).folder)
-
-
-class Events:
-    """Collects the backend's job events, and waits for them with a deadline."""
-
-    def __init__(self) -> None:
-        self.events: list[JobEvent] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, host: str, event: JobEvent) -> None:
-        self.events.append(event)
-        self.changed.set()
-
-    async def until(self, kind: type[E], count: int = 1, timeout: float = 20) -> list[E]:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = [x for x in self.events if isinstance(x, kind)]
-            if len(got) >= count:
-                return got
-            self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), max(deadline - time.monotonic(), 0.01))
-
-
-async def started_agent(events: Events, *launch: Job) -> AgentBackend:
-    """A local agent, started, that has been given ``launch`` to run."""
-    agent = AgentBackend(LocalTransport(), events, local=True)
-    await agent.start()
-    for job in launch:
-        agent.launch(job)
-    return agent
 
 
 def test_a_job_reports_start_and_end_and_writes_its_files(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
@@ -214,16 +164,7 @@ def test_timeout_kills_the_whole_process_group(store: Store, make_queue, tmp_pat
     assert end.signal is not None  # bash reports the TERM that stopped it
     assert time.monotonic() - t0 < 10
     child = int(pidfile.read_text())
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    assert not alive(child)
 
 
 def test_kill_stops_the_group_and_check_sees_it(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -250,7 +191,7 @@ def test_kill_stops_the_group_and_check_sees_it(store: Store, make_queue, tmp_pa
         await agent.close()
 
     asyncio.run(go())
-    assert not _alive(int(pidfile.read_text()))
+    assert not alive(int(pidfile.read_text()))
 
 
 def test_a_reused_pid_is_not_taken_for_the_job(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
@@ -284,9 +225,9 @@ def test_jobs_outlive_the_agent_and_the_manager(store: Store, make_queue, tmp_pa
         time.sleep(0.05)
     assert "end 1 0" in log.read_text()
     assert Path(folder(job), "job1.out").read_text() == "done\n"
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_hostile_text_travels_as_data(store: Store, make_queue, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

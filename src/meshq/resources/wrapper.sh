@@ -176,8 +176,10 @@ meshq_wrap() {
     trap 'terminated=1' HUP
 
     meshq_expand_home "$jobdir"; jobdir=$REPLY
-    # the manager makes job directories ahead, in batches (agent op M):
-    # mkdir is a new process, the most a job would otherwise cost us
+    # mkdir is a new process, the most a job would otherwise cost us: the
+    # agent's perl made the folder before forking us (agent.sh), the
+    # manager ahead in a batch (agent op M), or a Slurm job's batch script;
+    # on a host without perl it is made here
     if ! { [[ -d $jobdir ]] || mkdir -p -- "$jobdir"; } || ! cd -- "$jobdir"; then
         meshq_notify F "$key" "$attempt" "cannot create or enter the job directory $jobdir"
         return
