@@ -62,6 +62,14 @@ def agent_and_maker() -> tuple[int, int | None]:
     return agent, makers[0] if makers else None
 
 
+def gone_soon(pid: int, timeout: float = 10) -> bool:
+    """Has ``pid`` ended (or become a zombie) within ``timeout`` seconds?"""
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
 async def ended_all(events: Events, count: int) -> list[Ended]:
     """Wait for ``count`` ends, every one a success."""
     ended = await events.until(Ended, count)
@@ -90,10 +98,24 @@ def test_the_agents_perl_makes_every_job_folder_and_ends_with_the_agent(  # type
     for job in jobs:
         assert Path(folder(job), job.output).read_text() == f"{folder(job)}\n"
     assert noted(calls) == []  # no wrapper needed a mkdir of its own
-    deadline = time.monotonic() + 10
-    while alive(maker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(maker)
+    assert gone_soon(maker)
+
+
+def test_the_maker_ends_when_the_agent_is_killed(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    # only the agent holds the maker's pipe: killed, it leaves no perl behind
+    [job] = claimed(store, make_queue)
+
+    async def go() -> int:
+        events = Events()
+        agent = await started_agent(events, job)
+        await ended_all(events, 1)
+        pid, maker = agent_and_maker()
+        assert maker is not None
+        os.kill(pid, signal.SIGKILL)
+        await agent.close()
+        return maker
+
+    assert gone_soon(asyncio.run(go()))
 
 
 def test_the_maker_killed_leaves_each_wrapper_to_make_its_folder(  # type: ignore[no-untyped-def]
