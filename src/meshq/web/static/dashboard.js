@@ -121,7 +121,11 @@ function confirmAction(title, text, okLabel) {
   const opener = document.activeElement;
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
-      if (opener && opener.focus) opener.focus();
+      // the focus back to what opened the dialog, unless it is somewhere
+      // already: the browser may have given it back itself, and this event
+      // comes a task after the closing, when the user may have moved on
+      const nowhere = !document.activeElement || document.activeElement === document.body;
+      if (nowhere && opener && opener.focus) opener.focus();
       resolve(dialog.returnValue === "ok");
     }, { once: true });
     dialog.returnValue = "cancel";
