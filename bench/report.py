@@ -86,10 +86,14 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f}x"
     if unit == "fraction":
         return f"{value:.2f}"
+    # enough digits that a figure next to its target reads as met or not
+    # (0.99 ms against < 1 ms; 89.7 against ≥ 90 %)
     if unit == "ms":
-        return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+        return f"{value:.3g} ms" if value < 10 else f"{value:.0f} ms"
     if unit == "s":
         return f"{value:.2f} s"
+    if unit == "%":
+        return f"{value:.1f} %"
     return f"{value:.0f} {unit}"
 
 
