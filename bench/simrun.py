@@ -9,7 +9,9 @@ are the manager's and nothing else's:
 The store is ``MESHQ_HOME``'s (or ``--db``); the queue must exist, its jobs
 waiting. It prints ``running`` once the run has started, and writes what
 it measured as JSON: the run's wall and CPU, peak RSS, and when each job
-was dispatched and ended (counted per 0.5 s, from the reporter).
+was dispatched and ended (counted per 0.5 s, from the reporter). Its
+garbage collector is set up as the ``meshq`` program's is
+(:func:`meshq.collector.settle`), as the manager runs there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.simhost import SimHosts
+from meshq import collector
 from meshq.hosts.registry import Target
 from meshq.model import HostKind, Job, Status
 from meshq.scheduler.engine import Runner
@@ -100,6 +103,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    collector.settle()
     store = Store(args.db)
     queue = store.queue(args.queue)
     sim = SimHosts(latency=args.latency, duration=args.duration, fail_every=args.fail_every)

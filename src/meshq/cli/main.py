@@ -7,7 +7,6 @@ Imports of the queue machinery happen inside the commands, so that
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from meshq import collector
 from meshq.errors import SHOWN_CHARS, SHOWN_PATH_CHARS, MeshqError
 
 if TYPE_CHECKING:
@@ -161,17 +161,14 @@ def error_line(message: str, args: Sequence[str]) -> str:
 
 def entry() -> int:
     """The ``meshq`` program (console script, ``python -m meshq``): :func:`main`
-    in a process of its own."""
-    # What the imports made lives as long as the process: the collector
-    # need not walk it again. A full collection of it stalled a run's event
-    # loop (32 hosts: 0.1-0.27 s without a job launched), and one more at
-    # exit cost each command about 45 ms. Only here: a program that calls
-    # main() itself keeps its collector as it is
-    gc.freeze()
+    in a process of its own, with the collector set up for it
+    (:mod:`meshq.collector`). Only here: a program that calls main() itself
+    keeps its collector as it is."""
+    collector.settle()
     try:
         return main()
     finally:
-        gc.freeze()
+        collector.at_exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
