@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from meshq.hosts.agent import AgentBackend
 from meshq.hosts.backend import Ended, FailedToStart
-from meshq.model import JobSpec, Status
+from meshq.model import Job, JobSpec, Status
 from meshq.names import expand
 from meshq.store import Store
 from tests.integration.agent_helpers import Events, alive, claimed, folder, started_agent
@@ -34,6 +35,15 @@ def noted_mkdir(bin_dir: Path, calls: Path) -> None:
     script = bin_dir / "mkdir"
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\nexec {real} "$@"\n')
     script.chmod(0o755)
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where a noting ``mkdir``, first on this test's PATH, notes its calls."""
+    found = tmp_path / "mkdir-calls"
+    noted_mkdir(tmp_path / "bin", found)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    return found
 
 
 def noted(calls: Path) -> list[str]:
@@ -77,20 +87,22 @@ async def ended_all(events: Events, count: int) -> list[Ended]:
     return ended
 
 
+async def ran_with_maker(events: Events, *jobs: Job) -> tuple[AgentBackend, int, int]:
+    """A local agent that has run ``jobs``: it, its pid, and its perl's."""
+    agent = await started_agent(events, *jobs)
+    await ended_all(events, len(jobs))
+    pid, maker = agent_and_maker()
+    assert maker is not None
+    return agent, pid, maker
+
+
 def test_the_agents_perl_makes_every_job_folder_and_ends_with_the_agent(  # type: ignore[no-untyped-def]
-    store: Store, make_queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, make_queue, calls: Path
 ) -> None:
-    calls = tmp_path / "mkdir-calls"
-    noted_mkdir(tmp_path / "bin", calls)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     jobs = claimed(store, make_queue, pattern="job[1-5]", command="pwd")
 
     async def go() -> int:
-        events = Events()
-        agent = await started_agent(events, *jobs)
-        await ended_all(events, len(jobs))
-        _, maker = agent_and_maker()
-        assert maker is not None
+        agent, _, maker = await ran_with_maker(Events(), *jobs)
         await agent.close()
         return maker
 
@@ -106,11 +118,7 @@ def test_the_maker_ends_when_the_agent_is_killed(store: Store, make_queue) -> No
     [job] = claimed(store, make_queue)
 
     async def go() -> int:
-        events = Events()
-        agent = await started_agent(events, job)
-        await ended_all(events, 1)
-        pid, maker = agent_and_maker()
-        assert maker is not None
+        agent, pid, maker = await ran_with_maker(Events(), job)
         os.kill(pid, signal.SIGKILL)
         await agent.close()
         return maker
@@ -119,20 +127,14 @@ def test_the_maker_ends_when_the_agent_is_killed(store: Store, make_queue) -> No
 
 
 def test_the_maker_killed_leaves_each_wrapper_to_make_its_folder(  # type: ignore[no-untyped-def]
-    store: Store, make_queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, make_queue, calls: Path
 ) -> None:
-    calls = tmp_path / "mkdir-calls"
-    noted_mkdir(tmp_path / "bin", calls)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     [first] = claimed(store, make_queue, name="q1", pattern="first")
     after = claimed(store, make_queue, name="q2", pattern="after[1-3]")
 
     async def go() -> None:
         events = Events()
-        agent = await started_agent(events, first)
-        await ended_all(events, 1)
-        _, maker = agent_and_maker()
-        assert maker is not None
+        agent, _, maker = await ran_with_maker(events, first)
         os.kill(maker, signal.SIGKILL)
         for job in after:
             agent.launch(job)
