@@ -29,7 +29,8 @@ MAKE_AHEAD = 128
 #: fifo_multi makes job directories ahead only on this many hosts or fewer:
 #: an upcoming job may go to any host, so each would make every one of
 #: them (on 1,000 hosts, 128,000 folders for 128 jobs); on more, the
-#: wrapper makes its job's own directory
+#: host's agent makes each launch's folder (with its perl, where the host
+#: has one: resources/agent.sh), else the job's wrapper
 MAKE_AHEAD_HOSTS = 8
 #: the progress total is counted again at most once a second, and less
 #: often on a queue whose count costs more (1,000,000 jobs: 70 ms): the
