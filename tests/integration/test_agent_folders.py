@@ -51,7 +51,8 @@ def noted(calls: Path) -> list[str]:
 
 
 def children(pid: int) -> dict[int, str]:
-    """The processes whose parent is ``pid``, with their program names."""
+    """The live processes whose parent is ``pid``, with their program
+    names (an earlier test's agent not yet reaped is a zombie: left out)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -60,7 +61,8 @@ def children(pid: int) -> dict[int, str]:
             name, rest = (entry / "stat").read_text().rsplit(")", 1)
         except OSError:
             continue
-        if int(rest.split()[1]) == pid:
+        state, parent = rest.split()[:2]
+        if int(parent) == pid and state != "Z":
             found[int(entry.name)] = name.split("(", 1)[1]
     return found
 
