@@ -196,3 +196,20 @@ def test_a_folder_no_one_can_make_fails_its_job_and_the_next_runs(  # type: igno
     assert fail.job_id == doomed.id
     assert f"cannot create or enter the job directory {folder(doomed)}" in fail.message
     assert (end.job_id, end.status) == (fine.id, "end")
+
+
+def test_no_job_holds_the_makers_pipes(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    # a wrapper lives as long as its job: one that held the maker's pipes
+    # would keep perl alive past its agent. bash closes a coprocess's pipes
+    # in every process it forks; the command's parent is its wrapper
+    [job] = claimed(store, make_queue, command="ls -l /proc/$PPID/fd")
+
+    async def go() -> None:
+        agent, _, _ = await ran_with_maker(Events(), job)
+        await agent.close()
+
+    asyncio.run(go())
+    listing = Path(folder(job), job.output).read_text()
+    pipes = {line.rsplit("-> ", 1)[1] for line in listing.splitlines() if "-> pipe:" in line}
+    # one pipe only: the wrapper's reports to the manager (its stdout and fd 3)
+    assert len(pipes) == 1, listing
