@@ -332,3 +332,21 @@ def test_a_plain_command_runs_its_program_without_starting_the_shell(  # type: i
     missing = by_name["missing"]
     assert ended[missing.id].code == 127
     assert "not found" in Path(paths.job_paths(missing, local=True).stderr).read_text()
+
+
+def test_a_command_that_ends_at_once_with_127_fails_with_127(store: Store, make_queue) -> None:  # type: ignore[no-untyped-def]
+    # bash's 127 from a wait also means "collected already"; a command not
+    # found ends before its wrapper's first wait, and was taken for a
+    # success (3 of 64 here, under load a fifth)
+    jobs = claimed(store, make_queue, pattern="job[1-64]", command="exit 127")
+    jobs += claimed(store, make_queue, name="q2", pattern="nf[1-16]", command="no-such-program 1")
+
+    async def go() -> list[Ended]:
+        events = Events()
+        agent = await started_agent(events, *jobs)
+        ended = await events.until(Ended, len(jobs))
+        await agent.close()
+        return ended
+
+    codes = {(e.status, e.code) for e in asyncio.run(go())}
+    assert codes == {("fail", 127)}, codes

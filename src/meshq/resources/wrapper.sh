@@ -265,9 +265,11 @@ meshq_wrap() {
         spid=$!
     fi
 
+    local waited=0
     while kill -0 "$cpid"; do
         if [[ -n $spid ]]; then wait -n "$cpid" "$spid"; else wait "$cpid"; fi
         rc=$?
+        waited=1
         if [[ -n $spid ]] && ! kill -0 "$spid" && kill -0 "$cpid"; then
             # the time limit fired: stop the command's whole process group
             # (us included: our trap only notes it), then force it after a grace
@@ -279,11 +281,13 @@ meshq_wrap() {
             ( trap - TERM; sleep "${MESHQ_KILL_GRACE:-5}"; kill -KILL "$cpid" ) &
         fi
     done
-    # a wait cut short by a signal did not see the exit code: ask once more
-    # (bash answers 127 when the code was already collected)
+    # a wait cut short by a signal did not see the exit code: ask once more.
+    # After a wait above, 127 is bash saying it collected the code already;
+    # without one (a command that ended before the loop began, such as one
+    # not found) this is the first wait, and 127 is the command's own code
     wait "$cpid"
     local last=$?
-    [[ $last != 127 ]] && rc=$last
+    if ((!waited)) || [[ $last != 127 ]]; then rc=$last; fi
     if ((rc < 0 || rc > 255)); then
         # bash lost the status (a SIGCONT and a SIGTERM that reach us and
         # the command at once, as Slurm sends them, make wait say -1): the
