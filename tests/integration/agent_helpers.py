@@ -75,3 +75,16 @@ def alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def ended_on_an_agent(*jobs: Job) -> list[Ended]:
+    """Run ``jobs`` on a fresh local agent; their ends, once all have come."""
+
+    async def go() -> list[Ended]:
+        events = Events()
+        agent = await started_agent(events, *jobs)
+        ended = await events.until(Ended, len(jobs))
+        await agent.close()
+        return ended
+
+    return asyncio.run(go())

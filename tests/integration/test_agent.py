@@ -13,7 +13,14 @@ import pytest
 from meshq import paths
 from meshq.hosts.backend import Ended, FailedToStart, Started
 from meshq.store import Store
-from tests.integration.agent_helpers import Events, alive, claimed, folder, started_agent
+from tests.integration.agent_helpers import (
+    Events,
+    alive,
+    claimed,
+    ended_on_an_agent,
+    folder,
+    started_agent,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -312,14 +319,7 @@ def test_a_plain_command_runs_its_program_without_starting_the_shell(  # type: i
         )
     ]
 
-    async def go() -> list[Ended]:
-        events = Events()
-        agent = await started_agent(events, *jobs)
-        ended = await events.until(Ended, len(jobs))
-        await agent.close()
-        return ended
-
-    ended = {e.job_id: e for e in asyncio.run(go())}
+    ended = {e.job_id: e for e in ended_on_an_agent(*jobs)}
     by_name = {job.name: job for job in jobs}
     assert sorted(started.read_text().splitlines()) == sorted(
         commands[n] for n in ("pipe", "builtin", "assignment", "quoted", "glob", "missing")
@@ -341,12 +341,5 @@ def test_a_command_that_ends_at_once_with_127_fails_with_127(store: Store, make_
     jobs = claimed(store, make_queue, pattern="job[1-64]", command="exit 127")
     jobs += claimed(store, make_queue, name="q2", pattern="nf[1-16]", command="no-such-program 1")
 
-    async def go() -> list[Ended]:
-        events = Events()
-        agent = await started_agent(events, *jobs)
-        ended = await events.until(Ended, len(jobs))
-        await agent.close()
-        return ended
-
-    codes = {(e.status, e.code) for e in asyncio.run(go())}
+    codes = {(e.status, e.code) for e in ended_on_an_agent(*jobs)}
     assert codes == {("fail", 127)}, codes
